@@ -1,0 +1,56 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+  name: "safeshard",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "safeshard", targets: ["safeshard"]),
+    .library(name: "SafeTensors", targets: ["SafeTensors"]),
+    .library(name: "Quantization", targets: ["Quantization"]),
+    .library(name: "TorchAO", targets: ["TorchAO"]),
+    .library(name: "Pipeline", targets: ["Pipeline"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+  ],
+  targets: [
+    .target(
+      name: "SafeTensors",
+      dependencies: [.product(name: "SystemPackage", package: "swift-system")],
+      swiftSettings: strict
+    ),
+    .target(name: "Quantization", swiftSettings: strict),
+    .target(name: "TorchAO", dependencies: ["SafeTensors", "Quantization"], swiftSettings: strict),
+    .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+    .target(
+      name: "Pipeline",
+      dependencies: ["SafeTensors", "Quantization", "TorchAO", "CLZ4"],
+      swiftSettings: strict
+    ),
+    .executableTarget(
+      name: "safeshard",
+      dependencies: [
+        "SafeTensors", "TorchAO", "Pipeline",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strict
+    ),
+    .testTarget(
+      name: "SafeTensorsTests",
+      dependencies: ["SafeTensors"],
+      swiftSettings: strict
+    ),
+    .testTarget(
+      name: "SafeshardCLITests",
+      dependencies: ["safeshard", "SafeTensors"],
+      swiftSettings: strict
+    ),
+  ]
+)

@@ -1,0 +1,17 @@
+/// Exact conversions between `Float` and bfloat16 bit patterns, as torch does them on CPU.
+public enum BFloat16Conversion {
+  /// The bfloat16 nearest to `value`, ties to even; NaN becomes the quiet NaN `0x7FC0`.
+  @inlinable
+  public static func bits(from value: Float) -> UInt16 {
+    if value.isNaN { return 0x7FC0 }
+    let bits = value.bitPattern
+    let roundingBias: UInt32 = 0x7FFF + ((bits >> 16) & 1)
+    return UInt16(truncatingIfNeeded: (bits &+ roundingBias) >> 16)
+  }
+
+  /// The `Float` with the same value as the bfloat16 `bits` (exact).
+  @inlinable
+  public static func float(from bits: UInt16) -> Float {
+    Float(bitPattern: UInt32(bits) << 16)
+  }
+}

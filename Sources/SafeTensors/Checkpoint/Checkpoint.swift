@@ -1,0 +1,161 @@
+import Foundation
+
+/// A Hugging Face checkpoint opened for reading: one `.safetensors` file, a directory with
+/// `model.safetensors`, or a directory with shards and `model.safetensors.index.json`.
+///
+/// Opening validates every file's header and, for a sharded checkpoint, the index against the
+/// shards: every shard name is a plain file name (checked before any file is opened), every
+/// named shard exists, every tensor the index lists is in the shard it names, and every tensor
+/// in a shard is listed.
+public struct Checkpoint: Sendable {
+  /// The directory or file that was opened.
+  public let path: String
+  /// The safetensors files, in the order the index first names them (one for an unsharded
+  /// checkpoint).
+  public let files: [SafeTensorsFile]
+  /// The index, for a sharded checkpoint.
+  public let index: ShardIndex?
+  private let locations: [String: Int]
+
+  /// Every tensor with the file that holds it, file by file in data order.
+  public var tensors: [(tensor: TensorInfo, file: SafeTensorsFile)] {
+    files.flatMap { file in file.header.tensors.map { ($0, file) } }
+  }
+
+  /// The file that holds the tensor named `name`.
+  ///
+  /// - Throws: `tensorNotFound`.
+  public func file(holding name: String) throws(SafeTensorsError) -> SafeTensorsFile {
+    guard let position = locations[name] else {
+      throw SafeTensorsError(.tensorNotFound, "no such tensor in the checkpoint", file: path, tensor: name)
+    }
+    return files[position]
+  }
+
+  /// Opens and validates the checkpoint at `path`.
+  ///
+  /// - Throws: the first problem found, as a ``SafeTensorsError``.
+  public init(path: String) throws(SafeTensorsError) {
+    var problems: [SafeTensorsError] = []
+    guard let checkpoint = Self.load(path, problems: &problems), problems.isEmpty else {
+      throw problems.first!
+    }
+    self = checkpoint
+  }
+
+  /// Every problem with the checkpoint at `path`, or `[]` when it is valid.
+  ///
+  /// Each file is checked on its own (a file's first header problem is reported), then the
+  /// index against the shards (every mismatch is reported).
+  public static func problems(at path: String) -> [SafeTensorsError] {
+    var problems: [SafeTensorsError] = []
+    _ = load(path, problems: &problems)
+    return problems
+  }
+
+  private init(path: String, files: [SafeTensorsFile], index: ShardIndex?, locations: [String: Int]) {
+    self.path = path
+    self.files = files
+    self.index = index
+    self.locations = locations
+  }
+
+  private static func load(_ path: String, problems: inout [SafeTensorsError]) -> Checkpoint? {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+      problems.append(SafeTensorsError(.io, "no such file or directory", file: path))
+      return nil
+    }
+    guard isDirectory.boolValue else {
+      return loadSingle(path, checkpointPath: path, problems: &problems)
+    }
+    let single = (path as NSString).appendingPathComponent("model.safetensors")
+    if FileManager.default.fileExists(atPath: single) {
+      return loadSingle(single, checkpointPath: path, problems: &problems)
+    }
+    let indexPath = (path as NSString).appendingPathComponent(ShardIndex.fileName)
+    guard FileManager.default.fileExists(atPath: indexPath) else {
+      problems.append(
+        SafeTensorsError(.notACheckpoint, "holds neither model.safetensors nor \(ShardIndex.fileName)", file: path))
+      return nil
+    }
+    return loadSharded(directory: path, indexPath: indexPath, problems: &problems)
+  }
+
+  private static func loadSingle(_ file: String, checkpointPath: String, problems: inout [SafeTensorsError])
+    -> Checkpoint?
+  {
+    do {
+      let opened = try SafeTensorsFile(path: file)
+      let locations = Dictionary(uniqueKeysWithValues: opened.header.tensors.map { ($0.name, 0) })
+      return Checkpoint(path: checkpointPath, files: [opened], index: nil, locations: locations)
+    } catch {
+      problems.append(error)
+      return nil
+    }
+  }
+
+  private static func loadSharded(directory: String, indexPath: String, problems: inout [SafeTensorsError])
+    -> Checkpoint?
+  {
+    let index: ShardIndex
+    do {
+      guard let data = FileManager.default.contents(atPath: indexPath) else {
+        throw SafeTensorsError(.io, "cannot read", file: indexPath)
+      }
+      index = try ShardIndex.decode(Array(data), path: indexPath)
+    } catch let error as SafeTensorsError {
+      problems.append(error)
+      return nil
+    } catch {
+      problems.append(SafeTensorsError(.io, "\(error)", file: indexPath))
+      return nil
+    }
+
+    var files: [SafeTensorsFile] = []
+    var positionOfName: [String: Int] = [:]
+    for name in index.shardFiles {
+      let shardPath = (directory as NSString).appendingPathComponent(name)
+      guard FileManager.default.fileExists(atPath: shardPath) else {
+        problems.append(SafeTensorsError(.missingShard, "names shard \"\(name)\", which does not exist", file: indexPath))
+        continue
+      }
+      do {
+        positionOfName[name] = files.count
+        files.append(try SafeTensorsFile(path: shardPath))
+      } catch {
+        positionOfName[name] = nil
+        problems.append(error)
+      }
+    }
+
+    var locations: [String: Int] = [:]
+    for (position, file) in files.enumerated() {
+      for tensor in file.header.tensors {
+        if let other = locations.updateValue(position, forKey: tensor.name) {
+          problems.append(
+            SafeTensorsError(
+              .duplicateTensor, "is also in \(files[other].path)", file: file.path, tensor: tensor.name))
+        }
+      }
+    }
+    var listed = Set<String>()
+    for (tensor, name) in index.weightMap {
+      listed.insert(tensor)
+      guard let position = positionOfName[name] else { continue }  // missing or invalid: reported above
+      if files[position].header.tensor(named: tensor) == nil {
+        let actual = locations[tensor].map { "it is in \(files[$0].path)" } ?? "no shard holds it"
+        problems.append(
+          SafeTensorsError(
+            .indexMismatch, "the index puts it in \(name), but \(actual)", file: indexPath, tensor: tensor))
+      }
+    }
+    for file in files {
+      for tensor in file.header.tensors where !listed.contains(tensor.name) {
+        problems.append(
+          SafeTensorsError(.indexMismatch, "is in the shard but not in the index", file: file.path, tensor: tensor.name))
+      }
+    }
+    return Checkpoint(path: directory, files: files, index: index, locations: locations)
+  }
+}

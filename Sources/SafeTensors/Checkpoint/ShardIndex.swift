@@ -1,0 +1,71 @@
+/// A `model.safetensors.index.json`: which shard file holds each tensor of a sharded checkpoint.
+///
+/// Decoding checks the shape of the file and that every shard name is a plain file name, so a
+/// name can never lead outside the checkpoint's directory.
+public struct ShardIndex: Sendable, Equatable {
+  /// The file name Hugging Face uses for the index.
+  public static let fileName = "model.safetensors.index.json"
+
+  /// The `metadata` object (`total_size`, and whatever else the writer put there).
+  public var metadata: [JSONMember]
+  /// Tensor name → shard file name, in the order the index lists them.
+  public var weightMap: [(tensor: String, file: String)]
+
+  public static func == (lhs: ShardIndex, rhs: ShardIndex) -> Bool {
+    JSONValue.object(lhs.metadata) == .object(rhs.metadata)
+      && lhs.weightMap.elementsEqual(rhs.weightMap) { $0.tensor == $1.tensor && $0.file == $1.file }
+  }
+
+  /// The shard file names, each once, in order of first mention.
+  public var shardFiles: [String] {
+    var seen = Set<String>()
+    return weightMap.map(\.file).filter { seen.insert($0).inserted }
+  }
+
+  /// Decodes an index from its JSON bytes.
+  ///
+  /// - Throws: `indexFormat` when the JSON or its structure is wrong, `unsafeShardName` when a
+  ///   shard name is empty, absolute, or contains `/`, `\`, `..` or NUL.
+  public static func decode(_ bytes: [UInt8], path: String) throws(SafeTensorsError) -> ShardIndex {
+    let root: JSONValue
+    do {
+      root = try JSONParser.parse(bytes)
+    } catch {
+      throw SafeTensorsError(.indexFormat, "not valid JSON: \(error)", file: path)
+    }
+    guard root.members != nil else { throw SafeTensorsError(.indexFormat, "not a JSON object", file: path) }
+    guard let map = root["weight_map"]?.members else {
+      throw SafeTensorsError(.indexFormat, "has no \"weight_map\" object", file: path)
+    }
+    var metadata: [JSONMember] = []
+    if let value = root["metadata"] {
+      guard let members = value.members else {
+        throw SafeTensorsError(.indexFormat, "\"metadata\" is not an object", file: path)
+      }
+      metadata = members
+    }
+    var weightMap: [(tensor: String, file: String)] = []
+    weightMap.reserveCapacity(map.count)
+    for member in map {
+      guard let file = member.value.string else {
+        throw SafeTensorsError(.indexFormat, "weight_map value is not a string", file: path, tensor: member.key)
+      }
+      if let problem = unsafeNameProblem(file) {
+        throw SafeTensorsError(.unsafeShardName, "shard name \"\(file)\" \(problem)", file: path, tensor: member.key)
+      }
+      weightMap.append((member.key, file))
+    }
+    return ShardIndex(metadata: metadata, weightMap: weightMap)
+  }
+
+  /// Why `name` is not a plain file name inside the checkpoint's directory, or `nil` if it is.
+  static func unsafeNameProblem(_ name: String) -> String? {
+    if name.isEmpty { return "is empty" }
+    if name == "." { return "is a directory reference" }
+    if name.contains("..") { return "contains \"..\"" }
+    if name.hasPrefix("/") { return "is an absolute path" }
+    if name.contains("/") || name.contains("\\") { return "has a path separator" }
+    if name.utf8.contains(0) { return "contains a NUL byte" }
+    return nil
+  }
+}

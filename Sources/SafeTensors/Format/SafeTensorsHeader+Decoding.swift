@@ -1,0 +1,154 @@
+extension SafeTensorsHeader {
+  /// Checks the 8-byte little-endian length that starts a file of `fileSize` bytes and returns
+  /// the header's length.
+  ///
+  /// - Throws: `headerTooSmall` when the file is shorter than 8 bytes, `headerTooLarge` past
+  ///   ``maximumSize``, `headerLength` when the header would run past the end of the file.
+  public static func headerLength(prefix: UInt64, fileSize: Int) throws(SafeTensorsError) -> Int {
+    guard fileSize >= 8 else {
+      throw SafeTensorsError(.headerTooSmall, "file is \(fileSize) bytes, shorter than the 8-byte header length")
+    }
+    guard prefix <= UInt64(maximumSize) else {
+      throw SafeTensorsError(.headerTooLarge, "header length \(prefix) is over the limit of \(maximumSize) bytes")
+    }
+    let length = Int(prefix)
+    guard length <= fileSize - 8 else {
+      throw SafeTensorsError(
+        .headerLength, "header length \(length) runs past the end of the file (\(fileSize - 8) bytes after the length)")
+    }
+    return length
+  }
+
+  /// Decodes a whole file held in memory, with every check the reference makes.
+  public static func decode(file: UnsafeRawBufferPointer) throws(SafeTensorsError) -> SafeTensorsHeader {
+    let prefix = file.count >= 8 ? file.loadUnaligned(as: UInt64.self).littleEndian : 0
+    let length = try headerLength(prefix: prefix, fileSize: file.count)
+    let header = try decode(json: UnsafeRawBufferPointer(rebasing: file[8..<8 + length]))
+    try header.checkDataLength(file.count - 8 - length)
+    return header
+  }
+
+  /// Checks that the tensors' data ends exactly at the end of a data section of `available`
+  /// bytes.
+  ///
+  /// - Throws: `incompleteBuffer` when there are bytes missing or left over.
+  public func checkDataLength(_ available: Int) throws(SafeTensorsError) {
+    guard dataLength == available else {
+      throw SafeTensorsError(
+        .incompleteBuffer,
+        "tensor data ends at byte \(dataLength) of the data section, but the file has \(available) data bytes")
+    }
+  }
+
+  /// Decodes and validates the header text: the bytes after the length prefix, padding
+  /// included.
+  ///
+  /// Applies the reference reader's rules: UTF-8, a JSON object (surrounding whitespace allowed,
+  /// as serde_json allows it), bounded nesting, `__metadata__` of strings, every entry with a
+  /// known dtype, a shape of non-negative integers and `data_offsets` matching the shape's byte
+  /// size without overflow, and the entries' ranges contiguous from 0. Stricter than the
+  /// reference in one way: a duplicate key is an error (the reference keeps the last). The data length is checked by the caller
+  /// (``checkDataLength(_:)``), which knows the file size.
+  public static func decode(json bytes: UnsafeRawBufferPointer) throws(SafeTensorsError) -> SafeTensorsHeader {
+    let root: JSONValue
+    do {
+      root = try JSONParser.parse(bytes)
+    } catch {
+      let code: SafeTensorsError.Code =
+        switch error.kind {
+        case .encoding: .headerEncoding
+        case .syntax: .headerSyntax
+        case .depth: .headerDepth
+        case .duplicateKey: .duplicateKey
+        }
+      throw SafeTensorsError(code, "header is not valid JSON: \(error)")
+    }
+    guard let members = root.members else { throw SafeTensorsError(.headerNotObject, "header is not a JSON object") }
+
+    var metadata: [String: String]?
+    var tensors: [TensorInfo] = []
+    tensors.reserveCapacity(members.count)
+    for member in members {
+      if member.key == "__metadata__" {
+        metadata = try decodeMetadata(member.value)
+      } else {
+        tensors.append(try decodeEntry(name: member.key, member.value))
+      }
+    }
+    tensors.sort { ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound) < ($1.dataOffsets.lowerBound, $1.dataOffsets.upperBound) }
+    var end = 0
+    for tensor in tensors {
+      guard tensor.dataOffsets.lowerBound == end else {
+        let problem = tensor.dataOffsets.lowerBound < end ? "overlaps the tensor before it" : "leaves a gap after byte \(end)"
+        throw SafeTensorsError(
+          .offsetsNotContiguous,
+          "data_offsets [\(tensor.dataOffsets.lowerBound), \(tensor.dataOffsets.upperBound)] \(problem)",
+          tensor: tensor.name)
+      }
+      end = tensor.dataOffsets.upperBound
+    }
+    return try SafeTensorsHeader(metadata: metadata, orderedTensors: tensors)
+  }
+
+  private static func decodeMetadata(_ value: JSONValue) throws(SafeTensorsError) -> [String: String] {
+    guard let members = value.members else {
+      throw SafeTensorsError(.metadataNotStrings, "__metadata__ is not an object")
+    }
+    var metadata: [String: String] = [:]
+    for member in members {
+      guard let text = member.value.string else {
+        throw SafeTensorsError(.metadataNotStrings, "__metadata__ value of \"\(member.key)\" is not a string")
+      }
+      metadata[member.key] = text
+    }
+    return metadata
+  }
+
+  private static func decodeEntry(name: String, _ value: JSONValue) throws(SafeTensorsError) -> TensorInfo {
+    guard value.members != nil else { throw SafeTensorsError(.tensorEntry, "entry is not an object", tensor: name) }
+    guard let dtypeValue = value["dtype"], let shapeValue = value["shape"], let offsetsValue = value["data_offsets"]
+    else {
+      throw SafeTensorsError(.tensorEntry, "entry lacks one of dtype, shape, data_offsets", tensor: name)
+    }
+    guard let dtypeName = dtypeValue.string else {
+      throw SafeTensorsError(.unknownDType, "dtype is not a string", tensor: name)
+    }
+    guard let dtype = DType(rawValue: dtypeName) else {
+      throw SafeTensorsError(.unknownDType, "unknown dtype \"\(dtypeName)\"", tensor: name)
+    }
+    guard let dimensions = shapeValue.array else {
+      throw SafeTensorsError(.invalidShape, "shape is not an array", tensor: name)
+    }
+    var shape: [UInt64] = []
+    shape.reserveCapacity(dimensions.count)
+    for dimension in dimensions {
+      guard let size = dimension.uint64 else {
+        throw SafeTensorsError(.invalidShape, "shape \(JSONWriter.string(shapeValue)) is not all non-negative integers", tensor: name)
+      }
+      shape.append(size)
+    }
+    guard let offsets = offsetsValue.array, offsets.count == 2 else {
+      throw SafeTensorsError(.invalidOffsets, "data_offsets is not a pair of integers", tensor: name)
+    }
+    guard let start = offsets[0].uint64, let end = offsets[1].uint64 else {
+      throw SafeTensorsError(
+        .invalidOffsets, "data_offsets \(JSONWriter.string(offsetsValue)) are not non-negative integers", tensor: name)
+    }
+    guard start <= end else {
+      throw SafeTensorsError(.invalidOffsets, "data_offsets [\(start), \(end)] end before they start", tensor: name)
+    }
+    guard let elements = elementCount(shape), let bytes = dtype.byteCount(elements: elements),
+      shape.allSatisfy({ $0 <= UInt64(Int.max) }), end <= UInt64(Int.max)
+    else {
+      throw SafeTensorsError(
+        .sizeOverflow, "\(dtype.rawValue) \(shape) overflows or is not a whole number of bytes", tensor: name)
+    }
+    guard bytes == end - start else {
+      throw SafeTensorsError(
+        .sizeMismatch,
+        "\(dtype.rawValue) \(shape) takes \(bytes) bytes but data_offsets [\(start), \(end)] hold \(end - start)",
+        tensor: name)
+    }
+    return TensorInfo(name: name, dtype: dtype, shape: shape.map { Int($0) }, dataOffsets: Int(start)..<Int(end))
+  }
+}

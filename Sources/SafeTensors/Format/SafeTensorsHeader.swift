@@ -1,0 +1,114 @@
+/// The header of a safetensors file: optional string metadata and the tensor entries.
+///
+/// ``decode(json:)`` applies every rule of the safetensors reference reader;
+/// ``init(metadata:tensors:order:)`` lays tensors out for writing, and ``encoded()`` gives the
+/// canonical bytes that start the file.
+public struct SafeTensorsHeader: Sendable, Equatable {
+  /// The largest header the reference accepts, in bytes.
+  public static let maximumSize = 100_000_000
+
+  /// The `__metadata__` object, if the header has one.
+  public var metadata: [String: String]?
+  /// The tensors in data order (ascending `data_offsets`).
+  public private(set) var tensors: [TensorInfo]
+  private var positions: [String: Int]
+
+  /// The number of data bytes after the header.
+  public var dataLength: Int { tensors.last?.dataOffsets.upperBound ?? 0 }
+
+  /// The entry named `name`, or `nil`.
+  public func tensor(named name: String) -> TensorInfo? {
+    positions[name].map { tensors[$0] }
+  }
+
+  /// How tensors are ordered in a file being written.
+  public enum Order: Sendable {
+    /// The order the caller gives.
+    case given
+    /// The reference writer's order: dtype descending in the reference enum order, then name.
+    case reference
+  }
+
+  /// Lays out `tensors` one after another from offset 0.
+  ///
+  /// - Throws: ``SafeTensorsError`` with code `invalidArgument` for a duplicate or reserved
+  ///   name, and the codes of ``TensorSpec/byteCount()`` for a bad shape.
+  public init(metadata: [String: String]?, tensors specs: [TensorSpec], order: Order = .given)
+    throws(SafeTensorsError)
+  {
+    let ordered: [TensorSpec]
+    switch order {
+    case .given: ordered = specs
+    case .reference:
+      ordered = specs.sorted { left, right in
+        left.dtype != right.dtype ? left.dtype > right.dtype : utf8Less(left.name, right.name)
+      }
+    }
+    var offset = 0
+    var tensors: [TensorInfo] = []
+    tensors.reserveCapacity(ordered.count)
+    for spec in ordered {
+      if spec.name == "__metadata__" {
+        throw SafeTensorsError(.invalidArgument, "the name __metadata__ is reserved", tensor: spec.name)
+      }
+      let (end, overflow) = offset.addingReportingOverflow(try spec.byteCount())
+      if overflow { throw SafeTensorsError(.sizeOverflow, "data offsets overflow", tensor: spec.name) }
+      tensors.append(TensorInfo(name: spec.name, dtype: spec.dtype, shape: spec.shape, dataOffsets: offset..<end))
+      offset = end
+    }
+    try self.init(metadata: metadata, orderedTensors: tensors)
+  }
+
+  /// Wraps tensors that already have their offsets; checks that names are unique.
+  init(metadata: [String: String]?, orderedTensors tensors: [TensorInfo]) throws(SafeTensorsError) {
+    var positions: [String: Int] = [:]
+    positions.reserveCapacity(tensors.count)
+    for (position, tensor) in tensors.enumerated() where positions.updateValue(position, forKey: tensor.name) != nil {
+      throw SafeTensorsError(.invalidArgument, "the name occurs twice", tensor: tensor.name)
+    }
+    self.metadata = metadata
+    self.tensors = tensors
+    self.positions = positions
+  }
+
+  public static func == (lhs: SafeTensorsHeader, rhs: SafeTensorsHeader) -> Bool {
+    lhs.metadata == rhs.metadata && lhs.tensors == rhs.tensors
+  }
+
+  /// The bytes that start the file: the 8-byte little-endian length, then compact JSON with
+  /// `__metadata__` first (keys in UTF-8 byte order) and the tensors in data order, padded
+  /// with spaces to a multiple of 8.
+  ///
+  /// The same header always gives the same bytes.
+  public func encoded() -> [UInt8] {
+    var members: [JSONMember] = []
+    members.reserveCapacity(tensors.count + 1)
+    if let metadata {
+      let keys = metadata.keys.sorted(by: utf8Less)
+      members.append(JSONMember("__metadata__", .object(keys.map { JSONMember($0, .string(metadata[$0]!)) })))
+    }
+    for tensor in tensors {
+      members.append(
+        JSONMember(
+          tensor.name,
+          .object([
+            JSONMember("dtype", .string(tensor.dtype.rawValue)),
+            JSONMember("shape", .array(tensor.shape.map { .number(String($0)) })),
+            JSONMember(
+              "data_offsets",
+              .array([.number(String(tensor.dataOffsets.lowerBound)), .number(String(tensor.dataOffsets.upperBound))])),
+          ])))
+    }
+    var bytes = [UInt8](repeating: 0, count: 8)
+    JSONWriter.append(.object(members), to: &bytes)
+    let padding = (8 - (bytes.count - 8) % 8) % 8
+    bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding))
+    withUnsafeBytes(of: UInt64(bytes.count - 8).littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }
+    return bytes
+  }
+}
+
+/// Whether `left` sorts before `right` by UTF-8 bytes (Rust's and Python's string order).
+func utf8Less(_ left: String, _ right: String) -> Bool {
+  left.utf8.lexicographicallyPrecedes(right.utf8)
+}

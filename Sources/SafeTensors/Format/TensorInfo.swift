@@ -1,0 +1,57 @@
+/// One tensor of a safetensors file: its name, element type, shape and where its bytes are.
+public struct TensorInfo: Sendable, Hashable {
+  /// The tensor's name, the key of its header entry.
+  public var name: String
+  /// The element type.
+  public var dtype: DType
+  /// The shape; `[]` is a scalar.
+  public var shape: [Int]
+  /// The byte range of the data, relative to the start of the data section (`data_offsets`).
+  public var dataOffsets: Range<Int>
+
+  /// Creates a tensor entry.
+  public init(name: String, dtype: DType, shape: [Int], dataOffsets: Range<Int>) {
+    self.name = name
+    self.dtype = dtype
+    self.shape = shape
+    self.dataOffsets = dataOffsets
+  }
+
+  /// The number of data bytes.
+  public var byteCount: Int { dataOffsets.count }
+
+  /// The number of elements (1 for a scalar).
+  public var elementCount: Int { shape.reduce(1, *) }
+}
+
+/// A tensor to be written: everything but its place in the file, which the header assigns.
+public struct TensorSpec: Sendable, Hashable {
+  public var name: String
+  public var dtype: DType
+  public var shape: [Int]
+
+  /// Creates a tensor description.
+  public init(name: String, dtype: DType, shape: [Int]) {
+    self.name = name
+    self.dtype = dtype
+    self.shape = shape
+  }
+
+  /// The number of bytes the tensor's data takes.
+  ///
+  /// - Throws: ``SafeTensorsError/Code/invalidShape`` for a negative dimension,
+  ///   ``SafeTensorsError/Code/sizeOverflow`` when the size overflows or is not whole bytes.
+  public func byteCount() throws(SafeTensorsError) -> Int {
+    guard shape.allSatisfy({ $0 >= 0 }) else {
+      throw SafeTensorsError(.invalidShape, "negative dimension in shape \(shape)", tensor: name)
+    }
+    guard let elements = elementCount(shape.map { UInt64($0) }),
+      let bytes = dtype.byteCount(elements: elements), bytes <= UInt64(Int.max)
+    else {
+      throw SafeTensorsError(
+        .sizeOverflow, "\(dtype.rawValue) \(shape) is not a whole number of bytes that fits in 64 bits",
+        tensor: name)
+    }
+    return Int(bytes)
+  }
+}

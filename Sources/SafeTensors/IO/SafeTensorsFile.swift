@@ -1,0 +1,140 @@
+import SystemPackage
+
+/// An open safetensors file with a validated header, whose tensor bytes are read by range.
+///
+/// Opening reads the 8-byte length and the header only, and checks every rule of
+/// ``SafeTensorsHeader`` plus the file length; tensor data is never loaded whole. The file
+/// descriptor stays open until the value is released; reads are `pread`s and may run from any
+/// number of tasks at once.
+public final class SafeTensorsFile: Sendable {
+  /// The path the file was opened at.
+  public let path: String
+  /// The validated header.
+  public let header: SafeTensorsHeader
+  /// The file offset of the first data byte: 8 plus the header length.
+  public let dataStart: Int
+  private let descriptor: FileDescriptor
+
+  /// Opens and validates the file at `path`.
+  ///
+  /// - Throws: ``SafeTensorsError`` naming `path`: `io` when it cannot be opened or read, and
+  ///   the header rules' codes when it is not a valid safetensors file.
+  public init(path: String) throws(SafeTensorsError) {
+    self.path = path
+    let descriptor: FileDescriptor
+    do {
+      descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+    } catch {
+      throw SafeTensorsError(.io, "cannot open: \(error)", file: path)
+    }
+    do {
+      let fileSize = try Self.size(of: descriptor, path: path)
+      var prefix: UInt64 = 0
+      if fileSize >= 8 {
+        try withUnsafeMutableBytes(of: &prefix) { buffer in
+          Result { () throws(SafeTensorsError) in try Self.readExactly(descriptor, into: buffer, at: 0, path: path) }
+        }.get()
+      }
+      let length = try SafeTensorsHeader.headerLength(prefix: UInt64(littleEndian: prefix), fileSize: fileSize)
+      let json = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 8)
+      defer { json.deallocate() }
+      try Self.readExactly(descriptor, into: json, at: 8, path: path)
+      let header = try SafeTensorsHeader.decode(json: UnsafeRawBufferPointer(json))
+      try header.checkDataLength(fileSize - 8 - length)
+      self.header = header
+      self.dataStart = 8 + length
+      self.descriptor = descriptor
+    } catch {
+      try? descriptor.close()
+      throw error.inFile(path)
+    }
+  }
+
+  deinit {
+    try? descriptor.close()
+  }
+
+  /// The entry named `name`.
+  ///
+  /// - Throws: `tensorNotFound` when the file has no such tensor.
+  public func tensor(named name: String) throws(SafeTensorsError) -> TensorInfo {
+    guard let tensor = header.tensor(named: name) else {
+      throw SafeTensorsError(.tensorNotFound, "no such tensor in the file", file: path, tensor: name)
+    }
+    return tensor
+  }
+
+  /// Reads `buffer.count` bytes of `tensor`'s data, starting `offset` bytes into it.
+  ///
+  /// - Throws: `invalidArgument` when the range is outside the tensor, `io` when the read
+  ///   fails or the file has shrunk. Wraps `pread(2)`.
+  public func read(_ tensor: TensorInfo, at offset: Int = 0, into buffer: UnsafeMutableRawBufferPointer)
+    throws(SafeTensorsError)
+  {
+    guard offset >= 0, offset <= tensor.byteCount, buffer.count <= tensor.byteCount - offset else {
+      throw SafeTensorsError(
+        .invalidArgument, "bytes \(offset)..<\(offset + buffer.count) are outside the tensor's \(tensor.byteCount)",
+        file: path, tensor: tensor.name)
+    }
+    try Self.readExactly(descriptor, into: buffer, at: dataStart + tensor.dataOffsets.lowerBound + offset, path: path)
+  }
+
+  /// Reads `tensor`'s data front to back in pieces of at most `chunkSize` bytes, handing each
+  /// to `body` in order. One buffer of `chunkSize` bytes is reused for every piece.
+  ///
+  /// - Throws: what ``read(_:at:into:)`` throws, and whatever `body` throws, unchanged.
+  public func forEachChunk(
+    of tensor: TensorInfo, chunkSize: Int, _ body: (UnsafeRawBufferPointer) throws -> Void
+  ) throws {
+    precondition(chunkSize > 0, "chunkSize must be positive")
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: min(chunkSize, max(tensor.byteCount, 1)), alignment: 64)
+    defer { buffer.deallocate() }
+    var offset = 0
+    while offset < tensor.byteCount {
+      let piece = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(buffer.count, tensor.byteCount - offset)])
+      try read(tensor, at: offset, into: piece)
+      try body(UnsafeRawBufferPointer(piece))
+      offset += piece.count
+    }
+  }
+
+  /// All of `tensor`'s data bytes. Meant for small tensors; use ``forEachChunk(of:chunkSize:_:)``
+  /// or ``read(_:at:into:)`` for large ones.
+  public func bytes(of tensor: TensorInfo) throws(SafeTensorsError) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
+    try bytes.withUnsafeMutableBytes { buffer in
+      Result { () throws(SafeTensorsError) in try read(tensor, into: buffer) }
+    }.get()
+    return bytes
+  }
+
+  private static func size(of descriptor: FileDescriptor, path: String) throws(SafeTensorsError) -> Int {
+    do {
+      return Int(try descriptor.seek(offset: 0, from: .end))
+    } catch {
+      throw SafeTensorsError(.io, "cannot find the file size: \(error)", file: path)
+    }
+  }
+
+  /// Fills `buffer` from `offset`, looping over short reads; a read that hits the end of the
+  /// file first is an error (the file shrank after it was validated).
+  private static func readExactly(
+    _ descriptor: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String
+  ) throws(SafeTensorsError) {
+    var done = 0
+    while done < buffer.count {
+      let count: Int
+      do {
+        count = try descriptor.read(
+          fromAbsoluteOffset: Int64(offset + done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]),
+          retryOnInterrupt: true)
+      } catch {
+        throw SafeTensorsError(.io, "read of \(buffer.count - done) bytes at offset \(offset + done) failed: \(error)", file: path)
+      }
+      if count == 0 {
+        throw SafeTensorsError(.io, "file ended at byte \(offset + done); it was changed while open", file: path)
+      }
+      done += count
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/// A parsed JSON value that keeps object members in the order they were written.
+///
+/// Numbers keep their source text so that integers of any size survive exactly; ``uint64``
+/// reads one as a non-negative integer. Equality is JSON equality: objects compare as
+/// unordered maps, numbers by value.
+public enum JSONValue: Sendable, Hashable {
+  case null
+  case bool(Bool)
+  case number(String)
+  case string(String)
+  case array([JSONValue])
+  case object([JSONMember])
+
+  /// The members of an object, or `nil`.
+  public var members: [JSONMember]? {
+    if case .object(let members) = self { return members }
+    return nil
+  }
+
+  /// The string, or `nil`.
+  public var string: String? {
+    if case .string(let text) = self { return text }
+    return nil
+  }
+
+  /// The elements of an array, or `nil`.
+  public var array: [JSONValue]? {
+    if case .array(let elements) = self { return elements }
+    return nil
+  }
+
+  /// The value of a number written as a plain non-negative integer that fits in 64 bits.
+  ///
+  /// `nil` for anything else, including `-0`, `1.0` and `1e3`.
+  public var uint64: UInt64? {
+    guard case .number(let text) = self, !text.isEmpty,
+      text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+    else { return nil }
+    return UInt64(text)
+  }
+
+  /// The member named `key` of an object, or `nil`.
+  public subscript(key: String) -> JSONValue? {
+    members?.first { $0.key == key }?.value
+  }
+
+  public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+    switch (lhs, rhs) {
+    case (.null, .null): return true
+    case (.bool(let a), .bool(let b)): return a == b
+    case (.number(let a), .number(let b)): return a == b || (Double(a) != nil && Double(a) == Double(b))
+    case (.string(let a), .string(let b)): return a == b
+    case (.array(let a), .array(let b)): return a == b
+    case (.object(let a), .object(let b)):
+      guard a.count == b.count else { return false }
+      let right = Dictionary(b.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+      return a.allSatisfy { right[$0.key] == $0.value }
+    default: return false
+    }
+  }
+
+  public func hash(into hasher: inout Hasher) {
+    // Coarse on purpose: equal values must hash alike, and equality ignores member order and
+    // number spelling.
+    switch self {
+    case .null: hasher.combine(0)
+    case .bool(let value): hasher.combine(value)
+    case .number: hasher.combine(2)
+    case .string(let text): hasher.combine(text)
+    case .array(let elements): hasher.combine(elements.count)
+    case .object(let members): hasher.combine(members.count)
+    }
+  }
+}
+
+/// One `"key": value` member of a JSON object.
+public struct JSONMember: Sendable, Hashable {
+  public var key: String
+  public var value: JSONValue
+
+  public init(_ key: String, _ value: JSONValue) {
+    self.key = key
+    self.value = value
+  }
+}

@@ -1,0 +1,102 @@
+/// Writes ``JSONValue``s as text, in one of two fixed formats.
+///
+/// Output depends only on the value, so the same value always gives the same bytes.
+public enum JSONWriter {
+  /// How the text is laid out.
+  public enum Style: Sendable {
+    /// No whitespace, non-ASCII as UTF-8: what the safetensors reference (serde_json) writes.
+    case compact
+    /// `", "` and `": "` separators, non-ASCII as `\uXXXX`: Python's `json.dumps` defaults.
+    case python
+  }
+
+  /// The text of `value` in `style`.
+  public static func string(_ value: JSONValue, style: Style = .compact) -> String {
+    var bytes: [UInt8] = []
+    append(value, style: style, to: &bytes)
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  /// Appends the UTF-8 text of `value` to `bytes`.
+  public static func append(_ value: JSONValue, style: Style = .compact, to bytes: inout [UInt8]) {
+    switch value {
+    case .null: bytes.append(contentsOf: "null".utf8)
+    case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+    case .number(let text): bytes.append(contentsOf: text.utf8)
+    case .string(let text): appendString(text, style: style, to: &bytes)
+    case .array(let elements):
+      bytes.append(UInt8(ascii: "["))
+      for (index, element) in elements.enumerated() {
+        if index > 0 { appendSeparator(UInt8(ascii: ","), style: style, to: &bytes) }
+        append(element, style: style, to: &bytes)
+      }
+      bytes.append(UInt8(ascii: "]"))
+    case .object(let members):
+      bytes.append(UInt8(ascii: "{"))
+      for (index, member) in members.enumerated() {
+        if index > 0 { appendSeparator(UInt8(ascii: ","), style: style, to: &bytes) }
+        appendString(member.key, style: style, to: &bytes)
+        appendSeparator(UInt8(ascii: ":"), style: style, to: &bytes)
+        append(member.value, style: style, to: &bytes)
+      }
+      bytes.append(UInt8(ascii: "}"))
+    }
+  }
+
+  private static func appendSeparator(_ byte: UInt8, style: Style, to bytes: inout [UInt8]) {
+    bytes.append(byte)
+    if style == .python { bytes.append(UInt8(ascii: " ")) }
+  }
+
+  private static let hexDigits = Array("0123456789abcdef".utf8)
+
+  /// Appends a quoted string, escaping as serde_json does (`.compact`: only `"`, `\` and
+  /// control characters) or as Python's `ensure_ascii=True` does (`.python`: everything outside
+  /// printable ASCII, as UTF-16 `\uXXXX`).
+  public static func appendString(_ text: String, style: Style, to bytes: inout [UInt8]) {
+    bytes.append(UInt8(ascii: "\""))
+    switch style {
+    case .compact:
+      for byte in text.utf8 {
+        if byte < 0x20 || byte == 0x22 || byte == 0x5C {
+          appendEscape(UInt16(byte), to: &bytes)
+        } else {
+          bytes.append(byte)
+        }
+      }
+    case .python:
+      for unit in text.utf16 {
+        if unit < 0x20 || unit > 0x7E || unit == 0x22 || unit == 0x5C {
+          appendEscape(unit, to: &bytes)
+        } else {
+          bytes.append(UInt8(unit))
+        }
+      }
+    }
+    bytes.append(UInt8(ascii: "\""))
+  }
+
+  /// Appends the escape for one code unit: a short form where JSON has one, else `\uXXXX`.
+  private static func appendEscape(_ unit: UInt16, to bytes: inout [UInt8]) {
+    let short: UInt8? =
+      switch unit {
+      case 0x22: 0x22
+      case 0x5C: 0x5C
+      case 0x08: UInt8(ascii: "b")
+      case 0x0C: UInt8(ascii: "f")
+      case 0x0A: UInt8(ascii: "n")
+      case 0x0D: UInt8(ascii: "r")
+      case 0x09: UInt8(ascii: "t")
+      default: nil
+      }
+    bytes.append(0x5C)
+    if let short {
+      bytes.append(short)
+      return
+    }
+    bytes.append(UInt8(ascii: "u"))
+    for shift in stride(from: 12, through: 0, by: -4) {
+      bytes.append(hexDigits[Int((unit >> UInt16(shift)) & 0xF)])
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import SafeTensors
+import TorchAO
+
+/// What `safeshard inspect` shows of a checkpoint, as a table or as JSON.
+struct InspectReport {
+  struct Row {
+    var tensor: TensorInfo
+    var file: String
+  }
+
+  struct FileSummary {
+    var name: String
+    var tensorCount: Int
+    var dataBytes: Int
+    /// Metadata keys that are not torchao tensor descriptions, with their values.
+    var plainMetadata: [(key: String, value: String)]
+    /// torchao `_type` → how many metadata entries describe a tensor of that type.
+    var torchAOTypes: [(type: String, count: Int)]
+  }
+
+  var rows: [Row]
+  var files: [FileSummary]
+
+  init(_ checkpoint: Checkpoint) {
+    rows = checkpoint.tensors.map { Row(tensor: $0.tensor, file: Self.fileName($0.file.path)) }
+    files = checkpoint.files.map { file in
+      var plain: [(String, String)] = []
+      var counts: [String: Int] = [:]
+      for (key, value) in (file.header.metadata ?? [:]).sorted(by: { $0.key < $1.key }) {
+        if let type = TorchAOTypes.type(ofMetadataValue: value) {
+          counts[type, default: 0] += 1
+        } else {
+          plain.append((key, value))
+        }
+      }
+      return FileSummary(
+        name: Self.fileName(file.path), tensorCount: file.header.tensors.count, dataBytes: file.header.dataLength,
+        plainMetadata: plain, torchAOTypes: counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+  }
+
+  var totalBytes: Int { rows.reduce(0) { $0 + $1.tensor.byteCount } }
+  var totalParameters: Int { rows.reduce(0) { $0 + $1.tensor.elementCount } }
+
+  static func fileName(_ path: String) -> String {
+    path.split(separator: "/").last.map(String.init) ?? path
+  }
+
+  static func shapeText(_ shape: [Int]) -> String {
+    "[" + shape.map(String.init).joined(separator: ", ") + "]"
+  }
+
+  func table() -> String {
+    let header = ["name", "dtype", "shape", "bytes", "file"]
+    let cells = rows.map {
+      [$0.tensor.name, $0.tensor.dtype.rawValue, Self.shapeText($0.tensor.shape), String($0.tensor.byteCount), $0.file]
+    }
+    var widths = header.map(\.count)
+    for row in cells {
+      for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) }
+    }
+    func line(_ row: [String]) -> String {
+      row.enumerated().map { column, cell in
+        let pad = String(repeating: " ", count: widths[column] - cell.count)
+        return column == 3 ? pad + cell : cell + pad  // right-align bytes
+      }.joined(separator: "  ").trimmingTrailingSpaces() + "\n"
+    }
+    var text = line(header)
+    for row in cells { text += line(row) }
+    text += "\n\(rows.count) tensors, \(totalParameters) parameters, \(totalBytes) bytes (\(ByteFormat.human(totalBytes)))"
+    text += " in \(files.count) file\(files.count == 1 ? "" : "s")\n"
+    for file in files {
+      text += "\n\(file.name): \(file.tensorCount) tensors, \(file.dataBytes) data bytes\n"
+      if file.plainMetadata.isEmpty && file.torchAOTypes.isEmpty { text += "  no __metadata__\n" }
+      for (key, value) in file.plainMetadata {
+        text += "  \(key) = \(Self.abbreviate(value))\n"
+      }
+      if !file.torchAOTypes.isEmpty {
+        let total = file.torchAOTypes.reduce(0) { $0 + $1.count }
+        let kinds = file.torchAOTypes.map { "\($0.type) ×\($0.count)" }.joined(separator: ", ")
+        text += "  torchao: \(total) tensor entries: \(kinds)\n"
+      }
+    }
+    return text
+  }
+
+  static func abbreviate(_ value: String) -> String {
+    value.count <= 72 ? value : String(value.prefix(69)) + "… (\(value.utf8.count) bytes)"
+  }
+
+  func json() -> String {
+    let tensorValues: [JSONValue] = rows.map { row in
+      .object([
+        JSONMember("name", .string(row.tensor.name)),
+        JSONMember("dtype", .string(row.tensor.dtype.rawValue)),
+        JSONMember("shape", .array(row.tensor.shape.map { .number(String($0)) })),
+        JSONMember("bytes", .number(String(row.tensor.byteCount))),
+        JSONMember("file", .string(row.file)),
+      ])
+    }
+    let fileValues: [JSONValue] = files.map { file in
+      .object([
+        JSONMember("file", .string(file.name)),
+        JSONMember("tensors", .number(String(file.tensorCount))),
+        JSONMember("data_bytes", .number(String(file.dataBytes))),
+        JSONMember("metadata", .object(file.plainMetadata.map { JSONMember($0.key, .string($0.value)) })),
+        JSONMember("torchao_types", .object(file.torchAOTypes.map { JSONMember($0.type, .number(String($0.count))) })),
+      ])
+    }
+    let root = JSONValue.object([
+      JSONMember("tensors", .array(tensorValues)),
+      JSONMember("files", .array(fileValues)),
+      JSONMember(
+        "totals",
+        .object([
+          JSONMember("tensors", .number(String(rows.count))),
+          JSONMember("parameters", .number(String(totalParameters))),
+          JSONMember("bytes", .number(String(totalBytes))),
+        ])),
+    ])
+    return JSONWriter.string(root) + "\n"
+  }
+}
+
+extension String {
+  func trimmingTrailingSpaces() -> String {
+    var text = self
+    while text.last == " " { text.removeLast() }
+    return text
+  }
+}

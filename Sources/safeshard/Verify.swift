@@ -1,0 +1,33 @@
+import ArgumentParser
+import SafeTensors
+
+struct Verify: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Check a safetensors file or a model directory against every rule of the format.",
+    discussion: """
+      Checks each file's header (length, UTF-8 JSON, dtypes, shapes, offsets, file length) and, \
+      for a sharded model, the index against the shards. Prints one line per problem and exits \
+      1 if there is any, 0 if there is none.
+
+      Examples:
+        safeshard verify model.safetensors
+        safeshard verify path/to/model-dir
+      """
+  )
+
+  @Argument(help: "A .safetensors file, or a directory with model.safetensors or shards and an index.")
+  var path: String
+
+  func run() throws {
+    let problems = Checkpoint.problems(at: path)
+    guard problems.isEmpty else {
+      for problem in problems { print(problem) }
+      print("\(path): \(problems.count) problem\(problems.count == 1 ? "" : "s") found")
+      throw ExitCode(1)
+    }
+    let checkpoint = try Checkpoint(path: path)
+    let tensors = checkpoint.files.reduce(0) { $0 + $1.header.tensors.count }
+    let bytes = checkpoint.files.reduce(0) { $0 + $1.header.dataLength }
+    print("\(path): OK, \(checkpoint.files.count) file\(checkpoint.files.count == 1 ? "" : "s"), \(tensors) tensors, \(bytes) data bytes")
+  }
+}
