@@ -48,6 +48,11 @@ let package = Package(
       swiftSettings: strict
     ),
     .testTarget(
+      name: "QuantizationTests",
+      dependencies: ["Quantization", "SafeTensors"],
+      swiftSettings: strict
+    ),
+    .testTarget(
       name: "SafeshardCLITests",
       dependencies: ["safeshard", "SafeTensors"],
       swiftSettings: strict

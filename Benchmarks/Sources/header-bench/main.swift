@@ -1,0 +1,1 @@
+print("header-bench: not written yet")

@@ -1,0 +1,1 @@
+print("quant-bench: not written yet")
