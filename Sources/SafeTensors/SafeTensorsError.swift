@@ -33,6 +33,8 @@ public struct SafeTensorsError: Error, Sendable, Equatable, CustomStringConverti
     case invalidOffsets = "invalid-offsets"
     /// Element count times dtype size overflows.
     case sizeOverflow = "size-overflow"
+    /// A sub-byte dtype's elements do not fill a whole number of bytes.
+    case partialByte = "partial-byte"
     /// The byte range does not match the shape and dtype.
     case sizeMismatch = "size-mismatch"
     /// The tensors' byte ranges leave a gap, overlap or do not start at 0.

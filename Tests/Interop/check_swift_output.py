@@ -15,7 +15,7 @@ import traceback
 
 import ml_dtypes
 import numpy as np
-from safetensors import safe_open
+from safetensors import deserialize, safe_open
 
 import manifest
 
@@ -49,8 +49,34 @@ def check(path):
         assert sorted(f.keys()) == sorted(names), "safe_open keys differ"
 
 
+# Rules on which safeshard is deliberately stricter than the reference reader, which keeps the
+# last of duplicate keys.
+STRICTER = {"duplicate-key"}
+
+
+def check_malformed(path):
+    """The reference reader must refuse a file the Swift reader refuses (NAME.RULE.bin)."""
+    rule = os.path.basename(path).split(".")[-2]
+    with open(path, "rb") as f:
+        blob = f.read()
+    try:
+        deserialize(blob)
+    except Exception:
+        assert rule not in STRICTER, f"the reference now refuses {rule}: drop it from STRICTER"
+        return
+    assert rule in STRICTER, f"the reference reader accepts a file safeshard refuses for {rule}"
+
+
 def main(directory):
     passed = failed = 0
+    for path in sorted(glob.glob(os.path.join(directory, "malformed", "*.bin"))):
+        try:
+            check_malformed(path)
+            passed += 1
+        except Exception:
+            failed += 1
+            print(f"FAIL malformed/{os.path.basename(path)}")
+            traceback.print_exc()
     paths = sorted(glob.glob(os.path.join(directory, "*.safetensors")))
     for path in paths:
         try:

@@ -137,12 +137,10 @@ extension SafeTensorsHeader {
     guard start <= end else {
       throw SafeTensorsError(.invalidOffsets, "data_offsets [\(start), \(end)] end before they start", tensor: name)
     }
-    guard let elements = elementCount(shape), let bytes = dtype.byteCount(elements: elements),
-      shape.allSatisfy({ $0 <= UInt64(Int.max) }), end <= UInt64(Int.max)
-    else {
-      throw SafeTensorsError(
-        .sizeOverflow, "\(dtype.rawValue) \(shape) overflows or is not a whole number of bytes", tensor: name)
+    guard shape.allSatisfy({ $0 <= UInt64(Int.max) }), end <= UInt64(Int.max) else {
+      throw SafeTensorsError(.sizeOverflow, "shape \(shape) or data_offsets [\(start), \(end)] overflow 64-bit sizes", tensor: name)
     }
+    let bytes = try dataByteCount(dtype, shape, tensor: name)
     guard bytes == end - start else {
       throw SafeTensorsError(
         .sizeMismatch,

@@ -40,18 +40,32 @@ public struct TensorSpec: Sendable, Hashable {
   /// The number of bytes the tensor's data takes.
   ///
   /// - Throws: ``SafeTensorsError/Code/invalidShape`` for a negative dimension,
-  ///   ``SafeTensorsError/Code/sizeOverflow`` when the size overflows or is not whole bytes.
+  ///   ``SafeTensorsError/Code/sizeOverflow`` when the size overflows,
+  ///   ``SafeTensorsError/Code/partialByte`` when it is not whole bytes.
   public func byteCount() throws(SafeTensorsError) -> Int {
     guard shape.allSatisfy({ $0 >= 0 }) else {
       throw SafeTensorsError(.invalidShape, "negative dimension in shape \(shape)", tensor: name)
     }
-    guard let elements = elementCount(shape.map { UInt64($0) }),
-      let bytes = dtype.byteCount(elements: elements), bytes <= UInt64(Int.max)
-    else {
-      throw SafeTensorsError(
-        .sizeOverflow, "\(dtype.rawValue) \(shape) is not a whole number of bytes that fits in 64 bits",
-        tensor: name)
+    let bytes = try dataByteCount(dtype, shape.map { UInt64($0) }, tensor: name)
+    guard bytes <= UInt64(Int.max) else {
+      throw SafeTensorsError(.sizeOverflow, "\(dtype.rawValue) \(shape) overflows 64-bit sizes", tensor: name)
     }
     return Int(bytes)
   }
+}
+
+/// The number of bytes `shape` elements of `dtype` take, computed without overflow, as the
+/// reference computes it (element count first, then bits).
+///
+/// - Throws: `sizeOverflow` on overflow, `partialByte` when the bits are not whole bytes.
+func dataByteCount(_ dtype: DType, _ shape: [UInt64], tensor name: String) throws(SafeTensorsError) -> UInt64 {
+  guard let elements = elementCount(shape), !elements.multipliedReportingOverflow(by: UInt64(dtype.bitSize)).overflow
+  else {
+    throw SafeTensorsError(.sizeOverflow, "\(dtype.rawValue) \(shape) overflows 64-bit sizes", tensor: name)
+  }
+  guard let bytes = dtype.byteCount(elements: elements) else {
+    throw SafeTensorsError(
+      .partialByte, "\(elements) elements of \(dtype.rawValue) do not fill a whole number of bytes", tensor: name)
+  }
+  return bytes
 }
