@@ -1,0 +1,58 @@
+import SafeTensors
+import Testing
+
+@Suite struct JSONTests {
+  @Test func stringsDecodeEveryEscapeAndSurrogatePairs() throws {
+    let value = try JSONParser.parse(#"["a\"b\\c\/d\b\f\n\r\t", "\u00e9\u65E5", "\ud83e\udd16", "日本"]"#)
+    #expect(value == .array([.string("a\"b\\c/d\u{8}\u{c}\n\r\t"), .string("é日"), .string("🤖"), .string("日本")]))
+  }
+
+  @Test func numbersKeepTheirTextAndOnlyPlainIntegersReadAsUInt64() throws {
+    let value = try JSONParser.parse("[0, 18446744073709551615, 18446744073709551616, -1, 1.5, 1e3, -0]")
+    #expect(value.array?.map(\.uint64) == [0, .max, nil, nil, nil, nil, nil])
+    #expect(value.array?[4] == .number("1.5"))
+  }
+
+  @Test(arguments: ["01", "1.", ".5", "+1", "1e", "--1", "0x10", "NaN", "Infinity", "tru", "nul", "[1,]", "{\"a\"}", "{1:2}", "\"\\u12\""])
+  func invalidJSONIsRefusedAsSyntax(_ text: String) {
+    let failure = #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(text) }
+    #expect(failure?.kind == .syntax)
+  }
+
+  @Test func nestingIsBoundedAtTheLimit() throws {
+    let limit = JSONParser.maximumDepth
+    _ = try JSONParser.parse(String(repeating: "[", count: limit) + String(repeating: "]", count: limit))
+    let failure = #expect(throws: JSONParser.Failure.self) {
+      try JSONParser.parse(String(repeating: "[", count: limit + 1) + String(repeating: "]", count: limit + 1))
+    }
+    #expect(failure?.kind == .depth)
+  }
+
+  @Test func duplicateKeysAreRefusedWithTheirOffset() {
+    let failure = #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(#"{"a": 1, "b": {"a": 1, "a": 2}}"#) }
+    #expect(failure?.kind == .duplicateKey)
+    #expect(failure?.offset == 23)
+  }
+
+  @Test func equalityIgnoresMemberOrderLikeParsedDictionaries() throws {
+    #expect(try JSONParser.parse(#"{"a": 1, "b": [true, null]}"#) == JSONParser.parse(#"{"b":[true,null],"a":1}"#))
+    #expect(try JSONParser.parse(#"{"a": 1}"#) != JSONParser.parse(#"{"a": 2}"#))
+    #expect(try JSONParser.parse("1") == JSONParser.parse("1.0"))
+  }
+
+  @Test func theCompactStyleWritesWhatSerdeJSONWrites() {
+    let value = JSONValue.object([
+      JSONMember("k", .string("é\"\\\n\u{1}\u{7F}🤖")), JSONMember("n", .array([.number("1"), .null, .bool(false)])),
+    ])
+    #expect(JSONWriter.string(value) == #"{"k":"é\"\\\n\u0001\#u{7F}🤖","n":[1,null,false]}"#)
+  }
+
+  @Test func thePythonStyleWritesWhatJSONDumpsWrites() {
+    // json.dumps({"k": "é\"\\\n\x01\x7f🤖", "n": [1, None, False]})
+    let value = JSONValue.object([
+      JSONMember("k", .string("é\"\\\n\u{1}\u{7F}🤖")), JSONMember("n", .array([.number("1"), .null, .bool(false)])),
+    ])
+    #expect(
+      JSONWriter.string(value, style: .python) == #"{"k": "\u00e9\"\\\n\u0001\u007f\ud83e\udd16", "n": [1, null, false]}"#)
+  }
+}
