@@ -10,8 +10,7 @@ import Foundation
 public struct Checkpoint: Sendable {
   /// The directory or file that was opened.
   public let path: String
-  /// The safetensors files, in the order the index first names them (one for an unsharded
-  /// checkpoint).
+  /// The safetensors files, sorted by file name (one for an unsharded checkpoint).
   public let files: [SafeTensorsFile]
   /// The index, for a sharded checkpoint.
   public let index: ShardIndex?
@@ -114,7 +113,7 @@ public struct Checkpoint: Sendable {
 
     var files: [SafeTensorsFile] = []
     var positionOfName: [String: Int] = [:]
-    for name in index.shardFiles {
+    for name in index.shardFiles.sorted(by: utf8Less) {
       let shardPath = (directory as NSString).appendingPathComponent(name)
       guard FileManager.default.fileExists(atPath: shardPath) else {
         problems.append(SafeTensorsError(.missingShard, "names shard \"\(name)\", which does not exist", file: indexPath))
