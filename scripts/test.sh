@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Everything CI checks, from a fresh clone: system packages, build, `swift test`, and the Python
+# interop checks (the safetensors reference reads what the Swift tests wrote; the reference-written
+# fixtures the Swift tests read are regenerated and compared).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+
+swift build --build-tests
+interop=$(mktemp -d)
+trap 'rm -rf "$interop"' EXIT
+SAFESHARD_INTEROP_OUT="$interop" swift test --skip-build
+
+python=$(bash scripts/interop-venv.sh)
+(cd Tests/Interop && "$python" check_python_fixtures.py ../Fixtures/python)
+(cd Tests/Interop && "$python" check_swift_output.py "$interop")
