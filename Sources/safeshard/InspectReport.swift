@@ -27,8 +27,8 @@ struct InspectReport {
       var plain: [(String, String)] = []
       var counts: [String: Int] = [:]
       for (key, value) in (file.header.metadata ?? [:]).sorted(by: { $0.key < $1.key }) {
-        if let type = TorchAOTypes.type(ofMetadataValue: value) {
-          counts[type, default: 0] += 1
+        if key != "tensor_names", let entry = try? TensorDescription(decoding: value, tensor: key) {
+          counts[entry.subclass ?? "Tensor", default: 0] += 1
         } else {
           plain.append((key, value))
         }

@@ -1,0 +1,67 @@
+import SafeTensors
+
+/// The `__metadata__` torchao's `flatten_tensor_state_dict` produces: one ``TensorDescription``
+/// per state-dict entry, and `tensor_names` listing the entries in state-dict order.
+public struct TorchAOMetadata: Sendable, Equatable {
+  /// The state-dict entries in order, with their descriptions.
+  public var entries: [(name: String, description: TensorDescription)]
+
+  public static func == (lhs: TorchAOMetadata, rhs: TorchAOMetadata) -> Bool {
+    lhs.entries.elementsEqual(rhs.entries) { $0.name == $1.name && $0.description == $1.description }
+  }
+
+  /// Creates metadata for `entries`.
+  public init(entries: [(name: String, description: TensorDescription)]) {
+    self.entries = entries
+  }
+
+  /// The description of the entry named `name`, or `nil`.
+  public func description(of name: String) -> TensorDescription? {
+    entries.first { $0.name == name }?.description
+  }
+
+  /// The string map for a safetensors header: every entry, `tensor_names`, and the `extra`
+  /// keys (transformers adds `"format": "pt"`).
+  public func encoded(extra: [String: String] = [:]) -> [String: String] {
+    var metadata = extra
+    for (name, description) in entries { metadata[name] = description.encoded() }
+    metadata["tensor_names"] = JSONWriter.string(.array(entries.map { .string($0.name) }), style: .python)
+    return metadata
+  }
+
+  /// Whether `metadata` is torchao's: it has `tensor_names` (torchao's `is_metadata_torchao`
+  /// asks the same before anything else).
+  public static func isTorchAO(_ metadata: [String: String]?) -> Bool {
+    metadata?["tensor_names"] != nil
+  }
+
+  /// Decodes a file's `__metadata__` with the checks of torchao's `is_metadata_torchao` and its
+  /// allowlist: `tensor_names` is a non-empty JSON list of strings, each naming an entry whose
+  /// description decodes (``TensorDescription/init(decoding:tensor:)``). Keys not listed in
+  /// `tensor_names` (`"format"`, say) are ignored, as torchao ignores them.
+  ///
+  /// - Throws: `tensorNames`, `malformedEntry` or `unknownType`.
+  public init(decoding metadata: [String: String]) throws(TorchAOError) {
+    guard let text = metadata["tensor_names"] else {
+      throw TorchAOError(.tensorNames, "metadata has no \"tensor_names\"")
+    }
+    guard let list = try? JSONParser.parse(text).array, !list.isEmpty else {
+      throw TorchAOError(.tensorNames, "\"tensor_names\" is not a non-empty JSON list")
+    }
+    var entries: [(String, TensorDescription)] = []
+    var seen = Set<String>()
+    for item in list {
+      guard let name = item.string else {
+        throw TorchAOError(.tensorNames, "\"tensor_names\" holds \(JSONWriter.string(item)), which is not a string")
+      }
+      guard seen.insert(name).inserted else {
+        throw TorchAOError(.tensorNames, "\"tensor_names\" lists the entry twice", tensor: name)
+      }
+      guard let entry = metadata[name] else {
+        throw TorchAOError(.tensorNames, "\"tensor_names\" lists an entry that the metadata does not have", tensor: name)
+      }
+      entries.append((name, try TensorDescription(decoding: entry, tensor: name)))
+    }
+    self.init(entries: entries)
+  }
+}
