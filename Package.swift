@@ -57,6 +57,11 @@ let package = Package(
       swiftSettings: testSettings
     ),
     .testTarget(
+      name: "TorchAOTests",
+      dependencies: ["TorchAO", "Quantization", "SafeTensors"],
+      swiftSettings: testSettings
+    ),
+    .testTarget(
       name: "SafeshardCLITests",
       dependencies: ["safeshard", "SafeTensors"],
       swiftSettings: testSettings
