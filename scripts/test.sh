@@ -12,5 +12,9 @@ trap 'rm -rf "$interop"' EXIT
 SAFESHARD_INTEROP_OUT="$interop" swift test --skip-build
 
 python=$(bash scripts/interop-venv.sh)
+# The dequantized goldens are reproducible from the spec's formulas (and the torchao fixtures).
+"$python" Tests/Interop/make_dequantized_fixtures.py Tests/Fixtures/torchao "$interop/dequantized" >/dev/null
+diff -r Tests/Fixtures/dequantized "$interop/dequantized"
+echo "dequantized goldens: reproduced byte for byte"
 (cd Tests/Interop && "$python" check_python_fixtures.py ../Fixtures/python)
 (cd Tests/Interop && "$python" check_swift_output.py "$interop")

@@ -11,6 +11,9 @@ public struct TorchAOError: Error, Sendable, Equatable, CustomStringConvertible 
     case tensorNames = "tensor-names"
     /// A metadata entry is not the JSON object torchao writes.
     case malformedEntry = "malformed-entry"
+    /// The shards of a checkpoint carry different torchao metadata (transformers needs the full
+    /// metadata in every shard).
+    case shardMetadata = "shard-metadata"
     /// A `_type`, at the top or nested, is not on torchao's allowlist.
     case unknownType = "unknown-type"
     /// A data part a subclass lists is not in any file.

@@ -20,8 +20,11 @@ struct InspectReport {
 
   var rows: [Row]
   var files: [FileSummary]
+  /// The torchao weights, when the checkpoint is torchao's and decodes.
+  var weights: [QuantizedWeight]
 
   init(_ checkpoint: Checkpoint) {
+    weights = (try? TorchAOCheckpoint(checkpoint))?.weights ?? []
     rows = checkpoint.tensors.map { Row(tensor: $0.tensor, file: Self.fileName($0.file.path)) }
     files = checkpoint.files.map { file in
       var plain: [(String, String)] = []
@@ -81,6 +84,13 @@ struct InspectReport {
         text += "  torchao: \(total) tensor entries: \(kinds)\n"
       }
     }
+    if !weights.isEmpty {
+      text += "\ntorchao weights (\(weights.count)):\n"
+      let width = weights.map(\.name.count).max() ?? 0
+      for weight in weights {
+        text += "  " + weight.name + String(repeating: " ", count: width - weight.name.count) + "  " + weight.summary + "\n"
+      }
+    }
     return text
   }
 
@@ -107,9 +117,18 @@ struct InspectReport {
         JSONMember("torchao_types", .object(file.torchAOTypes.map { JSONMember($0.type, .number(String($0.count))) })),
       ])
     }
+    let weightValues: [JSONValue] = weights.map { weight in
+      .object([
+        JSONMember("name", .string(weight.name)), JSONMember("subclass", .string(weight.description.subclass ?? "Tensor")),
+        JSONMember("summary", .string(weight.summary)), JSONMember("dtype", .string(weight.scheme.source.torchName)),
+        JSONMember("shape", .array(weight.shape.map { .number(String($0)) })),
+        JSONMember("parts", .object(weight.parts.sorted { $0.key < $1.key }.map { JSONMember($0.key.rawValue, .string($0.value.tensor.name)) })),
+      ])
+    }
     let root = JSONValue.object([
       JSONMember("tensors", .array(tensorValues)),
       JSONMember("files", .array(fileValues)),
+      JSONMember("torchao_weights", .array(weightValues)),
       JSONMember(
         "totals",
         .object([

@@ -1,13 +1,16 @@
 import ArgumentParser
 import SafeTensors
+import TorchAO
 
 struct Verify: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Check a safetensors file or a model directory against every rule of the format.",
     discussion: """
       Checks each file's header (length, UTF-8 JSON, dtypes, shapes, offsets, file length) and, \
-      for a sharded model, the index against the shards. Prints one line per problem and exits \
-      1 if there is any, 0 if there is none.
+      for a sharded model, the index against the shards. For a torchao checkpoint it also checks \
+      the metadata (allowlisted types only, the same in every shard) and that every quantized \
+      weight's parts are there with the dtypes and shapes its block_size gives. Prints one line \
+      per problem and exits 1 if there is any, 0 if there is none.
 
       Examples:
         safeshard verify model.safetensors
@@ -19,7 +22,10 @@ struct Verify: ParsableCommand {
   var path: String
 
   func run() throws {
-    let problems = Checkpoint.problems(at: path)
+    var problems: [any Error] = Checkpoint.problems(at: path)
+    if problems.isEmpty, let checkpoint = try? Checkpoint(path: path), TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
+      problems = TorchAOCheckpoint.problems(in: checkpoint)
+    }
     guard problems.isEmpty else {
       for problem in problems { print(problem) }
       print("\(path): \(problems.count) problem\(problems.count == 1 ? "" : "s") found")
@@ -28,6 +34,8 @@ struct Verify: ParsableCommand {
     let checkpoint = try Checkpoint(path: path)
     let tensors = checkpoint.files.reduce(0) { $0 + $1.header.tensors.count }
     let bytes = checkpoint.files.reduce(0) { $0 + $1.header.dataLength }
-    print("\(path): OK, \(checkpoint.files.count) file\(checkpoint.files.count == 1 ? "" : "s"), \(tensors) tensors, \(bytes) data bytes")
+    var line = "\(path): OK, \(checkpoint.files.count) file\(checkpoint.files.count == 1 ? "" : "s"), \(tensors) tensors, \(bytes) data bytes"
+    if let torchAO = try? TorchAOCheckpoint(checkpoint) { line += ", \(torchAO.weights.count) torchao weights" }
+    print(line)
   }
 }

@@ -24,3 +24,25 @@ import Testing
     #expect(BFloat16Conversion.bits(from: .greatestFiniteMagnitude) == 0x7F80)
   }
 }
+
+@Suite struct BFloat16RoundingTests {
+  @Test func roundingToBFloat16AgreesWithTheBitConversionAroundEveryMidpoint() {
+    for bits in 0..<UInt16(0x7F80) {
+      // The midpoint between `bits` and the next bfloat16, and its fp32 neighbours.
+      let midpoint = UInt32(bits) << 16 | 0x8000
+      for candidate in [midpoint - 1, midpoint, midpoint + 1] {
+        for value in [Float(bitPattern: candidate), -Float(bitPattern: candidate)] {
+          let expected = BFloat16Conversion.float(from: BFloat16Conversion.bits(from: value))
+          #expect(BFloat16Conversion.round(value).bitPattern == expected.bitPattern)
+        }
+      }
+    }
+  }
+
+  @Test func roundingToBFloat16KeepsNaNAndInfinity() {
+    #expect(BFloat16Conversion.round(.nan).isNaN)
+    #expect(BFloat16Conversion.round(.infinity) == .infinity)
+    #expect(BFloat16Conversion.round(-.greatestFiniteMagnitude) == -.infinity)
+    #expect(BFloat16Conversion.round(-0.0).bitPattern == 0x8000_0000)
+  }
+}

@@ -46,6 +46,33 @@ import Testing
     #expect(result.standardOutput.contains(#"  tensor_names = ["a.weight", "b.weight", "c.weight", "c.bias", "t.weight", "experts.w"]"#))
   }
 
+  @Test func verifyChecksTorchAOMetadataAndInspectShowsEachSchemes() throws {
+    let path = Self.fixtures.appendingPathComponent("torchao/int4_weight_only_g32__bf16/expected.safetensors").path
+    let verified = try CLIRunner.run(["verify", path])
+    #expect(verified.status == 0)
+    #expect(verified.standardOutput.hasSuffix(", 4 torchao weights\n"))
+    let inspected = try CLIRunner.run(["inspect", path])
+    #expect(inspected.standardOutput.contains("  experts.w  Int4Tensor int4 group 32, bfloat16 [2, 16, 64]\n"))
+
+    // The same file with a _type outside torchao's allowlist.
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = try SafeTensorsFile(path: path)
+    var metadata = try #require(file.header.metadata)
+    metadata["a.weight"] = metadata["a.weight"]!.replacingOccurrences(of: "Int4Tensor", with: "builtins.eval")
+    let header = try SafeTensorsHeader(
+      metadata: metadata, tensors: file.header.tensors.map { TensorSpec(name: $0.name, dtype: $0.dtype, shape: $0.shape) })
+    let bad = directory.appendingPathComponent("bad.safetensors").path
+    try SafeTensorsWriter.write(
+      path: bad, header: header,
+      data: Dictionary(uniqueKeysWithValues: try file.header.tensors.map { ($0.name, try file.bytes(of: $0)) }))
+    let refused = try CLIRunner.run(["verify", bad])
+    #expect(refused.status == 1)
+    #expect(refused.standardOutput.hasPrefix("\(bad): tensor 'a.weight': _type \"builtins.eval\" is not a torchao tensor subclass"))
+    #expect(refused.standardOutput.contains("[rule unknown-type]"))
+  }
+
   @Test func verifyPrintsOneLinePerProblemAndFails() throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-cli-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

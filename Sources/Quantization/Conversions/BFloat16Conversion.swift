@@ -14,4 +14,14 @@ public enum BFloat16Conversion {
   public static func float(from bits: UInt16) -> Float {
     Float(bitPattern: UInt32(bits) << 16)
   }
+
+  /// `value` rounded to bfloat16 (ties to even) and widened back, without branches so that loops
+  /// over it vectorise; NaN stays NaN.
+  @inlinable @inline(__always)
+  public static func round(_ value: Float) -> Float {
+    let bits = value.bitPattern
+    let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000
+    let isNaN = bits & 0x7FFF_FFFF > 0x7F80_0000
+    return Float(bitPattern: isNaN ? bits | 0x0040_0000 : rounded)
+  }
 }

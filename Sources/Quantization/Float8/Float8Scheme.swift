@@ -1,0 +1,138 @@
+/// torchao's `Float8Tensor` on the torch kernel path (`Float8WeightOnlyConfig`,
+/// `Float8DynamicActivationFloat8WeightConfig`): float8 e4m3fn with fp32 scales.
+///
+/// Per block: `scale = R_dt(amax ⊘ 448)` (computed in the input format, stored as fp32) and
+/// `qdata = e4m3fn(clamp(x ⊘ scale, −448, 448))` with true division and ties to even. 2-D
+/// `[N, K]` and 3-D `[E, N, K]` weights.
+///
+/// torchao quirks kept on purpose: there is **no eps**, so an all-zero block gets scale 0 and
+/// `0 ⊘ 0` makes every qdata byte `0xFF` (NaN: x86's default NaN has the sign bit set; this
+/// scheme writes `0xFF` for every NaN on every machine), and its dequantized values are NaN. fp16
+/// scales underflow to 0 for amax ≲ 1.3e-5 (non-zeros then saturate to ±448).
+///
+/// The skips of the dynamic config (N or K not a multiple of 16 left unquantized; per-row only
+/// for bf16) are config rules for the caller; this scheme quantizes any such shape like
+/// `Float8Tensor.from_hp`.
+///
+/// Parts, in torchao's order:
+/// - `qdata`: `F8_E4M3`, the weight's shape.
+/// - `scale`: `F32`, `[N, 1]`, `[N, K/g]` or `[1, 1]` (with a leading `E`, or `[1, 1, 1]`, for 3-D).
+public struct Float8Scheme: QuantizationScheme {
+  /// The input format.
+  public var source: FloatFormat
+  /// Which elements share a scale.
+  public var granularity: Granularity
+
+  /// Creates a Float8 scheme; torchao's weight-only default is per-row.
+  public init(source: FloatFormat, granularity: Granularity = .perRow) {
+    self.source = source
+    self.granularity = granularity
+  }
+
+  private func grid(_ shape: [Int]) throws(QuantizationError) -> BlockGrid {
+    try BlockGrid(shape: shape, granularity: granularity, ranks: 2...3, scheme: "Float8Tensor")
+  }
+
+  private func scale(amax: Float) -> Float {
+    source.round(amax / Float8E4M3Conversion.greatestFiniteMagnitude)
+  }
+
+  /// The parts of ``Float8Scheme`` for `shape` (see the type's documentation).
+  ///
+  /// - Throws: `unsupportedShape` for a rank other than 2 or 3, an empty dimension, or K not a
+  ///   multiple of the group size; `invalidScheme` for a group size below 1.
+  public func outputLayout(shape: [Int]) throws(QuantizationError) -> QuantizedLayout {
+    let grid = try grid(shape)
+    return QuantizedLayout(
+      shape: shape,
+      parts: [
+        PartLayout(.qdata, .f8e4m3, shape, .rows(bytesPerRow: grid.rowLength)),
+        PartLayout(.scale, .f32, grid.scaleShape, grid.scalePlacement(.f32)),
+      ])
+  }
+
+  /// A whole-tensor statistic for per-tensor scales, else `nil`.
+  ///
+  /// - Throws: what ``outputLayout(shape:)`` throws.
+  public func makeStatistic(shape: [Int]) throws(QuantizationError) -> AbsMaxStatistic? {
+    let grid = try grid(shape)
+    guard grid.perTensor else { return nil }
+    return AbsMaxStatistic(format: source, rowLength: grid.rowLength, rowsPerGroup: grid.rowCount, groupCount: 1)
+  }
+
+  /// Quantizes input `rows` into `qdata` (and per-row or per-group `scale`).
+  ///
+  /// - Throws: `invalidArgument` for mismatched rows, buffers, or a missing per-tensor statistic;
+  ///   what ``outputLayout(shape:)`` throws.
+  public func quantize(
+    _ input: UnsafeRawBufferPointer, shape: [Int], rows: Range<Int>, statistic: AbsMaxStatistic?,
+    into outputs: [PartName: UnsafeMutableRawBufferPointer]
+  ) throws(QuantizationError) {
+    let grid = try grid(shape)
+    let layout = try outputLayout(shape: shape)
+    let out = try layout.checkChunk(rows: rows, inputCount: input.count, format: source, outputs: outputs)
+    let tensorScale = try grid.perTensor ? scale(amax: perTensorAmax(statistic, layout)) : 0
+    guard let base = input.baseAddress, !rows.isEmpty else { return }
+    let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self)
+    let scaleOutput = out[.scale]
+    let (length, blocks) = (grid.blockLength, grid.blocksPerRow)
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
+      let row = scratch.baseAddress!
+      for local in 0..<rows.count {
+        RowKernels.load(base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
+        for block in 0..<blocks {
+          let values = row + block * length
+          let blockScale = grid.perTensor ? tensorScale : scale(amax: RowKernels.absMax(values, count: length))
+          if !grid.perTensor {
+            scaleOutput!.storeBytes(
+              of: blockScale.bitPattern.littleEndian, toByteOffset: 4 * (local * blocks + block), as: UInt32.self)
+          }
+          Self.quantize(values, count: length, scale: blockScale, into: qdata + local * grid.rowLength + block * length)
+        }
+      }
+    }
+  }
+
+  /// `e4m3fn(clamp(x ⊘ scale, −448, 448))` for each of `count` values, NaN as `0xFF`.
+  private static func quantize(_ values: UnsafePointer<Float>, count: Int, scale: Float, into codes: UnsafeMutablePointer<UInt8>) {
+    for index in 0..<count {
+      let bits = IntegerRounding.clamp(values[index] / scale, -448, 448).bitPattern
+      let magnitude = Int32(bitPattern: bits & 0x7FFF_FFFF)
+      let code = Float8E4M3Conversion.magnitudeCode(magnitude) | Int32(bitPattern: (bits >> 24) & 0x80)
+      codes[index] = UInt8(truncatingIfNeeded: magnitude > 0x7F80_0000 ? 0xFF : code)
+    }
+  }
+
+  private func perTensorAmax(_ statistic: AbsMaxStatistic?, _ layout: QuantizedLayout) throws(QuantizationError) -> Float {
+    guard let statistic else {
+      throw QuantizationError(.invalidArgument, "Float8Tensor per-tensor scales need the tensor's AbsMaxStatistic")
+    }
+    try statistic.check(layout, format: source, rowsPerGroup: layout.rowCount)
+    return statistic.values[0]
+  }
+
+  /// The per-tensor `scale` (fp32); empty for other granularities.
+  ///
+  /// - Throws: `invalidArgument` when a per-tensor statistic is missing or belongs to another
+  ///   tensor; what ``outputLayout(shape:)`` throws.
+  public func tensorParts(shape: [Int], statistic: AbsMaxStatistic?) throws(QuantizationError) -> [PartName: [UInt8]] {
+    let layout = try outputLayout(shape: shape)
+    guard granularity == .perTensor else { return [:] }
+    let bits = scale(amax: try perTensorAmax(statistic, layout)).bitPattern
+    return [.scale: (0..<4).map { UInt8(truncatingIfNeeded: bits >> (8 * $0)) }]
+  }
+
+  /// `R_dt(e4m3fn(q) ⊗ scale)` for every element (NaN for NaN codes).
+  ///
+  /// - Throws: `invalidArgument` for a missing or mis-sized part; what ``outputLayout(shape:)``
+  ///   throws.
+  public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
+    let grid = try grid(shape)
+    try PartBytes.check(parts, against: try outputLayout(shape: shape))
+    let qdata = parts[.qdata]!, scales = parts[.scale]!
+    return (0..<grid.rowCount * grid.rowLength).map { index in
+      let block = grid.perTensor ? 0 : index / grid.blockLength
+      return source.round(Float8E4M3Conversion.float(from: qdata[index]) * PartBytes.float32(scales, block))
+    }
+  }
+}

@@ -1,0 +1,73 @@
+/// The element type of a high-precision input tensor (torchao's weight `dtype`), stored
+/// little-endian.
+public enum FloatFormat: String, Sendable, CaseIterable, Hashable {
+  /// bfloat16 (`torch.bfloat16`, safetensors `BF16`).
+  case bf16 = "BF16"
+  /// IEEE binary16 (`torch.float16`, safetensors `F16`).
+  case fp16 = "F16"
+  /// IEEE binary32 (`torch.float32`, safetensors `F32`).
+  case fp32 = "F32"
+
+  /// The size of one element in bytes.
+  public var byteWidth: Int {
+    switch self {
+    case .bf16, .fp16: 2
+    case .fp32: 4
+    }
+  }
+
+  /// The element type of a part stored in this format.
+  public var elementType: ElementType {
+    switch self {
+    case .bf16: .bf16
+    case .fp16: .f16
+    case .fp32: .f32
+    }
+  }
+
+  /// `R_dt` of the spec: `value` rounded to this format with ties to even and widened back
+  /// (exact). fp16 rounds into its subnormals and overflows to ±inf; fp32 is the identity.
+  @inlinable
+  public func round(_ value: Float) -> Float {
+    switch self {
+    case .bf16: BFloat16Conversion.round(value)
+    case .fp16: Float16Conversion.round(value)
+    case .fp32: value
+    }
+  }
+
+  /// The smallest positive normal value (`torch.finfo(dtype).tiny`): 2⁻¹²⁶ for bf16 and fp32,
+  /// 2⁻¹⁴ for fp16.
+  public var smallestNormal: Float {
+    switch self {
+    case .bf16, .fp32: 0x1p-126
+    case .fp16: 0x1p-14
+    }
+  }
+
+  /// The value of element `index` of `bytes` (exact).
+  @inlinable
+  public func value(at index: Int, in bytes: UnsafeRawPointer) -> Float {
+    switch self {
+    case .bf16:
+      BFloat16Conversion.float(from: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)))
+    case .fp16:
+      Float16Conversion.float(from: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)))
+    case .fp32:
+      Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)))
+    }
+  }
+
+  /// Stores `value`, rounded to this format, as element `index` of `bytes`.
+  @inlinable
+  public func store(_ value: Float, at index: Int, in bytes: UnsafeMutableRawPointer) {
+    switch self {
+    case .bf16:
+      bytes.storeBytes(of: BFloat16Conversion.bits(from: value).littleEndian, toByteOffset: 2 * index, as: UInt16.self)
+    case .fp16:
+      bytes.storeBytes(of: Float16Conversion.bits(from: value).littleEndian, toByteOffset: 2 * index, as: UInt16.self)
+    case .fp32:
+      bytes.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 4 * index, as: UInt32.self)
+    }
+  }
+}

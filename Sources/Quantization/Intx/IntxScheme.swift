@@ -1,0 +1,149 @@
+/// torchao's `IntxUnpackedToInt8Tensor` (`IntxWeightOnlyConfig`,
+/// `Int8DynamicActivationIntxWeightConfig`): int1…int8 codes stored one per `int8` byte, with
+/// scales in the input format.
+///
+/// Codes lie in `[−2^(b−1), 2^(b−1) − 1]`. Scales follow ``IntxMapping`` with eps = the smallest
+/// normal of the input format (2⁻¹⁴ for fp16). qdata is computed as torch does:
+/// `r = R_sdt(1 ⊘ scale)`, `v = R_pdt(x ⊗ r)`, `q = clamp(R_pdt(rint(v) + zp), qmin, qmax)`,
+/// where `sdt` is the stored scale format and `pdt` is the input format when they agree, else
+/// fp32; for bf16 and fp16 the product is rounded before `rint` (a double rounding that torchao
+/// really does). With a ``scaleFormat`` different from the input the scale is computed in the
+/// input format, cast, and qdata recomputed with the cast scale.
+///
+/// 2-D `[N, K]` weights only (torchao raises for 3-D). Granularity ``Granularity/perRow`` is
+/// torchao's `PerAxis(0)`.
+///
+/// Parts, in torchao's order:
+/// - `qdata`: `I8`, `[N, K]`.
+/// - `scale`: the scale format (`BF16`, `F16` or `F32`), `[N, K/g]` or `[N, 1]`.
+/// - `zero_point`: `I8`, the scale's shape (0 for the symmetric mappings).
+public struct IntxScheme: QuantizationScheme {
+  /// The input format.
+  public var source: FloatFormat
+  /// The code width in bits, 1…8 (torchao's `int1` … `int8`).
+  public var bits: Int
+  /// How scales and zero points are chosen.
+  public var mapping: IntxMapping
+  /// ``Granularity/perRow`` (`PerAxis(0)`) or ``Granularity/perGroup(_:)``.
+  public var granularity: Granularity
+  /// The stored scale format (torchao's `scale_dtype`), or `nil` for the input format.
+  public var scaleFormat: FloatFormat?
+
+  /// Creates an intx scheme.
+  public init(
+    source: FloatFormat, bits: Int, mapping: IntxMapping = .symmetric, granularity: Granularity,
+    scaleFormat: FloatFormat? = nil
+  ) {
+    self.source = source
+    self.bits = bits
+    self.mapping = mapping
+    self.granularity = granularity
+    self.scaleFormat = scaleFormat
+  }
+
+  private var storedScaleFormat: FloatFormat { scaleFormat ?? source }
+  private var qmin: Float { -Float(1 << (bits - 1)) }
+  private var qmax: Float { Float((1 << (bits - 1)) - 1) }
+
+  private func grid(_ shape: [Int]) throws(QuantizationError) -> BlockGrid {
+    guard (1...8).contains(bits) else {
+      throw QuantizationError(.invalidScheme, "IntxUnpackedToInt8Tensor stores int1…int8, not int\(bits)")
+    }
+    guard granularity != .perTensor else {
+      throw QuantizationError(.invalidScheme, "IntxUnpackedToInt8Tensor takes PerAxis(0) or PerGroup, not PerTensor")
+    }
+    return try BlockGrid(shape: shape, granularity: granularity, ranks: 2...2, scheme: "IntxUnpackedToInt8Tensor")
+  }
+
+  /// The parts of ``IntxScheme`` for `shape` (see the type's documentation).
+  ///
+  /// - Throws: `unsupportedShape` for a shape that is not 2-D, an empty dimension, or K not a
+  ///   multiple of the group size; `invalidScheme` for a width outside 1…8, per-tensor
+  ///   granularity or a group size below 1.
+  public func outputLayout(shape: [Int]) throws(QuantizationError) -> QuantizedLayout {
+    let grid = try grid(shape)
+    let scaleType = storedScaleFormat.elementType
+    return QuantizedLayout(
+      shape: shape,
+      parts: [
+        PartLayout(.qdata, .i8, shape, .rows(bytesPerRow: grid.rowLength)),
+        PartLayout(.scale, scaleType, grid.scaleShape, grid.scalePlacement(scaleType)),
+        PartLayout(.zeroPoint, .i8, grid.scaleShape, grid.scalePlacement(.i8)),
+      ])
+  }
+
+  /// Always `nil`: intx scales are per row or per group.
+  ///
+  /// - Throws: what ``outputLayout(shape:)`` throws.
+  public func makeStatistic(shape: [Int]) throws(QuantizationError) -> AbsMaxStatistic? {
+    _ = try grid(shape)
+    return nil
+  }
+
+  /// Quantizes input `rows` into `qdata`, `scale` and `zero_point`.
+  ///
+  /// - Throws: `invalidArgument` for mismatched rows or buffers; what ``outputLayout(shape:)``
+  ///   throws.
+  public func quantize(
+    _ input: UnsafeRawBufferPointer, shape: [Int], rows: Range<Int>, statistic: AbsMaxStatistic?,
+    into outputs: [PartName: UnsafeMutableRawBufferPointer]
+  ) throws(QuantizationError) {
+    let grid = try grid(shape)
+    let out = try outputLayout(shape: shape).checkChunk(
+      rows: rows, inputCount: input.count, format: source, outputs: outputs)
+    guard let base = input.baseAddress, !rows.isEmpty else { return }
+    let scaleFormat = storedScaleFormat
+    let productFormat = scaleFormat == source ? source : .fp32
+    let (qmin, qmax, length, blocks) = (qmin, qmax, grid.blockLength, grid.blocksPerRow)
+    let (qdata, scaleOutput, zeroPointOutput) = (out[.qdata]!, out[.scale]!, out[.zeroPoint]!)
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
+      let row = scratch.baseAddress!
+      for local in 0..<rows.count {
+        RowKernels.load(base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
+        for block in 0..<blocks {
+          let values = row + block * length
+          let (minimum, maximum) = RowKernels.extrema(values, count: length)
+          let parameters = IntxBlockParameters(
+            minimum: minimum, maximum: maximum, qmin: qmin, qmax: qmax, mapping: mapping, format: source)
+          let scale = scaleFormat.round(parameters.scale)
+          let index = local * blocks + block
+          scaleFormat.store(scale, at: index, in: scaleOutput)
+          zeroPointOutput.storeBytes(
+            of: Int8(truncatingIfNeeded: IntegerRounding.int32(parameters.zeroPoint)), toByteOffset: index, as: Int8.self)
+          IntxCodes.quantize(
+            values, count: length, reciprocal: scaleFormat.round(1 / scale), zeroPoint: parameters.zeroPoint,
+            qmin: qmin, qmax: qmax, format: productFormat,
+            into: qdata.assumingMemoryBound(to: Int8.self) + local * grid.rowLength + block * length)
+        }
+      }
+    }
+  }
+
+  /// Always empty: intx has no per-tensor parts.
+  ///
+  /// - Throws: what ``outputLayout(shape:)`` throws.
+  public func tensorParts(shape: [Int], statistic: AbsMaxStatistic?) throws(QuantizationError) -> [PartName: [UInt8]] {
+    _ = try grid(shape)
+    return [:]
+  }
+
+  /// `R_dt(R_pout(R_dt(q − zp) ⊗ scale))` for every element, `pout` = the input format when the
+  /// scale format agrees, else fp32.
+  ///
+  /// - Throws: `invalidArgument` for a missing or mis-sized part; what ``outputLayout(shape:)``
+  ///   throws.
+  public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
+    let grid = try grid(shape)
+    try PartBytes.check(parts, against: try outputLayout(shape: shape))
+    let qdata = parts[.qdata]!, scales = parts[.scale]!, zeroPoints = parts[.zeroPoint]!
+    let scaleFormat = storedScaleFormat
+    let productFormat = scaleFormat == source ? source : .fp32
+    return scales.withUnsafeBytes { scaleBytes in
+      (0..<grid.rowCount * grid.rowLength).map { index in
+        let block = index / grid.blockLength
+        let shifted = source.round(Float(Int8(bitPattern: qdata[index])) - Float(Int8(bitPattern: zeroPoints[block])))
+        return source.round(productFormat.round(shifted * scaleFormat.value(at: block, in: scaleBytes.baseAddress!)))
+      }
+    }
+  }
+}

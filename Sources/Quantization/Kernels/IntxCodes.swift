@@ -1,0 +1,45 @@
+/// The intx element loop, specialised per product format so that its rounding inlines and the loop
+/// vectorises.
+enum IntxCodes {
+  /// `R_pdt` as a type, so the generic loop is specialised per format.
+  protocol ProductRounding {
+    static func round(_ value: Float) -> Float
+  }
+
+  enum BFloat16Product: ProductRounding {
+    @inline(__always) static func round(_ value: Float) -> Float { BFloat16Conversion.round(value) }
+  }
+
+  enum Float16Product: ProductRounding {
+    @inline(__always) static func round(_ value: Float) -> Float { Float16Conversion.round(value) }
+  }
+
+  enum Float32Product: ProductRounding {
+    @inline(__always) static func round(_ value: Float) -> Float { value }
+  }
+
+  /// `clamp(R_pdt(rint(R_pdt(x ⊗ reciprocal)) + zeroPoint), qmin, qmax)` for each of `count`
+  /// values, with `pdt` = `format`. The sum is exact whenever `zeroPoint` is 0.
+  static func quantize(
+    _ values: UnsafePointer<Float>, count: Int, reciprocal: Float, zeroPoint: Float, qmin: Float, qmax: Float,
+    format: FloatFormat, into codes: UnsafeMutablePointer<Int8>
+  ) {
+    switch format {
+    case .bf16: quantize(BFloat16Product.self, values, count, reciprocal, zeroPoint, qmin, qmax, codes)
+    case .fp16: quantize(Float16Product.self, values, count, reciprocal, zeroPoint, qmin, qmax, codes)
+    case .fp32: quantize(Float32Product.self, values, count, reciprocal, zeroPoint, qmin, qmax, codes)
+    }
+  }
+
+  @inline(__always)
+  private static func quantize<Rounding: ProductRounding>(
+    _: Rounding.Type, _ values: UnsafePointer<Float>, _ count: Int, _ reciprocal: Float, _ zeroPoint: Float,
+    _ qmin: Float, _ qmax: Float, _ codes: UnsafeMutablePointer<Int8>
+  ) {
+    for index in 0..<count {
+      let product = Rounding.round(values[index] * reciprocal)
+      let shifted = Rounding.round(IntegerRounding.rint(product) + zeroPoint)
+      codes[index] = Int8(truncatingIfNeeded: IntegerRounding.int32(IntegerRounding.clamp(shifted, qmin, qmax)))
+    }
+  }
+}

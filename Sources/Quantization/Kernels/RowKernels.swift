@@ -1,0 +1,91 @@
+/// The loops every scheme shares: widening a row of input to `Float`, block statistics, and
+/// rounding a buffer to an input format. Each is a plain loop with no calls left after inlining,
+/// so that it vectorises.
+enum RowKernels {
+  /// Widens `count` elements of `format` at `source` (little-endian, any alignment) to `Float`
+  /// (exact).
+  static func load(_ source: UnsafeRawPointer, count: Int, format: FloatFormat, into target: UnsafeMutablePointer<Float>) {
+    switch format {
+    case .bf16:
+      for index in 0..<count {
+        let bits = source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self)
+        target[index] = Float(bitPattern: UInt32(UInt16(littleEndian: bits)) << 16)
+      }
+    case .fp16:
+      for index in 0..<count {
+        let bits = source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self)
+        target[index] = Float16Conversion.float(from: UInt16(littleEndian: bits))
+      }
+    case .fp32:
+      for index in 0..<count {
+        let bits = source.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self)
+        target[index] = Float(bitPattern: UInt32(littleEndian: bits))
+      }
+    }
+  }
+
+  /// The fp32 bit pattern of the largest magnitude among `count` elements of `format` at
+  /// `source`, computed on the bit patterns (NaN compares above infinity). bf16 and fp16
+  /// magnitudes order like their bits, so the maximum is taken before widening.
+  static func magnitudeBits(_ source: UnsafeRawPointer, count: Int, format: FloatFormat) -> UInt32 {
+    switch format {
+    case .bf16, .fp16:
+      var largest: Int16 = 0
+      for index in 0..<count {
+        let bits = Int16(bitPattern: source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self).littleEndian & 0x7FFF)
+        largest = bits > largest ? bits : largest
+      }
+      let bits = UInt16(bitPattern: largest)
+      let widened = format == .bf16 ? BFloat16Conversion.float(from: bits) : Float16Conversion.float(from: bits)
+      return widened.isNaN ? 0x7FC0_0000 : widened.bitPattern
+    case .fp32:
+      var largest: Int32 = 0
+      for index in 0..<count {
+        let bits = Int32(bitPattern: source.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self).littleEndian & 0x7FFF_FFFF)
+        largest = bits > largest ? bits : largest
+      }
+      return UInt32(bitPattern: largest)
+    }
+  }
+
+  /// The largest magnitude among `values[0..<count]` (NaN when any is NaN), on the bit patterns.
+  static func absMax(_ values: UnsafePointer<Float>, count: Int) -> Float {
+    var largest: Int32 = 0
+    values.withMemoryRebound(to: Int32.self, capacity: count) { bits in
+      for index in 0..<count {
+        let magnitude = bits[index] & 0x7FFF_FFFF
+        largest = magnitude > largest ? magnitude : largest
+      }
+    }
+    return largest > 0x7F80_0000 ? .nan : Float(bitPattern: UInt32(bitPattern: largest))
+  }
+
+  /// The smallest and largest of `values[0..<count]` (`count` ≥ 1), found on integer keys that
+  /// order like the floats (negative floats get their magnitude bits flipped), because float
+  /// min/max reductions do not vectorise. −0 orders just below +0; NaN inputs are out of scope.
+  static func extrema(_ values: UnsafePointer<Float>, count: Int) -> (min: Float, max: Float) {
+    var smallest = Int32.max
+    var largest = Int32.min
+    values.withMemoryRebound(to: Int32.self, capacity: count) { bits in
+      for index in 0..<count {
+        let key = bits[index] ^ ((bits[index] >> 31) & 0x7FFF_FFFF)
+        smallest = key < smallest ? key : smallest
+        largest = key > largest ? key : largest
+      }
+    }
+    func float(_ key: Int32) -> Float { Float(bitPattern: UInt32(bitPattern: key ^ ((key >> 31) & 0x7FFF_FFFF))) }
+    return (float(smallest), float(largest))
+  }
+
+  /// Rounds `values[0..<count]` to `format` in place (`R_dt` of the spec).
+  static func round(_ values: UnsafeMutablePointer<Float>, count: Int, to format: FloatFormat) {
+    switch format {
+    case .bf16:
+      for index in 0..<count { values[index] = BFloat16Conversion.round(values[index]) }
+    case .fp16:
+      for index in 0..<count { values[index] = Float16Conversion.round(values[index]) }
+    case .fp32:
+      break
+    }
+  }
+}

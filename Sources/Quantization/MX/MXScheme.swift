@@ -1,0 +1,167 @@
+/// torchao's `MXTensor` as `MXDynamicActivationMXWeightConfig` stores weights: blocks of 32
+/// elements along K sharing one e8m0 power-of-two scale, scales always swizzled.
+///
+/// Per block, with `amax = max |x|`: the scale byte follows ``MXScaling``; elements are scaled,
+/// clamped to ±P and encoded as e4m3fn (MXFP8) or e2m1 (MXFP4, packed, even element low).
+///
+/// Inputs: bf16 (what the config accepts), and fp32 with ``MXScaling/floor`` (`MXTensor.to_mx`).
+/// fp32 with RCEIL is refused: torch's fp32 `log2f` rounds down just above powers of two, so its
+/// scales are not the exact rule. fp16 is refused. K must be a multiple of 32; 3-D `[E, N, K]`
+/// needs N % 128 == 0 (torchao swizzles the flattened `E·N` rows and fails otherwise).
+///
+/// Parts, in torchao's order:
+/// - `qdata`: `F8_E4M3` `[.., N, K]` (MXFP8) or `U8` `[.., N, K/2]` (MXFP4).
+/// - `scale`: `F8_E8M0`, swizzled `[.., ⌈N/128⌉·32, ⌈K/128⌉·16]` in 128-row tiles, so chunks hold
+///   whole 128-row tiles (``QuantizedLayout/rowAlignment``); padding bytes are 0.
+public struct MXScheme: QuantizationScheme {
+  /// The elements per scale.
+  public static let blockSize = 32
+  /// The input format.
+  public var source: FloatFormat
+  /// MXFP8 or MXFP4.
+  public var element: MXElement
+  /// How scales are chosen; the config default is RCEIL.
+  public var scaling: MXScaling
+
+  /// Creates an MX scheme.
+  public init(source: FloatFormat, element: MXElement, scaling: MXScaling = .rceil) {
+    self.source = source
+    self.element = element
+    self.scaling = scaling
+  }
+
+  private func tiles(_ shape: [Int]) throws(QuantizationError) -> SwizzledScales {
+    guard source == .bf16 || (source == .fp32 && scaling == .floor) else {
+      throw QuantizationError(
+        .unsupportedFormat, "MXTensor quantizes bf16 weights (and fp32 with FLOOR scaling), not \(source.rawValue) with \(scaling.rawValue)")
+    }
+    try BlockGrid.check(shape: shape, ranks: 2...3, scheme: "MXTensor")
+    guard shape[shape.count - 1] % Self.blockSize == 0 else {
+      throw QuantizationError(.unsupportedShape, "MXTensor: K of shape \(shape) is not a multiple of 32")
+    }
+    guard shape.count == 2 || shape[1] % SwizzledScales.rowsPerTile == 0 else {
+      throw QuantizationError(
+        .unsupportedShape, "MXTensor: a 3-D weight needs N % 128 == 0 for swizzled scales, shape \(shape)")
+    }
+    return SwizzledScales(columns: shape[shape.count - 1] / Self.blockSize)
+  }
+
+  /// The parts of ``MXScheme`` for `shape` (see the type's documentation).
+  ///
+  /// - Throws: `unsupportedFormat` for fp16 or fp32 with RCEIL; `unsupportedShape` for a rank
+  ///   other than 2 or 3, an empty dimension, K % 32 ≠ 0, or a 3-D weight with N % 128 ≠ 0.
+  public func outputLayout(shape: [Int]) throws(QuantizationError) -> QuantizedLayout {
+    let tiles = try tiles(shape)
+    let rowLength = shape[shape.count - 1]
+    let qdata =
+      element == .float8E4M3
+      ? PartLayout(.qdata, .f8e4m3, shape, .rows(bytesPerRow: rowLength))
+      : PartLayout(.qdata, .u8, Array(shape.dropLast()) + [rowLength / 2], .rows(bytesPerRow: rowLength / 2))
+    return QuantizedLayout(
+      shape: shape, rowAlignment: SwizzledScales.rowsPerTile,
+      parts: [
+        qdata,
+        PartLayout(
+          .scale, .f8e8m0, tiles.storedShape(for: shape),
+          .tiles(rowsPerTile: SwizzledScales.rowsPerTile, bytesPerTile: tiles.bytesPerTile)),
+      ])
+  }
+
+  /// Always `nil`: MX scales are per block.
+  ///
+  /// - Throws: what ``outputLayout(shape:)`` throws.
+  public func makeStatistic(shape: [Int]) throws(QuantizationError) -> AbsMaxStatistic? {
+    _ = try tiles(shape)
+    return nil
+  }
+
+  /// Quantizes input `rows` (whole 128-row tiles, the last may be short) into `qdata` and their
+  /// tiles of `scale`.
+  ///
+  /// - Throws: `invalidArgument` for misaligned rows or mismatched buffers; what
+  ///   ``outputLayout(shape:)`` throws.
+  public func quantize(
+    _ input: UnsafeRawBufferPointer, shape: [Int], rows: Range<Int>, statistic: AbsMaxStatistic?,
+    into outputs: [PartName: UnsafeMutableRawBufferPointer]
+  ) throws(QuantizationError) {
+    let tiles = try tiles(shape)
+    let layout = try outputLayout(shape: shape)
+    let out = try layout.checkChunk(rows: rows, inputCount: input.count, format: source, outputs: outputs)
+    outputs[.scale]!.initializeMemory(as: UInt8.self, repeating: 0)
+    guard let base = input.baseAddress, !rows.isEmpty else { return }
+    let rowLength = layout.rowLength
+    let packedLength = element == .float8E4M3 ? rowLength : rowLength / 2
+    let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self)
+    let scales = out[.scale]!.assumingMemoryBound(to: UInt8.self)
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: rowLength + tiles.columns) { scratch in
+      let row = scratch.baseAddress!
+      // Per-block amax first, then scales and elements: the scalar chains of blocks overlap.
+      let amaxes = row + rowLength
+      for local in 0..<rows.count {
+        RowKernels.load(base + local * rowLength * source.byteWidth, count: rowLength, format: source, into: row)
+        // The chunk starts on a tile, so its scale buffer starts at its first row's tile.
+        let tile = scales + (local / SwizzledScales.rowsPerTile) * tiles.bytesPerTile
+        for block in 0..<tiles.columns {
+          amaxes[block] = RowKernels.absMax(row + block * Self.blockSize, count: Self.blockSize)
+        }
+        for block in 0..<tiles.columns {
+          let byte = scaling.scaleByte(amax: amaxes[block], element: element)
+          tile[tiles.offsetInTile(row: local, column: block)] = byte
+          encode(
+            row + block * Self.blockSize, scaleByte: byte,
+            into: qdata + local * packedLength + block * Self.blockSize * packedLength / rowLength)
+        }
+      }
+    }
+  }
+
+  /// Scales and encodes one block of 32 values by the scaling rule.
+  private func encode(_ values: UnsafePointer<Float>, scaleByte: UInt8, into codes: UnsafeMutablePointer<UInt8>) {
+    switch scaling {
+    case .rceil:
+      // torchao multiplies by 2^(127 − byte), and by 1 when the byte is 0.
+      let multiplier = scaleByte == 0 ? 1 : Float(sign: .plus, exponent: 127 - Int(scaleByte), significand: 1)
+      if element == .float8E4M3 {
+        ElementEncoding.float8(values, count: Self.blockSize, multiplier: multiplier, into: codes)
+      } else {
+        ElementEncoding.float4(values, count: Self.blockSize, multiplier: multiplier, into: codes)
+      }
+    case .floor:
+      let power = Float(bitPattern: UInt32(scaleByte) << 23)
+      let divisor = power < 0x1p-126 ? 0x1p-126 : power
+      if element == .float8E4M3 {
+        ElementEncoding.float8(values, count: Self.blockSize, divisor: divisor, into: codes)
+      } else {
+        ElementEncoding.float4(values, count: Self.blockSize, divisor: divisor, into: codes)
+      }
+    }
+  }
+
+  /// Always empty: MX has no per-tensor parts.
+  ///
+  /// - Throws: what ``outputLayout(shape:)`` throws.
+  public func tensorParts(shape: [Int], statistic: AbsMaxStatistic?) throws(QuantizationError) -> [PartName: [UInt8]] {
+    _ = try tiles(shape)
+    return [:]
+  }
+
+  /// `R_dt(element ⊗ 2^(byte − 127))` for every element (NaN for scale byte 255).
+  ///
+  /// - Throws: `invalidArgument` for a missing or mis-sized part; what ``outputLayout(shape:)``
+  ///   throws.
+  public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
+    let tiles = try tiles(shape)
+    let layout = try outputLayout(shape: shape)
+    try PartBytes.check(parts, against: layout)
+    let qdata = parts[.qdata]!, scales = parts[.scale]!
+    return (0..<layout.rowCount * layout.rowLength).map { index in
+      let (row, column) = index.quotientAndRemainder(dividingBy: layout.rowLength)
+      let scale = Float8E8M0Conversion.float(from: scales[tiles.offset(row: row, column: column / Self.blockSize)])
+      let value =
+        element == .float8E4M3
+        ? Float8E4M3Conversion.float(from: qdata[index])
+        : Float4E2M1Conversion.float(from: index % 2 == 0 ? qdata[index / 2] : qdata[index / 2] >> 4)
+      return source.round(value * scale)
+    }
+  }
+}

@@ -1,0 +1,76 @@
+/// A torchao weight quantization: how a high-precision tensor becomes torchao's data parts, chunk
+/// by chunk, with exactly torchao 0.18's CPU bytes.
+///
+/// The input is raw little-endian bytes of a row-major tensor in ``source`` format, viewed as rows
+/// of its last dimension. A caller plans with ``outputLayout(shape:)``; when
+/// ``makeStatistic(shape:)`` returns a statistic, it feeds it every row first; then it quantizes
+/// chunks of rows (in any order, concurrently if it likes: schemes are reentrant and single
+/// threaded) with ``quantize(_:shape:rows:statistic:into:)``, and takes the per-tensor parts from
+/// ``tensorParts(shape:statistic:)``.
+public protocol QuantizationScheme: Sendable {
+  /// The input format.
+  var source: FloatFormat { get }
+
+  /// The parts torchao stores for an input of `shape`, with their element types, shapes and
+  /// sizes, and how chunks of rows map onto them.
+  ///
+  /// - Throws: `unsupportedShape` or `unsupportedFormat` for input torchao refuses to quantize
+  ///   (or leaves unquantized), `invalidScheme` for parameters out of range.
+  func outputLayout(shape: [Int]) throws(QuantizationError) -> QuantizedLayout
+
+  /// An empty whole-tensor statistic to gather before quantizing, or `nil` when the scheme needs
+  /// none.
+  ///
+  /// - Throws: what ``outputLayout(shape:)`` throws.
+  func makeStatistic(shape: [Int]) throws(QuantizationError) -> AbsMaxStatistic?
+
+  /// Quantizes input `rows` (bytes in `input`) and writes every part whose placement is not
+  /// ``PartPlacement/tensor``.
+  ///
+  /// `outputs` holds one buffer per such part, sized as ``PartLayout/byteRange(rows:)`` says:
+  /// just the chunk's bytes for row and tile parts (tile padding included), the whole part for
+  /// gathered parts (the chunk writes only its own elements, so concurrent chunks may share it).
+  ///
+  /// - Throws: `invalidArgument` when the rows, input size, buffers or statistic do not match the
+  ///   layout; what ``outputLayout(shape:)`` throws.
+  func quantize(
+    _ input: UnsafeRawBufferPointer, shape: [Int], rows: Range<Int>, statistic: AbsMaxStatistic?,
+    into outputs: [PartName: UnsafeMutableRawBufferPointer]
+  ) throws(QuantizationError)
+
+  /// The bytes of the parts placed ``PartPlacement/tensor``, computed from the finished
+  /// statistic; empty when the scheme has none.
+  ///
+  /// - Throws: `invalidArgument` when the statistic is missing or belongs to another tensor.
+  func tensorParts(shape: [Int], statistic: AbsMaxStatistic?) throws(QuantizationError) -> [PartName: [UInt8]]
+
+  /// The high-precision values the parts stand for, by the spec's dequantize formula, rounded to
+  /// ``source`` (returned widened to `Float`, row-major).
+  ///
+  /// - Throws: `invalidArgument` when a part is missing or has the wrong size; what
+  ///   ``outputLayout(shape:)`` throws.
+  func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float]
+}
+
+extension QuantizationScheme {
+  /// Quantizes a whole tensor at once: gathers the statistic, quantizes all rows as one chunk and
+  /// adds the per-tensor parts. Meant for small tensors and tests; large ones go chunk by chunk.
+  ///
+  /// - Throws: what ``outputLayout(shape:)`` and ``quantize(_:shape:rows:statistic:into:)`` throw.
+  public func quantize(_ input: UnsafeRawBufferPointer, shape: [Int]) throws(QuantizationError) -> [PartName: [UInt8]] {
+    let layout = try outputLayout(shape: shape)
+    var statistic = try makeStatistic(shape: shape)
+    try statistic?.accumulate(input, firstRow: 0)
+    var result = try tensorParts(shape: shape, statistic: statistic)
+    var storage: [PartName: UnsafeMutableRawBufferPointer] = [:]
+    defer { storage.values.forEach { $0.deallocate() } }
+    for part in layout.parts where part.placement != .tensor {
+      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: part.byteCount, alignment: 64)
+      buffer.initializeMemory(as: UInt8.self, repeating: 0)
+      storage[part.name] = buffer
+    }
+    try quantize(input, shape: shape, rows: 0..<layout.rowCount, statistic: statistic, into: storage)
+    for (name, buffer) in storage { result[name] = Array(buffer.bindMemory(to: UInt8.self)) }
+    return result
+  }
+}

@@ -1,0 +1,60 @@
+import Quantization
+import SafeTensors
+
+/// What one state-dict entry becomes in torchao's flattened layout: its metadata description
+/// and the tensors stored for it.
+///
+/// A quantized weight `m.weight` becomes one tensor per data part (`m._weight_qdata`,
+/// `m._weight_scale`, …) with the dtypes and shapes of its scheme's layout; a plain tensor is
+/// stored as it is, under its own name.
+public struct FlattenedEntry: Sendable, Equatable {
+  /// One stored tensor.
+  public struct Stored: Sendable, Equatable {
+    /// The name, dtype and shape it is stored with.
+    public var spec: TensorSpec
+    /// The data part it holds, or `nil` for a plain tensor.
+    public var part: PartName?
+  }
+
+  /// The state-dict name.
+  public var name: String
+  /// The metadata entry.
+  public var description: TensorDescription
+  /// The stored tensors, in the order torchao lists the parts.
+  public var stored: [Stored]
+
+  /// A plain tensor, stored unchanged.
+  public static func plain(_ name: String, dtype: DType, shape: [Int]) -> FlattenedEntry {
+    FlattenedEntry(
+      name: name, description: .plainTensor, stored: [Stored(spec: TensorSpec(name: name, dtype: dtype, shape: shape), part: nil)])
+  }
+}
+
+extension TorchAOConfig {
+  /// The flattened entry of the weight `name` of `shape` in `source` format, quantized with this
+  /// config (the caller has checked ``decision(shape:source:)``).
+  ///
+  /// - Throws: `unsupported` when the scheme cannot take the shape.
+  public func flattenedEntry(name: String, shape: [Int], source: FloatFormat) throws(TorchAOError) -> FlattenedEntry {
+    let description = description(shape: shape, source: source)
+    let layout: QuantizedLayout
+    do {
+      layout = try scheme(source: source).outputLayout(shape: shape)
+    } catch {
+      throw TorchAOError(.unsupported, "\(error)", tensor: name)
+    }
+    var stored: [FlattenedEntry.Stored] = []
+    for partName in description.tensorDataNames {
+      guard let part = layout.parts.first(where: { $0.name.rawValue == partName }),
+        let dtype = DType(rawValue: part.elementType.rawValue)
+      else {
+        throw TorchAOError(.unsupported, "the scheme has no part \(partName)", tensor: name)
+      }
+      stored.append(
+        FlattenedEntry.Stored(
+          spec: TensorSpec(name: FlattenedName.name(parameter: name, part: partName), dtype: dtype, shape: part.shape),
+          part: part.name))
+    }
+    return FlattenedEntry(name: name, description: description, stored: stored)
+  }
+}

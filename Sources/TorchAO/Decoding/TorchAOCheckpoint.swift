@@ -1,0 +1,186 @@
+import Quantization
+import SafeTensors
+
+/// A checkpoint in torchao's safetensors format, decoded: every quantized weight rebuilt from
+/// its metadata entry and its parts, wherever in the shards they are.
+///
+/// Decoding reads headers only. It checks what torchao and transformers need to load the
+/// checkpoint: the metadata is torchao's (``TorchAOMetadata/init(decoding:)``: allowlisted
+/// `_type`s only) and the same in every shard; every part a subclass lists is stored, with the
+/// dtype and shape its scheme gives for its `block_size` and shape; no stored tensor looks like a
+/// part the subclass does not list.
+///
+/// ```swift
+/// let checkpoint = try TorchAOCheckpoint(Checkpoint(path: "out/model"))
+/// for weight in checkpoint.weights {
+///   let values = try weight.dequantize()   // [Float], row-major, weight.shape
+///   print(weight.name, weight.summary, values.prefix(4))
+/// }
+/// let bias = try checkpoint.floatValues(of: "model.layers.0.self_attn.q_proj.bias")
+/// ```
+public struct TorchAOCheckpoint: Sendable {
+  /// The files.
+  public let checkpoint: Checkpoint
+  /// The metadata (merged over the shards, as transformers merges it).
+  public let metadata: TorchAOMetadata
+  /// The quantized weights, in `tensor_names` order.
+  public let weights: [QuantizedWeight]
+
+  /// Decodes `checkpoint`.
+  ///
+  /// - Throws: the first problem ``problems(in:)`` finds.
+  public init(_ checkpoint: Checkpoint) throws(TorchAOError) {
+    var problems: [TorchAOError] = []
+    guard let decoded = Self.decode(checkpoint, problems: &problems), problems.isEmpty else {
+      throw problems.first!
+    }
+    self = decoded
+  }
+
+  /// Every problem with the torchao metadata and parts of `checkpoint`; `[]` when it decodes.
+  public static func problems(in checkpoint: Checkpoint) -> [TorchAOError] {
+    var problems: [TorchAOError] = []
+    _ = decode(checkpoint, problems: &problems)
+    return problems
+  }
+
+  /// Whether any file of `checkpoint` carries torchao metadata (`tensor_names`).
+  public static func hasTorchAOMetadata(_ checkpoint: Checkpoint) -> Bool {
+    checkpoint.files.contains { TorchAOMetadata.isTorchAO($0.header.metadata) }
+  }
+
+  private init(checkpoint: Checkpoint, metadata: TorchAOMetadata, weights: [QuantizedWeight]) {
+    self.checkpoint = checkpoint
+    self.metadata = metadata
+    self.weights = weights
+  }
+
+  /// The quantized weight named `name`, or `nil`.
+  public func weight(named name: String) -> QuantizedWeight? {
+    weights.first { $0.name == name }
+  }
+
+  /// The values of the state-dict entry `name` as `Float`s: dequantized for a quantized weight,
+  /// widened for a plain BF16, F16 or F32 tensor.
+  ///
+  /// - Throws: `io` when the tensor is missing or unreadable, `unsupported` for another dtype.
+  public func floatValues(of name: String) throws(TorchAOError) -> [Float] {
+    if let weight = weight(named: name) { return try weight.dequantize() }
+    do {
+      let file = try checkpoint.file(holding: name)
+      let tensor = try file.tensor(named: name)
+      guard let format = FloatFormat(rawValue: tensor.dtype.rawValue) else {
+        throw TorchAOError(.unsupported, "a \(tensor.dtype.rawValue) tensor has no float values", tensor: name, file: file.path)
+      }
+      let bytes = try file.bytes(of: tensor)
+      return bytes.withUnsafeBytes { raw in (0..<tensor.elementCount).map { format.value(at: $0, in: raw.baseAddress!) } }
+    } catch let error as TorchAOError {
+      throw error
+    } catch {
+      throw TorchAOError(.io, "\(error)", tensor: name)
+    }
+  }
+
+  private static func decode(_ checkpoint: Checkpoint, problems: inout [TorchAOError]) -> TorchAOCheckpoint? {
+    // transformers merges every shard's metadata (dict.update); all must carry the full set.
+    var merged: [String: String] = [:]
+    for file in checkpoint.files {
+      let metadata = file.header.metadata ?? [:]
+      if let first = checkpoint.files.first, file !== first, metadata != (first.header.metadata ?? [:]) {
+        problems.append(
+          TorchAOError(
+            .shardMetadata, "its __metadata__ differs from the first shard's; transformers needs the full metadata in every shard",
+            file: file.path))
+      }
+      merged.merge(metadata) { _, new in new }
+    }
+    let metadata: TorchAOMetadata
+    do {
+      metadata = try TorchAOMetadata(decoding: merged)
+    } catch {
+      var located = error
+      located.file = located.file ?? checkpoint.path
+      problems.append(located)
+      return nil
+    }
+
+    var weights: [QuantizedWeight] = []
+    var prefixes: [String: String] = [:]
+    for (name, description) in metadata.entries where description.subclass != nil {
+      prefixes[FlattenedName.prefix(of: name)] = name
+      do {
+        weights.append(try weight(name, description, in: checkpoint))
+      } catch {
+        var located = error
+        located.file = located.file ?? checkpoint.path
+        problems.append(located)
+      }
+    }
+    // A stored tensor that looks like a part of a subclass but is not one of its parts.
+    for (tensor, file) in checkpoint.tensors {
+      guard let owner = owner(of: tensor.name, prefixes: prefixes), let description = metadata.description(of: owner)
+      else { continue }
+      let part = String(tensor.name.dropFirst(FlattenedName.prefix(of: owner).count))
+      if !description.tensorDataNames.contains(part) {
+        problems.append(
+          TorchAOError(
+            .extraPart, "is stored as part \"\(part)\" of \(owner), which lists only \(description.tensorDataNames)",
+            tensor: tensor.name, file: file.path))
+      }
+    }
+    return TorchAOCheckpoint(checkpoint: checkpoint, metadata: metadata, weights: weights)
+  }
+
+  /// The subclass entry whose part-name prefix `name` starts with, if any.
+  private static func owner(of name: String, prefixes: [String: String]) -> String? {
+    guard let boundary = name.range(of: "._", options: .backwards)?.upperBound ?? (name.hasPrefix("_") ? name.index(after: name.startIndex) : nil)
+    else { return nil }
+    var index = boundary
+    while let underscore = name[index...].firstIndex(of: "_") {
+      if let owner = prefixes[String(name[...underscore])] { return owner }
+      index = name.index(after: underscore)
+    }
+    return nil
+  }
+
+  private static func weight(_ name: String, _ description: TensorDescription, in checkpoint: Checkpoint)
+    throws(TorchAOError) -> QuantizedWeight
+  {
+    var stored: [String: QuantizedWeight.Part] = [:]
+    for part in description.tensorDataNames {
+      let partName = FlattenedName.name(parameter: name, part: part)
+      guard let file = try? checkpoint.file(holding: partName), let tensor = try? file.tensor(named: partName) else {
+        throw TorchAOError(.missingPart, "\(description.subclass ?? "") part \"\(part)\" (\(partName)) is in no file", tensor: name)
+      }
+      stored[part] = QuantizedWeight.Part(tensor: tensor, file: file)
+    }
+    let (scheme, shape) = try description.scheme(tensor: name) { stored[$0]?.tensor }
+    let layout: QuantizedLayout
+    do {
+      layout = try scheme.outputLayout(shape: shape)
+    } catch {
+      throw TorchAOError(.partShape, "the shape \(shape) does not fit the scheme: \(error)", tensor: name)
+    }
+    let expected = Set(layout.parts.map(\.name.rawValue))
+    guard expected == Set(description.tensorDataNames) else {
+      throw TorchAOError(
+        .malformedEntry, "_tensor_data_names \(description.tensorDataNames) should be \(expected.sorted())", tensor: name)
+    }
+    var parts: [PartName: QuantizedWeight.Part] = [:]
+    for part in layout.parts {
+      let found = stored[part.name.rawValue]!
+      guard found.tensor.dtype.rawValue == part.elementType.rawValue else {
+        throw TorchAOError(
+          .partDType, "part \(part.name.rawValue) is \(found.tensor.dtype.rawValue), expected \(part.elementType.rawValue)",
+          tensor: found.tensor.name, file: found.file.path)
+      }
+      guard found.tensor.shape == part.shape else {
+        throw TorchAOError(
+          .partShape, "part \(part.name.rawValue) has shape \(found.tensor.shape), expected \(part.shape) for \(shape)",
+          tensor: found.tensor.name, file: found.file.path)
+      }
+      parts[part.name] = found
+    }
+    return QuantizedWeight(name: name, description: description, scheme: scheme, shape: shape, parts: parts)
+  }
+}
