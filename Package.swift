@@ -23,6 +23,9 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
   ],
   targets: [
     .target(
@@ -35,7 +38,13 @@ let package = Package(
     .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
     .target(
       name: "Pipeline",
-      dependencies: ["SafeTensors", "Quantization", "TorchAO", "CLZ4"],
+      dependencies: [
+        "SafeTensors", "Quantization", "TorchAO", "CLZ4",
+        .product(name: "SystemPackage", package: "swift-system"),
+        .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Yams", package: "Yams"),
+      ],
       swiftSettings: strict
     ),
     .executableTarget(
@@ -59,6 +68,11 @@ let package = Package(
     .testTarget(
       name: "TorchAOTests",
       dependencies: ["TorchAO", "Quantization", "SafeTensors"],
+      swiftSettings: testSettings
+    ),
+    .testTarget(
+      name: "PipelineTests",
+      dependencies: ["Pipeline", "TorchAO", "Quantization", "SafeTensors"],
       swiftSettings: testSettings
     ),
     .testTarget(

@@ -69,7 +69,8 @@ public struct AbsMaxStatistic: Sendable, Hashable {
     guard self.format == format, rowLength == layout.rowLength, self.rowsPerGroup == rowsPerGroup,
       magnitudeBits.count * rowsPerGroup == layout.rowCount
     else {
-      throw QuantizationError(.invalidArgument, "the statistic was made for a different tensor than shape \(layout.shape)")
+      throw QuantizationError(
+        .invalidArgument, "the statistic was made for a different tensor than shape \(layout.shape)")
     }
   }
 }

@@ -50,9 +50,11 @@ public enum FloatFormat: String, Sendable, CaseIterable, Hashable {
   public func value(at index: Int, in bytes: UnsafeRawPointer) -> Float {
     switch self {
     case .bf16:
-      BFloat16Conversion.float(from: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)))
+      BFloat16Conversion.float(
+        from: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)))
     case .fp16:
-      Float16Conversion.float(from: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)))
+      Float16Conversion.float(
+        from: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)))
     case .fp32:
       Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)))
     }

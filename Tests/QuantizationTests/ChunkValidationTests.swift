@@ -17,17 +17,27 @@ import Testing
 
   @Test func aWellFormedChunkIsAccepted() {
     #expect(Self.code(Int8Scheme(source: .bf16), rows: 3..<5, sizes: [.qdata: 64, .scale: 8, .zeroPoint: 2]) == nil)
-    #expect(Self.code(MXScheme(source: .bf16, element: .float8E4M3), rows: 128..<256, sizes: [.qdata: 4096, .scale: 512]) == nil)
+    #expect(
+      Self.code(MXScheme(source: .bf16, element: .float8E4M3), rows: 128..<256, sizes: [.qdata: 4096, .scale: 512])
+        == nil)
   }
 
   @Test func rowsOutsideTheTensorOrOffTheTilesAreRefused() {
-    #expect(Self.code(Int8Scheme(source: .bf16), rows: 255..<257, sizes: [.qdata: 64, .scale: 8, .zeroPoint: 2]) == .invalidArgument)
-    #expect(Self.code(MXScheme(source: .bf16, element: .float8E4M3), rows: 1..<129, sizes: [.qdata: 4096, .scale: 512]) == .invalidArgument)
+    #expect(
+      Self.code(Int8Scheme(source: .bf16), rows: 255..<257, sizes: [.qdata: 64, .scale: 8, .zeroPoint: 2])
+        == .invalidArgument)
+    #expect(
+      Self.code(MXScheme(source: .bf16, element: .float8E4M3), rows: 1..<129, sizes: [.qdata: 4096, .scale: 512])
+        == .invalidArgument)
   }
 
   @Test func inputOrBuffersOfTheWrongSizeAreRefused() {
-    #expect(Self.code(Int8Scheme(source: .bf16), rows: 0..<2, inputRows: 3, sizes: [.qdata: 64, .scale: 8, .zeroPoint: 2]) == .invalidArgument)
-    #expect(Self.code(Int8Scheme(source: .bf16), rows: 0..<2, sizes: [.qdata: 63, .scale: 8, .zeroPoint: 2]) == .invalidArgument)
+    #expect(
+      Self.code(Int8Scheme(source: .bf16), rows: 0..<2, inputRows: 3, sizes: [.qdata: 64, .scale: 8, .zeroPoint: 2])
+        == .invalidArgument)
+    #expect(
+      Self.code(Int8Scheme(source: .bf16), rows: 0..<2, sizes: [.qdata: 63, .scale: 8, .zeroPoint: 2])
+        == .invalidArgument)
     #expect(Self.code(Int8Scheme(source: .bf16), rows: 0..<2, sizes: [.qdata: 64, .scale: 8]) == .invalidArgument)
   }
 
@@ -37,8 +47,12 @@ import Testing
     #expect(errorCode { _ = try scheme.tensorParts(shape: [256, 32], statistic: other) } == .invalidArgument)
     var statistic = try #require(try scheme.makeStatistic(shape: [256, 32]))
     #expect(errorCode { try statistic.merge(other) } == .invalidArgument)
-    #expect(errorCode { try [UInt8](repeating: 0, count: 63).withUnsafeBytes { try statistic.accumulate($0, firstRow: 0) } } == .invalidArgument)
-    #expect(errorCode { try [UInt8](repeating: 0, count: 64).withUnsafeBytes { try statistic.accumulate($0, firstRow: 256) } } == .invalidArgument)
+    #expect(
+      errorCode { try [UInt8](repeating: 0, count: 63).withUnsafeBytes { try statistic.accumulate($0, firstRow: 0) } }
+        == .invalidArgument)
+    #expect(
+      errorCode { try [UInt8](repeating: 0, count: 64).withUnsafeBytes { try statistic.accumulate($0, firstRow: 256) } }
+        == .invalidArgument)
   }
 
   @Test func theStatisticIsTheLargestMagnitudeWithNaNWinning() throws {

@@ -13,7 +13,8 @@ import Testing
     Float8Scheme(source: .fp32, granularity: .perGroup(16)),
     IntxScheme(source: .bf16, bits: 4, mapping: .asymmetric, granularity: .perGroup(32)),
     IntxScheme(source: .fp16, bits: 8, granularity: .perRow),
-    IntxScheme(source: .fp32, bits: 3, mapping: .symmetricNoClippingError, granularity: .perGroup(16), scaleFormat: .bf16),
+    IntxScheme(
+      source: .fp32, bits: 3, mapping: .symmetricNoClippingError, granularity: .perGroup(16), scaleFormat: .bf16),
     Int4Scheme(source: .bf16, groupSize: 32),
     Int4Scheme(source: .fp16, groupSize: 64),
     MXScheme(source: .bf16, element: .float8E4M3),
@@ -36,7 +37,8 @@ import Testing
     let input = Buffers.bytes(Buffers.randomValues(count: 304 * 64, seed: 7, scale: 0.1), as: scheme.source)
     let whole = try input.withUnsafeBytes { try scheme.quantize($0, shape: shape) }
     let alignment = try scheme.outputLayout(shape: shape).rowAlignment
-    let chunked = try Buffers.quantizeInChunks(scheme, input, shape: shape, cuts: Self.cuts(rows: 304, alignment: alignment))
+    let chunked = try Buffers.quantizeInChunks(
+      scheme, input, shape: shape, cuts: Self.cuts(rows: 304, alignment: alignment))
     #expect(chunked == whole)
   }
 
@@ -46,7 +48,8 @@ import Testing
     let input = Buffers.bytes(Buffers.randomValues(count: 3 * 128 * 64, seed: 11, scale: 3), as: scheme.source)
     let whole = try input.withUnsafeBytes { try scheme.quantize($0, shape: shape) }
     let alignment = try scheme.outputLayout(shape: shape).rowAlignment
-    let chunked = try Buffers.quantizeInChunks(scheme, input, shape: shape, cuts: Self.cuts(rows: 384, alignment: alignment))
+    let chunked = try Buffers.quantizeInChunks(
+      scheme, input, shape: shape, cuts: Self.cuts(rows: 384, alignment: alignment))
     #expect(chunked == whole)
   }
 

@@ -23,7 +23,8 @@ import Testing
   @Test func anAllZeroFloat8RowDequantizesToNaNAsInTorchAO() throws {
     let scheme = Float8Scheme(source: .bf16)
     let input = Buffers.bytes([0, 0, 0, 0, 1, -2, 0.5, 0], as: .bf16)
-    let values = try scheme.dequantize(try input.withUnsafeBytes { try scheme.quantize($0, shape: [2, 4]) }, shape: [2, 4])
+    let values = try scheme.dequantize(
+      try input.withUnsafeBytes { try scheme.quantize($0, shape: [2, 4]) }, shape: [2, 4])
     #expect(values[0..<4].allSatisfy { $0.isNaN })
     #expect(Array(values[4...]) == [1, -2, 0.5, 0])
   }
@@ -46,7 +47,9 @@ import Testing
     let rowLength = shape.last!
     let count = shape.reduce(1, *)
     let qdata = try #require(parts[.qdata])
-    func f32(_ bytes: [UInt8], _ index: Int) -> Float { Buffers.floats(Array(bytes[4 * index..<4 * index + 4]), as: .fp32)[0] }
+    func f32(_ bytes: [UInt8], _ index: Int) -> Float {
+      Buffers.floats(Array(bytes[4 * index..<4 * index + 4]), as: .fp32)[0]
+    }
     /// The scale block of element `index` for a row-major `[rows, blocks]` (or single) scale.
     func block(_ index: Int, scales: Int) -> Int { scales == 1 ? 0 : index / (count / scales) }
     switch scheme {
@@ -92,10 +95,13 @@ import Testing
         let value = isFloat8 ? e4m3(qdata[index]) : e2m1(k % 2 == 0 ? qdata[index / 2] & 0xF : qdata[index / 2] >> 4)
         var blockScale: Float
         if scheme is MXScheme {
-          blockScale = scale[at] == 255 ? .nan : Float(Double(sign: .plus, exponent: Int(scale[at]) - 127, significand: 1))
+          blockScale =
+            scale[at] == 255 ? .nan : Float(Double(sign: .plus, exponent: Int(scale[at]) - 127, significand: 1))
         } else {
           blockScale = e4m3(scale[at])
-          if let perTensor = parts[.perTensorScale] { blockScale = f32(perTensor, row / shape[shape.count - 2]) * blockScale }
+          if let perTensor = parts[.perTensorScale] {
+            blockScale = f32(perTensor, row / shape[shape.count - 2]) * blockScale
+          }
         }
         return format.round(value * blockScale)
       }

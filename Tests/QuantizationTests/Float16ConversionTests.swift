@@ -18,8 +18,11 @@ import Testing
       let exponent = Int(bits >> 10) & 31
       let mantissa = Double(bits & 0x3FF)
       let magnitude: Double =
-        exponent == 0 ? mantissa * 0x1p-24 : exponent == 31 ? (mantissa == 0 ? .infinity : .nan)
-        : (1 + mantissa / 1024) * Double(sign: .plus, exponent: exponent - 15, significand: 1)
+        exponent == 0
+        ? mantissa * 0x1p-24
+        : exponent == 31
+          ? (mantissa == 0 ? .infinity : .nan)
+          : (1 + mantissa / 1024) * Double(sign: .plus, exponent: exponent - 15, significand: 1)
       let expected = bits & 0x8000 != 0 ? -magnitude : magnitude
       let value = Float16Conversion.float(from: bits)
       #expect(value.isNaN ? expected.isNaN : Double(value) == expected && value.sign == expected.sign)

@@ -34,6 +34,8 @@ import Testing
   }
 
   @Test func aGroupSizeThatDoesNotDivideKIsRefused() {
-    #expect(errorCode { _ = try Float8Scheme(source: .bf16, granularity: .perGroup(64)).outputLayout(shape: [16, 96]) } == .unsupportedShape)
+    #expect(
+      errorCode { _ = try Float8Scheme(source: .bf16, granularity: .perGroup(64)).outputLayout(shape: [16, 96]) }
+        == .unsupportedShape)
   }
 }

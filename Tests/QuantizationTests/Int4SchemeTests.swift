@@ -32,7 +32,9 @@ import Testing
   }
 
   @Test func weightsTorchAOLeavesPlainAreRefused() {
-    #expect(errorCode { _ = try Int4Scheme(source: .bf16, groupSize: 64).outputLayout(shape: [16, 96]) } == .unsupportedShape)
-    #expect(errorCode { _ = try Int4Scheme(source: .bf16, groupSize: 48).outputLayout(shape: [16, 96]) } == .invalidScheme)
+    #expect(
+      errorCode { _ = try Int4Scheme(source: .bf16, groupSize: 64).outputLayout(shape: [16, 96]) } == .unsupportedShape)
+    #expect(
+      errorCode { _ = try Int4Scheme(source: .bf16, groupSize: 48).outputLayout(shape: [16, 96]) } == .invalidScheme)
   }
 }

@@ -49,8 +49,12 @@ import Testing
   }
 
   @Test func shapesTorchAORefusesAreTypedErrors() {
-    #expect(errorCode { _ = try Int8Scheme(source: .bf16, granularity: .perGroup(32)).outputLayout(shape: [16, 40]) } == .unsupportedShape)
-    #expect(errorCode { _ = try Int8Scheme(source: .bf16, granularity: .perGroup(0)).outputLayout(shape: [16, 40]) } == .invalidScheme)
+    #expect(
+      errorCode { _ = try Int8Scheme(source: .bf16, granularity: .perGroup(32)).outputLayout(shape: [16, 40]) }
+        == .unsupportedShape)
+    #expect(
+      errorCode { _ = try Int8Scheme(source: .bf16, granularity: .perGroup(0)).outputLayout(shape: [16, 40]) }
+        == .invalidScheme)
     #expect(errorCode { _ = try Int8Scheme(source: .bf16).outputLayout(shape: [40]) } == .unsupportedShape)
     #expect(errorCode { _ = try Int8Scheme(source: .bf16).outputLayout(shape: [0, 40]) } == .unsupportedShape)
   }

@@ -35,9 +35,18 @@ import Testing
   }
 
   @Test func shapesAndParametersTorchAORefusesAreTypedErrors() {
-    #expect(errorCode { _ = try IntxScheme(source: .bf16, bits: 4, granularity: .perRow).outputLayout(shape: [2, 16, 64]) } == .unsupportedShape)
-    #expect(errorCode { _ = try IntxScheme(source: .bf16, bits: 4, granularity: .perGroup(32)).outputLayout(shape: [16, 40]) } == .unsupportedShape)
-    #expect(errorCode { _ = try IntxScheme(source: .bf16, bits: 9, granularity: .perRow).outputLayout(shape: [16, 64]) } == .invalidScheme)
-    #expect(errorCode { _ = try IntxScheme(source: .bf16, bits: 4, granularity: .perTensor).outputLayout(shape: [16, 64]) } == .invalidScheme)
+    #expect(
+      errorCode { _ = try IntxScheme(source: .bf16, bits: 4, granularity: .perRow).outputLayout(shape: [2, 16, 64]) }
+        == .unsupportedShape)
+    #expect(
+      errorCode {
+        _ = try IntxScheme(source: .bf16, bits: 4, granularity: .perGroup(32)).outputLayout(shape: [16, 40])
+      } == .unsupportedShape)
+    #expect(
+      errorCode { _ = try IntxScheme(source: .bf16, bits: 9, granularity: .perRow).outputLayout(shape: [16, 64]) }
+        == .invalidScheme)
+    #expect(
+      errorCode { _ = try IntxScheme(source: .bf16, bits: 4, granularity: .perTensor).outputLayout(shape: [16, 64]) }
+        == .invalidScheme)
   }
 }

@@ -50,9 +50,17 @@ import Testing
   }
 
   @Test func inputsTorchAORefusesAreTypedErrors() {
-    #expect(errorCode { _ = try MXScheme(source: .fp16, element: .float8E4M3).outputLayout(shape: [16, 64]) } == .unsupportedFormat)
-    #expect(errorCode { _ = try MXScheme(source: .fp32, element: .float8E4M3).outputLayout(shape: [16, 64]) } == .unsupportedFormat)
-    #expect(errorCode { _ = try MXScheme(source: .bf16, element: .float8E4M3).outputLayout(shape: [16, 48]) } == .unsupportedShape)
-    #expect(errorCode { _ = try MXScheme(source: .bf16, element: .float8E4M3).outputLayout(shape: [2, 64, 64]) } == .unsupportedShape)
+    #expect(
+      errorCode { _ = try MXScheme(source: .fp16, element: .float8E4M3).outputLayout(shape: [16, 64]) }
+        == .unsupportedFormat)
+    #expect(
+      errorCode { _ = try MXScheme(source: .fp32, element: .float8E4M3).outputLayout(shape: [16, 64]) }
+        == .unsupportedFormat)
+    #expect(
+      errorCode { _ = try MXScheme(source: .bf16, element: .float8E4M3).outputLayout(shape: [16, 48]) }
+        == .unsupportedShape)
+    #expect(
+      errorCode { _ = try MXScheme(source: .bf16, element: .float8E4M3).outputLayout(shape: [2, 64, 64]) }
+        == .unsupportedShape)
   }
 }

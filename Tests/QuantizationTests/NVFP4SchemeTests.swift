@@ -15,7 +15,8 @@ import Testing
 
   @Test func anAllZeroBlockStoresTheSmallestNormalScale() throws {
     // Row 0: a zero block, then 0.25…4; rows 1…15 all zero.
-    let values = [Float](repeating: 0, count: 16) + (1...16).map { Float($0) / 4 } + [Float](repeating: 0, count: 15 * 32)
+    let values =
+      [Float](repeating: 0, count: 16) + (1...16).map { Float($0) / 4 } + [Float](repeating: 0, count: 15 * 32)
     let parts = try quantize(NVFP4Scheme(source: .bf16, usesPerTensorScale: false), values, shape: [16, 32])
     let scales = try #require(parts[.scale])
     // Row r's two scales sit at r·16 + c; columns 2 and 3 are padding.

@@ -26,7 +26,8 @@ public enum Float8E4M3Conversion {
   @inlinable @inline(__always)
   static func magnitudeCode(_ magnitude: Int32) -> Int32 {
     // Below 2⁻⁶: adding 2¹⁴ makes the FPU round (ties to even) at the 2⁻⁹ subnormal step.
-    let subnormal = Int32(bitPattern: (Float(bitPattern: UInt32(bitPattern: magnitude)) + 0x1p14).bitPattern) &- (141 << 23)
+    let subnormal =
+      Int32(bitPattern: (Float(bitPattern: UInt32(bitPattern: magnitude)) + 0x1p14).bitPattern) &- (141 << 23)
     let normal = (magnitude &- (120 << 23) &+ 0x7FFFF &+ ((magnitude >> 20) & 1)) >> 20
     return magnitude < (121 << 23) ? subnormal : normal
   }

@@ -79,7 +79,8 @@ public struct Float8Scheme: QuantizationScheme {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
       let row = scratch.baseAddress!
       for local in 0..<rows.count {
-        RowKernels.load(base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
+        RowKernels.load(
+          base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
         for block in 0..<blocks {
           let values = row + block * length
           let blockScale = grid.perTensor ? tensorScale : scale(amax: RowKernels.absMax(values, count: length))
@@ -94,7 +95,9 @@ public struct Float8Scheme: QuantizationScheme {
   }
 
   /// `e4m3fn(clamp(x ⊘ scale, −448, 448))` for each of `count` values, NaN as `0xFF`.
-  private static func quantize(_ values: UnsafePointer<Float>, count: Int, scale: Float, into codes: UnsafeMutablePointer<UInt8>) {
+  private static func quantize(
+    _ values: UnsafePointer<Float>, count: Int, scale: Float, into codes: UnsafeMutablePointer<UInt8>
+  ) {
     for index in 0..<count {
       let bits = IntegerRounding.clamp(values[index] / scale, -448, 448).bitPattern
       let magnitude = Int32(bitPattern: bits & 0x7FFF_FFFF)
@@ -103,7 +106,9 @@ public struct Float8Scheme: QuantizationScheme {
     }
   }
 
-  private func perTensorAmax(_ statistic: AbsMaxStatistic?, _ layout: QuantizedLayout) throws(QuantizationError) -> Float {
+  private func perTensorAmax(_ statistic: AbsMaxStatistic?, _ layout: QuantizedLayout) throws(QuantizationError)
+    -> Float
+  {
     guard let statistic else {
       throw QuantizationError(.invalidArgument, "Float8Tensor per-tensor scales need the tensor's AbsMaxStatistic")
     }
@@ -129,7 +134,8 @@ public struct Float8Scheme: QuantizationScheme {
   public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
     let grid = try grid(shape)
     try PartBytes.check(parts, against: try outputLayout(shape: shape))
-    let qdata = parts[.qdata]!, scales = parts[.scale]!
+    let qdata = parts[.qdata]!
+    let scales = parts[.scale]!
     return (0..<grid.rowCount * grid.rowLength).map { index in
       let block = grid.perTensor ? 0 : index / grid.blockLength
       return source.round(Float8E4M3Conversion.float(from: qdata[index]) * PartBytes.float32(scales, block))

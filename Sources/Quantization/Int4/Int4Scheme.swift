@@ -41,7 +41,7 @@ public struct Int4Scheme: QuantizationScheme {
     }
     do {
       return try BlockGrid(shape: shape, granularity: .perGroup(groupSize), ranks: 2...3, scheme: "Int4Tensor")
-    } catch where error.code == .unsupportedShape && shape.count >= 2 && shape.allSatisfy({ $0 > 0 }) {
+    } catch  where error.code == .unsupportedShape && shape.count >= 2 && shape.allSatisfy({ $0 > 0 }) {
       throw QuantizationError(
         .unsupportedShape,
         "Int4Tensor: K = \(shape[shape.count - 1]) of shape \(shape) is not a multiple of group size \(groupSize); "
@@ -91,7 +91,8 @@ public struct Int4Scheme: QuantizationScheme {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
       let row = scratch.baseAddress!
       for local in 0..<rows.count {
-        RowKernels.load(base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
+        RowKernels.load(
+          base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
         let (expert, column) = (rows.lowerBound + local).quotientAndRemainder(dividingBy: columns)
         let packed = qdata.assumingMemoryBound(to: UInt8.self) + local * grid.rowLength / 2
         for group in 0..<groups {
@@ -135,7 +136,9 @@ public struct Int4Scheme: QuantizationScheme {
   public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
     let grid = try grid(shape)
     try PartBytes.check(parts, against: try outputLayout(shape: shape))
-    let qdata = parts[.qdata]!, scales = parts[.scale]!, zeros = parts[.zeroPoint]!
+    let qdata = parts[.qdata]!
+    let scales = parts[.scale]!
+    let zeros = parts[.zeroPoint]!
     let (groups, columns) = (grid.blocksPerRow, shape[shape.count - 2])
     return scales.withUnsafeBytes { scaleBytes in
       zeros.withUnsafeBytes { zeroBytes in

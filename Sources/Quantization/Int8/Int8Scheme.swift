@@ -86,7 +86,8 @@ public struct Int8Scheme: QuantizationScheme {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
       let row = scratch.baseAddress!
       for local in 0..<rows.count {
-        RowKernels.load(base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
+        RowKernels.load(
+          base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
         for block in 0..<blocks {
           let values = row + block * length
           let blockScale = grid.perTensor ? tensorScale : scale(amax: RowKernels.absMax(values, count: length))
@@ -95,7 +96,9 @@ public struct Int8Scheme: QuantizationScheme {
             scaleOutput!.storeBytes(of: blockScale.bitPattern.littleEndian, toByteOffset: 4 * index, as: UInt32.self)
             zeroPointOutput!.storeBytes(of: 0, toByteOffset: index, as: Int8.self)
           }
-          Self.quantize(values, count: length, reciprocal: 1 / blockScale, qmin, qmax, into: qdata + local * grid.rowLength + block * length)
+          Self.quantize(
+            values, count: length, reciprocal: 1 / blockScale, qmin, qmax,
+            into: qdata + local * grid.rowLength + block * length)
         }
       }
     }
@@ -112,7 +115,9 @@ public struct Int8Scheme: QuantizationScheme {
     }
   }
 
-  private func perTensorAmax(_ statistic: AbsMaxStatistic?, _ layout: QuantizedLayout) throws(QuantizationError) -> Float {
+  private func perTensorAmax(_ statistic: AbsMaxStatistic?, _ layout: QuantizedLayout) throws(QuantizationError)
+    -> Float
+  {
     guard let statistic else {
       throw QuantizationError(.invalidArgument, "Int8Tensor per-tensor scales need the tensor's AbsMaxStatistic")
     }
@@ -138,7 +143,8 @@ public struct Int8Scheme: QuantizationScheme {
   public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
     let grid = try grid(shape)
     try PartBytes.check(parts, against: try outputLayout(shape: shape))
-    let qdata = parts[.qdata]!, scales = parts[.scale]!
+    let qdata = parts[.qdata]!
+    let scales = parts[.scale]!
     return (0..<grid.rowCount * grid.rowLength).map { index in
       let block = grid.perTensor ? 0 : index / grid.blockLength
       return source.round(Float(Int8(bitPattern: qdata[index])) * PartBytes.float32(scales, block))

@@ -99,7 +99,8 @@ public struct IntxScheme: QuantizationScheme {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
       let row = scratch.baseAddress!
       for local in 0..<rows.count {
-        RowKernels.load(base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
+        RowKernels.load(
+          base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
         for block in 0..<blocks {
           let values = row + block * length
           let (minimum, maximum) = RowKernels.extrema(values, count: length)
@@ -109,7 +110,8 @@ public struct IntxScheme: QuantizationScheme {
           let index = local * blocks + block
           scaleFormat.store(scale, at: index, in: scaleOutput)
           zeroPointOutput.storeBytes(
-            of: Int8(truncatingIfNeeded: IntegerRounding.int32(parameters.zeroPoint)), toByteOffset: index, as: Int8.self)
+            of: Int8(truncatingIfNeeded: IntegerRounding.int32(parameters.zeroPoint)), toByteOffset: index,
+            as: Int8.self)
           IntxCodes.quantize(
             values, count: length, reciprocal: scaleFormat.round(1 / scale), zeroPoint: parameters.zeroPoint,
             qmin: qmin, qmax: qmax, format: productFormat,
@@ -135,7 +137,9 @@ public struct IntxScheme: QuantizationScheme {
   public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
     let grid = try grid(shape)
     try PartBytes.check(parts, against: try outputLayout(shape: shape))
-    let qdata = parts[.qdata]!, scales = parts[.scale]!, zeroPoints = parts[.zeroPoint]!
+    let qdata = parts[.qdata]!
+    let scales = parts[.scale]!
+    let zeroPoints = parts[.zeroPoint]!
     let scaleFormat = storedScaleFormat
     let productFormat = scaleFormat == source ? source : .fp32
     return scales.withUnsafeBytes { scaleBytes in

@@ -1,10 +1,11 @@
-/// The loops every scheme shares: widening a row of input to `Float`, block statistics, and
-/// rounding a buffer to an input format. Each is a plain loop with no calls left after inlining,
-/// so that it vectorises.
+/// The loops every scheme shares: widening a row of input to `Float` and block statistics. Each is
+/// a plain loop with no calls left after inlining, so that it vectorises.
 enum RowKernels {
   /// Widens `count` elements of `format` at `source` (little-endian, any alignment) to `Float`
   /// (exact).
-  static func load(_ source: UnsafeRawPointer, count: Int, format: FloatFormat, into target: UnsafeMutablePointer<Float>) {
+  static func load(
+    _ source: UnsafeRawPointer, count: Int, format: FloatFormat, into target: UnsafeMutablePointer<Float>
+  ) {
     switch format {
     case .bf16:
       for index in 0..<count {
@@ -32,7 +33,8 @@ enum RowKernels {
     case .bf16, .fp16:
       var largest: Int16 = 0
       for index in 0..<count {
-        let bits = Int16(bitPattern: source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self).littleEndian & 0x7FFF)
+        let bits = Int16(
+          bitPattern: source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self).littleEndian & 0x7FFF)
         largest = bits > largest ? bits : largest
       }
       let bits = UInt16(bitPattern: largest)
@@ -41,7 +43,8 @@ enum RowKernels {
     case .fp32:
       var largest: Int32 = 0
       for index in 0..<count {
-        let bits = Int32(bitPattern: source.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self).littleEndian & 0x7FFF_FFFF)
+        let bits = Int32(
+          bitPattern: source.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self).littleEndian & 0x7FFF_FFFF)
         largest = bits > largest ? bits : largest
       }
       return UInt32(bitPattern: largest)
@@ -75,17 +78,5 @@ enum RowKernels {
     }
     func float(_ key: Int32) -> Float { Float(bitPattern: UInt32(bitPattern: key ^ ((key >> 31) & 0x7FFF_FFFF))) }
     return (float(smallest), float(largest))
-  }
-
-  /// Rounds `values[0..<count]` to `format` in place (`R_dt` of the spec).
-  static func round(_ values: UnsafeMutablePointer<Float>, count: Int, to format: FloatFormat) {
-    switch format {
-    case .bf16:
-      for index in 0..<count { values[index] = BFloat16Conversion.round(values[index]) }
-    case .fp16:
-      for index in 0..<count { values[index] = Float16Conversion.round(values[index]) }
-    case .fp32:
-      break
-    }
   }
 }

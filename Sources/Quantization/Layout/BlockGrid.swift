@@ -34,7 +34,8 @@ struct BlockGrid: Hashable {
       }
       guard rowLength % groupSize == 0 else {
         throw QuantizationError(
-          .unsupportedShape, "\(scheme): K = \(rowLength) of shape \(shape) is not a multiple of group size \(groupSize)")
+          .unsupportedShape,
+          "\(scheme): K = \(rowLength) of shape \(shape) is not a multiple of group size \(groupSize)")
       }
       blockLength = groupSize
       perTensor = false

@@ -8,13 +8,17 @@ enum PartBytes {
       guard let bytes = parts[part.name], bytes.count == part.byteCount else {
         throw QuantizationError(
           .invalidArgument,
-          "part \(part.name.rawValue) of shape \(layout.shape) needs \(part.byteCount) bytes, got \(parts[part.name]?.count ?? 0)")
+          "part \(part.name.rawValue) of shape \(layout.shape) needs \(part.byteCount) bytes, "
+            + "got \(parts[part.name]?.count ?? 0)"
+        )
       }
     }
   }
 
   /// Element `index` of an fp32 part.
   static func float32(_ bytes: [UInt8], _ index: Int) -> Float {
-    bytes.withUnsafeBytes { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self))) }
+    bytes.withUnsafeBytes {
+      Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)))
+    }
   }
 }

@@ -57,7 +57,9 @@ public struct QuantizedLayout: Sendable, Hashable {
       guard let buffer = outputs[part.name], buffer.count == size else {
         throw QuantizationError(
           .invalidArgument,
-          "output \(part.name.rawValue) for rows \(rows) needs a buffer of \(size) bytes, got \(outputs[part.name]?.count ?? 0)")
+          "output \(part.name.rawValue) for rows \(rows) needs a buffer of \(size) bytes, "
+            + "got \(outputs[part.name]?.count ?? 0)"
+        )
       }
       // An empty buffer may have a nil base; no byte of it is ever written.
       pointers[part.name] = buffer.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 1)!

@@ -33,7 +33,9 @@ public struct MXScheme: QuantizationScheme {
   private func tiles(_ shape: [Int]) throws(QuantizationError) -> SwizzledScales {
     guard source == .bf16 || (source == .fp32 && scaling == .floor) else {
       throw QuantizationError(
-        .unsupportedFormat, "MXTensor quantizes bf16 weights (and fp32 with FLOOR scaling), not \(source.rawValue) with \(scaling.rawValue)")
+        .unsupportedFormat,
+        "MXTensor quantizes bf16 weights (and fp32 with FLOOR scaling), not \(source.rawValue) with \(scaling.rawValue)"
+      )
     }
     try BlockGrid.check(shape: shape, ranks: 2...3, scheme: "MXTensor")
     guard shape[shape.count - 1] % Self.blockSize == 0 else {
@@ -153,7 +155,8 @@ public struct MXScheme: QuantizationScheme {
     let tiles = try tiles(shape)
     let layout = try outputLayout(shape: shape)
     try PartBytes.check(parts, against: layout)
-    let qdata = parts[.qdata]!, scales = parts[.scale]!
+    let qdata = parts[.qdata]!
+    let scales = parts[.scale]!
     return (0..<layout.rowCount * layout.rowLength).map { index in
       let (row, column) = index.quotientAndRemainder(dividingBy: layout.rowLength)
       let scale = Float8E8M0Conversion.float(from: scales[tiles.offset(row: row, column: column / Self.blockSize)])

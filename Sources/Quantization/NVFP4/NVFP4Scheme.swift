@@ -170,7 +170,8 @@ public struct NVFP4Scheme: QuantizationScheme {
     let tiles = try tiles(shape)
     let layout = try outputLayout(shape: shape)
     try PartBytes.check(parts, against: layout)
-    let qdata = parts[.qdata]!, scales = parts[.scale]!
+    let qdata = parts[.qdata]!
+    let scales = parts[.scale]!
     let rowsPerGroup = shape[shape.count - 2]
     return (0..<layout.rowCount * layout.rowLength).map { index in
       let (row, column) = index.quotientAndRemainder(dividingBy: layout.rowLength)

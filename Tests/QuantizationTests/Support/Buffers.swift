@@ -44,7 +44,11 @@ enum Buffers {
       var other = try scheme.makeStatistic(shape: shape)!
       for (index, (start, end)) in zip(bounds, bounds.dropFirst()).enumerated() {
         try input[start * rowBytes..<end * rowBytes].withUnsafeBytes { bytes in
-          if index % 2 == 0 { try statistic!.accumulate(bytes, firstRow: start) } else { try other.accumulate(bytes, firstRow: start) }
+          if index % 2 == 0 {
+            try statistic!.accumulate(bytes, firstRow: start)
+          } else {
+            try other.accumulate(bytes, firstRow: start)
+          }
         }
       }
       try statistic!.merge(other)
@@ -73,7 +77,8 @@ enum Buffers {
         try scheme.quantize(bytes, shape: shape, rows: start..<end, statistic: statistic, into: pieces)
       }
       for part in layout.parts where part.placement != .tensor && part.placement != .gathered {
-        result[part.name]!.replaceSubrange(part.byteRange(rows: start..<end), with: UnsafeRawBufferPointer(pieces[part.name]!))
+        result[part.name]!.replaceSubrange(
+          part.byteRange(rows: start..<end), with: UnsafeRawBufferPointer(pieces[part.name]!))
       }
     }
     for (name, buffer) in gathered { result[name] = Array(UnsafeRawBufferPointer(buffer)) }

@@ -32,12 +32,15 @@ struct TorchAOFixture {
     let folder = Self.directory.appendingPathComponent(name)
     let json = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("config.json")))
     let config = try #require(json as? [String: Any])
-    format = try #require(["bfloat16": .bf16, "float16": .fp16, "float32": .fp32][config["input_dtype"] as? String ?? ""])
+    format = try #require(
+      ["bfloat16": .bf16, "float16": .fp16, "float32": .fp32][config["input_dtype"] as? String ?? ""])
     let torchao = try #require(config["torchao_config"] as? [String: Any])
     configType = try #require(torchao["_type"] as? String)
     configData = try #require(torchao["_data"] as? [String: Any])
     outcome = try #require(config["outcome"] as? [String: String])
-    candidates = Set((config["linear_weights"] as? [String] ?? []) + (config["param_fqns_quantized_via_FqnToConfig"] as? [String] ?? []))
+    candidates = Set(
+      (config["linear_weights"] as? [String] ?? [])
+        + (config["param_fqns_quantized_via_FqnToConfig"] as? [String] ?? []))
     input = try SafeTensorsFile(path: folder.appendingPathComponent("input.safetensors").path)
     expected = try SafeTensorsFile(path: folder.appendingPathComponent("expected.safetensors").path)
   }
@@ -103,7 +106,8 @@ struct TorchAOFixture {
         source: format, element: try #require(MXElement(rawValue: Self.enumValue(data["weight_dtype"]) ?? "")),
         scaling: try #require(MXScaling(rawValue: Self.enumValue(data["scaling_mode"]) ?? "")))
     case "NVFP4WeightOnlyConfig", "NVFP4DynamicActivationNVFP4WeightConfig":
-      return NVFP4Scheme(source: format, usesPerTensorScale: try #require(data["use_dynamic_per_tensor_scale"] as? Bool))
+      return NVFP4Scheme(
+        source: format, usesPerTensorScale: try #require(data["use_dynamic_per_tensor_scale"] as? Bool))
     default:
       throw FixtureError(message: "no scheme for \(configType)")
     }
