@@ -22,5 +22,10 @@ let package = Package(
       ],
       swiftSettings: settings
     ),
+    .executableTarget(
+      name: "spill-bench",
+      dependencies: [.product(name: "Pipeline", package: "safeshard")],
+      swiftSettings: settings
+    ),
   ]
 )

@@ -16,7 +16,7 @@ cd "$root"
 
 benchmarks=("$@")
 if [[ ${#benchmarks[@]} -eq 0 ]]; then
-  benchmarks=(header-bench quant-bench)
+  benchmarks=(header-bench quant-bench spill-bench)
 fi
 
 build=(swift build -c release --package-path Benchmarks --scratch-path .build-bench)

@@ -2,7 +2,7 @@ import ArgumentParser
 import Pipeline
 
 @main
-struct Safeshard: ParsableCommand {
+struct Safeshard: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Convert model checkpoints into torchao-format safetensors shards.",
     discussion: """
@@ -10,6 +10,6 @@ struct Safeshard: ParsableCommand {
       64 for a usage error.
       """,
     version: "safeshard \(BuildInfo.version) (liblz4 \(BuildInfo.lz4Version))",
-    subcommands: [Inspect.self, Verify.self]
+    subcommands: [Convert.self, PlanCommand.self, Inspect.self, Verify.self]
   )
 }

@@ -55,4 +55,11 @@ import Testing
     #expect(
       JSONWriter.string(value, style: .python) == #"{"k": "\u00e9\"\\\n\u0001\u007f\ud83e\udd16", "n": [1, null, false]}"#)
   }
+
+  @Test func theIndentedPythonStyleWritesWhatJSONDumpsWithIndentTwoWrites() throws {
+    // json.dumps({"a": 1, "b": [1, [], {}], "c": {"x": "é"}, "d": []}, indent=2)
+    let value = try JSONParser.parse(#"{"a": 1, "b": [1, [], {}], "c": {"x": "é"}, "d": []}"#)
+    let expected = "{\n  \"a\": 1,\n  \"b\": [\n    1,\n    [],\n    {}\n  ],\n  \"c\": {\n    \"x\": \"\\u00e9\"\n  },\n  \"d\": []\n}"
+    #expect(JSONWriter.string(value, style: .pythonIndented) == expected)
+  }
 }

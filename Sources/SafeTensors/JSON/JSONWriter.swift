@@ -8,6 +8,9 @@ public enum JSONWriter {
     case compact
     /// `", "` and `": "` separators, non-ASCII as `\uXXXX`: Python's `json.dumps` defaults.
     case python
+    /// Python's `json.dumps(value, indent=2)`: one member or element a line, two spaces a
+    /// level, non-ASCII as `\uXXXX` (how transformers writes `config.json` and the index).
+    case pythonIndented
   }
 
   /// The text of `value` in `style`.
@@ -19,6 +22,10 @@ public enum JSONWriter {
 
   /// Appends the UTF-8 text of `value` to `bytes`.
   public static func append(_ value: JSONValue, style: Style = .compact, to bytes: inout [UInt8]) {
+    append(value, style: style, depth: 0, to: &bytes)
+  }
+
+  private static func append(_ value: JSONValue, style: Style, depth: Int, to bytes: inout [UInt8]) {
     switch value {
     case .null: bytes.append(contentsOf: "null".utf8)
     case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
@@ -27,25 +34,38 @@ public enum JSONWriter {
     case .array(let elements):
       bytes.append(UInt8(ascii: "["))
       for (index, element) in elements.enumerated() {
-        if index > 0 { appendSeparator(UInt8(ascii: ","), style: style, to: &bytes) }
-        append(element, style: style, to: &bytes)
+        appendItemBreak(first: index == 0, style: style, depth: depth + 1, to: &bytes)
+        append(element, style: style, depth: depth + 1, to: &bytes)
       }
+      if !elements.isEmpty { appendItemBreak(first: true, style: style, depth: depth, to: &bytes) }
       bytes.append(UInt8(ascii: "]"))
     case .object(let members):
       bytes.append(UInt8(ascii: "{"))
       for (index, member) in members.enumerated() {
-        if index > 0 { appendSeparator(UInt8(ascii: ","), style: style, to: &bytes) }
+        appendItemBreak(first: index == 0, style: style, depth: depth + 1, to: &bytes)
         appendString(member.key, style: style, to: &bytes)
-        appendSeparator(UInt8(ascii: ":"), style: style, to: &bytes)
-        append(member.value, style: style, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        if style != .compact { bytes.append(UInt8(ascii: " ")) }
+        append(member.value, style: style, depth: depth + 1, to: &bytes)
       }
+      if !members.isEmpty { appendItemBreak(first: true, style: style, depth: depth, to: &bytes) }
       bytes.append(UInt8(ascii: "}"))
     }
   }
 
-  private static func appendSeparator(_ byte: UInt8, style: Style, to bytes: inout [UInt8]) {
-    bytes.append(byte)
-    if style == .python { bytes.append(UInt8(ascii: " ")) }
+  /// What goes before an item (and, with `first`, before a closing bracket): a comma unless
+  /// first, then a space (python) or a newline and indentation (pythonIndented).
+  private static func appendItemBreak(first: Bool, style: Style, depth: Int, to bytes: inout [UInt8]) {
+    switch style {
+    case .compact:
+      if !first { bytes.append(UInt8(ascii: ",")) }
+    case .python:
+      if !first { bytes.append(contentsOf: [UInt8(ascii: ","), UInt8(ascii: " ")]) }
+    case .pythonIndented:
+      if !first { bytes.append(UInt8(ascii: ",")) }
+      bytes.append(UInt8(ascii: "\n"))
+      bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * depth))
+    }
   }
 
   private static let hexDigits = Array("0123456789abcdef".utf8)
@@ -64,7 +84,7 @@ public enum JSONWriter {
           bytes.append(byte)
         }
       }
-    case .python:
+    case .python, .pythonIndented:
       for unit in text.utf16 {
         if unit < 0x20 || unit > 0x7E || unit == 0x22 || unit == 0x5C {
           appendEscape(unit, to: &bytes)

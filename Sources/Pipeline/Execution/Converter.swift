@@ -1,0 +1,202 @@
+import AsyncAlgorithms
+import Foundation
+import Quantization
+import SafeTensors
+import TorchAO
+
+/// Runs a ``ConversionPlan``: reads the input by byte range, quantizes row chunks on several
+/// workers, and hands the pieces to one ``ShardWriter`` per output shard, with every buffer
+/// reserved from one ``MemoryBudget``.
+///
+/// Tensors are taken in output order; within a tensor, up to ``ConversionOptions/jobs`` chunks
+/// are read and quantized at once. Finished pieces travel through a bounded channel
+/// (`AsyncChannel`: a sender suspends until the writer side has taken its piece), so a slow disk
+/// slows the readers instead of growing memory. The first error cancels everything; cancelling
+/// the task stops the run, leaving the state folder for the next run.
+public struct Converter: Sendable {
+  /// The numbers of a finished run.
+  public struct Report: Sendable {
+    public var bytesWritten: Int
+    public var shards: [String]
+    public var peakMemory: Int
+    public var spilledBytes: Int
+  }
+
+  let checkpoint: Checkpoint
+  let plan: ConversionPlan
+  let output: OutputDirectory
+  let inputDirectory: String?
+  let progress: @Sendable (ProgressEvent) -> Void
+
+  /// Prepares a run of `plan` from `checkpoint` into `output`.
+  ///
+  /// - Parameters:
+  ///   - inputDirectory: the model directory whose other files (config, tokenizer) are copied;
+  ///     `nil` for a single-file input.
+  ///   - progress: called from any task with each ``ProgressEvent``.
+  public init(
+    checkpoint: Checkpoint, plan: ConversionPlan, output: OutputDirectory, inputDirectory: String?,
+    progress: @escaping @Sendable (ProgressEvent) -> Void
+  ) {
+    self.checkpoint = checkpoint
+    self.plan = plan
+    self.output = output
+    self.inputDirectory = inputDirectory
+    self.progress = progress
+  }
+
+  /// How the memory budget is divided, derived from the plan and the options.
+  public struct MemoryShare: Sendable, Equatable {
+    /// Input bytes one chunk reads at most (a whole row or tile may need more).
+    public var chunkBytes: Int
+    /// The most one chunk job reserves, over every tensor of the plan.
+    public var largestJob: Int
+    /// Workers that run at once.
+    public var workers: Int
+    /// The most bytes staged in memory before pieces spill.
+    public var stagingLimit: Int
+  }
+
+  /// The division of `plan`'s budget, or a `budget` error when one job cannot fit.
+  public static func memoryShare(_ plan: ConversionPlan) throws(PipelineError) -> MemoryShare {
+    let options = plan.options
+    let chunkBytes = max(4096, options.memory / (4 * (options.jobs + 1)))
+    var largest = 0
+    for entry in plan.entries { largest = max(largest, try jobBytes(entry, chunkBytes: chunkBytes)) }
+    let workers = max(1, min(options.jobs, (options.memory / 2) / max(largest, 1)))
+    // One more job's worth is kept back for reading a spilled piece back.
+    let stagingLimit = options.memory - (workers + 1) * largest
+    guard stagingLimit >= 0 else {
+      throw PipelineError(
+        .budget,
+        "--memory \(options.memory) is too small: one step needs \(largest) bytes and the run needs at least \(2 * largest); raise --memory"
+      )
+    }
+    return MemoryShare(chunkBytes: chunkBytes, largestJob: largest, workers: workers, stagingLimit: stagingLimit)
+  }
+
+  /// The bytes one chunk job of `entry` reserves: its input rows, its output pieces, and the
+  /// parts that live for the whole tensor.
+  static func jobBytes(_ entry: ConversionPlan.Entry, chunkBytes: Int) throws(PipelineError) -> Int {
+    guard let config = entry.config, let format = entry.format else {
+      return min(chunkBytes, max(entry.source.byteCount, 1))
+    }
+    let layout = try layoutOf(entry, config: config, format: format)
+    let rows = rowsPerChunk(layout, rowBytes: layout.rowLength * format.byteWidth, chunkBytes: chunkBytes)
+    let input = rows * layout.rowLength * format.byteWidth
+    let outputs = layout.parts.reduce(0) { total, part in
+      switch part.placement {
+      case .rows, .tiles: total + part.byteRange(rows: 0..<rows).count
+      case .gathered, .tensor: total + part.byteCount
+      }
+    }
+    return input + outputs
+  }
+
+  static func layoutOf(_ entry: ConversionPlan.Entry, config: TorchAOConfig, format: FloatFormat) throws(PipelineError)
+    -> QuantizedLayout
+  {
+    do {
+      return try config.scheme(source: format).outputLayout(shape: entry.source.shape)
+    } catch {
+      throw PipelineError(.invalidInput, "tensor '\(entry.source.name)': \(error)")
+    }
+  }
+
+  static func rowsPerChunk(_ layout: QuantizedLayout, rowBytes: Int, chunkBytes: Int) -> Int {
+    let alignment = max(layout.rowAlignment, 1)
+    let rows = max(alignment, (chunkBytes / max(rowBytes, 1)) / alignment * alignment)
+    return min(rows, max(layout.rowCount, 1))
+  }
+
+  /// Runs the conversion to the end.
+  ///
+  /// - Throws: ``PipelineError``; `cancelled` when the task was cancelled (a signal).
+  public func run() async throws(PipelineError) -> Report {
+    let share = try Self.memoryShare(plan)
+    let budget = MemoryBudget(capacity: plan.options.memory)
+    let staging = StagingAccount(limit: share.stagingLimit)
+    let spillFolder = plan.options.spillDirectory ?? output.spillFolder
+    let writers = plan.shards.map { shard in
+      ShardWriter(
+        shard: shard, partialPath: output.partialPath(shard.fileName),
+        finalPath: output.finishedPath(shard.fileName, shardCount: plan.shards.count), staging: staging,
+        spillDirectory: spillFolder, spillCompression: plan.options.spillCompression)
+    }
+    let totalBytes = plan.shards.reduce(0) { $0 + $1.header.dataLength }
+    progress(.started(totalBytes: totalBytes, shards: plan.shards.count))
+    let results = Locked<[ShardWriter.Result]>([])
+    let spilled = Locked(0)
+    do {
+      let channel = AsyncChannel<Piece>()
+      try await withThrowingDiscardingTaskGroup { group in
+        group.addTask {
+          var done = 0
+          for await piece in channel {
+            let receipt = try await writers[piece.shard].receive(piece)
+            await budget.release(receipt.released)
+            done += receipt.written
+            if receipt.spilled > 0 { spilled.withLock { $0 += receipt.spilled } }
+            if receipt.written > 0 { progress(.wrote(bytes: receipt.written, done: done)) }
+            if let finished = receipt.finished {
+              results.withLock { $0.append(finished) }
+              progress(.shardFinished(fileName: finished.fileName, size: finished.size, sha256: finished.sha256))
+            }
+          }
+        }
+        group.addTask {
+          defer { channel.finish() }
+          try await produce(into: channel, budget: budget, share: share)
+        }
+      }
+      for writer in writers {
+        if let finished = try await writer.finishIfEmpty() {
+          results.withLock { $0.append(finished) }
+          progress(.shardFinished(fileName: finished.fileName, size: finished.size, sha256: finished.sha256))
+        }
+      }
+    } catch {
+      for writer in writers { await writer.abandon() }
+      if error is CancellationError || Task.isCancelled {
+        throw PipelineError(.cancelled, "stopped before the end")
+      }
+      if let error = error as? PipelineError { throw error }
+      throw PipelineError(.io, "\(error)")
+    }
+    let finished = results.value
+    guard finished.count == plan.shards.count else {
+      throw PipelineError(.io, "only \(finished.count) of \(plan.shards.count) shards were completed")
+    }
+    let quantization = plan.entries.first { $0.config != nil }?.config?.transformersQuantizationConfig
+    try output.finalize(plan: plan, shards: finished, input: inputDirectory, quantizationConfig: quantization)
+    let peak = await budget.peak
+    progress(.finished(bytes: totalBytes, peakMemory: peak, spilledBytes: spilled.value))
+    return Report(
+      bytesWritten: totalBytes, shards: finished.map(\.fileName).sorted(), peakMemory: peak, spilledBytes: spilled.value)
+  }
+
+  /// Reads and quantizes every entry, in output order, sending its pieces.
+  private func produce(into channel: AsyncChannel<Piece>, budget: MemoryBudget, share: MemoryShare) async throws {
+    let order = plan.entries.indices.sorted { left, right in
+      firstPlacement(plan.entries[left]) < firstPlacement(plan.entries[right])
+    }
+    for (position, index) in order.enumerated() {
+      try Task.checkCancellation()
+      let entry = plan.entries[index]
+      progress(.tensorStarted(name: entry.source.name, index: position, count: order.count))
+      let job = EntryJob(
+        entry: entry, file: checkpoint.files[entry.file], plan: plan, budget: budget, channel: channel, share: share)
+      try await job.run()
+    }
+  }
+
+  private func firstPlacement(_ entry: ConversionPlan.Entry) -> [Int] {
+    entry.flattened.stored.compactMap { plan.placement(of: $0.spec.name) }
+      .map { [$0.shard, $0.tensor.dataOffsets.lowerBound] }.min { $0.lexicographicallyPrecedes($1) } ?? [Int.max]
+  }
+}
+
+extension Array where Element == Int {
+  static func < (lhs: [Int], rhs: [Int]) -> Bool { lhs.lexicographicallyPrecedes(rhs) }
+}
+

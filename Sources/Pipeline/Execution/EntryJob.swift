@@ -1,0 +1,167 @@
+import AsyncAlgorithms
+import Quantization
+import SafeTensors
+import TorchAO
+
+/// The work for one input tensor: copy it, or quantize it chunk by chunk, sending every
+/// output byte to its shard as a ``Piece``.
+struct EntryJob: Sendable {
+  let entry: ConversionPlan.Entry
+  let file: SafeTensorsFile
+  let plan: ConversionPlan
+  let budget: MemoryBudget
+  let channel: AsyncChannel<Piece>
+  let share: Converter.MemoryShare
+
+  func run() async throws {
+    if let config = entry.config, let format = entry.format {
+      try await quantize(config.scheme(source: format), format: format)
+    } else {
+      try await copy()
+    }
+  }
+
+  /// Copies the tensor's bytes in chunks, each read straight into the buffer that is sent.
+  private func copy() async throws {
+    let placement = try place(entry.source.name)
+    let width = max(1, entry.source.dtype.bitSize / 8)
+    let chunk = max(width, share.chunkBytes / width * width)
+    let ranges = stride(from: 0, to: entry.source.byteCount, by: chunk).map {
+      $0..<min($0 + chunk, entry.source.byteCount)
+    }
+    try await forEachConcurrently(ranges) { range in
+      try await budget.reserve(range.count)
+      let buffer = PieceBuffer(count: range.count)
+      try await read(at: range.lowerBound, into: buffer)
+      await send(Piece(shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound + range.lowerBound, buffer: buffer, elementWidth: width))
+    }
+  }
+
+  /// Quantizes the tensor: the statistic pass when the scheme has one, then row chunks, then
+  /// the parts that belong to the whole tensor.
+  private func quantize(_ scheme: any QuantizationScheme, format: FloatFormat) async throws {
+    let shape = entry.source.shape
+    let layout = try scheme.outputLayout(shape: shape)
+    let rowBytes = layout.rowLength * format.byteWidth
+    let rowsPerChunk = Converter.rowsPerChunk(layout, rowBytes: rowBytes, chunkBytes: share.chunkBytes)
+    let chunks = stride(from: 0, to: layout.rowCount, by: rowsPerChunk).map { $0..<min($0 + rowsPerChunk, layout.rowCount) }
+
+    var statistic = try scheme.makeStatistic(shape: shape)
+    if let empty = statistic {
+      let total = Locked(empty)
+      try await forEachConcurrently(chunks) { rows in
+        try await budget.reserve(rows.count * rowBytes)
+        let input = PieceBuffer(count: rows.count * rowBytes)
+        try await read(at: rows.lowerBound * rowBytes, into: input)
+        var partial = empty
+        try partial.accumulate(UnsafeRawBufferPointer(input.bytes), firstRow: rows.lowerBound)
+        try total.withLock { try $0.merge(partial) }
+        await budget.release(input.bytes.count)
+      }
+      statistic = total.value
+    }
+    let finalStatistic = statistic
+
+    let gatheredParts = layout.parts.filter { $0.placement == .gathered }
+    var gathered: [PartName: PieceBuffer] = [:]
+    let gatheredBytes = gatheredParts.reduce(0) { $0 + $1.byteCount }
+    try await budget.reserve(gatheredBytes)
+    for part in gatheredParts {
+      let buffer = PieceBuffer(count: part.byteCount)
+      buffer.bytes.initializeMemory(as: UInt8.self, repeating: 0)
+      gathered[part.name] = buffer
+    }
+    let sharedGathered = gathered
+    let rowParts = layout.parts.filter {
+      switch $0.placement {
+      case .rows, .tiles: true
+      case .gathered, .tensor: false
+      }
+    }
+    let placements = try Dictionary(uniqueKeysWithValues: layout.parts.map { ($0.name, try place(partName($0.name))) })
+
+    try await forEachConcurrently(chunks) { rows in
+      let inputBytes = rows.count * rowBytes
+      let outputBytes = rowParts.reduce(0) { $0 + $1.byteRange(rows: rows).count }
+      try await budget.reserve(inputBytes + outputBytes)
+      let input = PieceBuffer(count: inputBytes)
+      try await read(at: rows.lowerBound * rowBytes, into: input)
+      var outputs: [PartName: UnsafeMutableRawBufferPointer] = [:]
+      var pieces: [(PartLayout, PieceBuffer)] = []
+      for part in rowParts {
+        let buffer = PieceBuffer(count: part.byteRange(rows: rows).count)
+        outputs[part.name] = buffer.bytes
+        pieces.append((part, buffer))
+      }
+      for (name, buffer) in sharedGathered { outputs[name] = buffer.bytes }
+      try scheme.quantize(UnsafeRawBufferPointer(input.bytes), shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
+      await budget.release(inputBytes)
+      for (part, buffer) in pieces {
+        let placement = placements[part.name]!
+        let offset = placement.tensor.dataOffsets.lowerBound + part.byteRange(rows: rows).lowerBound
+        await send(Piece(shard: placement.shard, offset: offset, buffer: buffer, elementWidth: part.elementType.byteWidth))
+      }
+    }
+
+    for (name, bytes) in try scheme.tensorParts(shape: shape, statistic: finalStatistic) {
+      try await budget.reserve(bytes.count)
+      let buffer = PieceBuffer(count: bytes.count)
+      bytes.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
+      let placement = placements[name]!
+      await send(Piece(shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound, buffer: buffer, elementWidth: 4))
+    }
+    for part in gatheredParts {
+      let placement = placements[part.name]!
+      await send(
+        Piece(
+          shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound, buffer: gathered[part.name]!,
+          elementWidth: part.elementType.byteWidth))
+    }
+  }
+
+  /// Sends a piece to the writers; an empty one only gives back its (empty) reservation.
+  private func send(_ piece: Piece) async {
+    if piece.count == 0 { return }
+    await channel.send(piece)
+  }
+
+  private func partName(_ part: PartName) -> String {
+    FlattenedName.name(parameter: entry.source.name, part: part.rawValue)
+  }
+
+  private func place(_ name: String) throws -> ConversionPlan.Placement {
+    guard let placement = plan.placement(of: name) else {
+      throw PipelineError(.invalidInput, "the plan has no place for '\(name)'")
+    }
+    return placement
+  }
+
+  /// Reads tensor bytes from `offset` into `buffer`, on a thread outside the cooperative pool.
+  private func read(at offset: Int, into buffer: PieceBuffer) async throws {
+    let file = file
+    let tensor = entry.source
+    try await blockingIO { try file.read(tensor, at: offset, into: buffer.bytes) }
+  }
+
+  /// Runs `body` for every item, `share.workers` at a time; the first error cancels the rest.
+  private func forEachConcurrently<Item: Sendable>(
+    _ items: [Item], _ body: @escaping @Sendable (Item) async throws -> Void
+  ) async throws {
+    let next = Locked(0)
+    try await withThrowingDiscardingTaskGroup { group in
+      for _ in 0..<min(share.workers, items.count) {
+        group.addTask {
+          while true {
+            let index = next.withLock { index in
+              defer { index += 1 }
+              return index
+            }
+            guard index < items.count else { return }
+            try Task.checkCancellation()
+            try await body(items[index])
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,13 @@
+/// What a running conversion reports, for a progress bar or a JSON log.
+public enum ProgressEvent: Sendable, Equatable {
+  /// The run starts: `totalBytes` of shard data to write in `shards` shards.
+  case started(totalBytes: Int, shards: Int)
+  /// A tensor's work began.
+  case tensorStarted(name: String, index: Int, count: Int)
+  /// `bytes` more shard data was written (`done` of the total so far).
+  case wrote(bytes: Int, done: Int)
+  /// A shard is complete, fsynced and in place.
+  case shardFinished(fileName: String, size: Int, sha256: String)
+  /// The index and the other files are written; the output is complete.
+  case finished(bytes: Int, peakMemory: Int, spilledBytes: Int)
+}

@@ -1,0 +1,207 @@
+import Crypto
+import Foundation
+import SafeTensors
+import Synchronization
+import SystemPackage
+
+/// Writes one output shard front to back, taking pieces in any order.
+///
+/// A piece at the write cursor is appended at once, followed by every staged piece that has
+/// become contiguous; a piece ahead of the cursor waits in memory while the shared staging
+/// account has room, and is spilled to disk (``SpillFile``) when it has not. The file is written
+/// under a partial name in the state folder with its SHA-256 computed on the way; when the last
+/// byte is in, it is fsynced and renamed to its final name.
+///
+/// The writer runs on an executor of its own (``IOExecutor``): its methods make blocking system
+/// calls and never suspend.
+actor ShardWriter {
+  /// A finished shard.
+  struct Result: Sendable, Equatable {
+    var fileName: String
+    var size: Int
+    var sha256: String
+  }
+
+  /// What a call to ``receive(_:)`` did.
+  struct Receipt: Sendable {
+    /// Budget bytes to release: pieces written or spilled.
+    var released: Int
+    /// Data bytes newly written to the file.
+    var written: Int
+    /// Bytes of this piece spilled to disk (0 when it was written or staged in memory).
+    var spilled: Int
+    /// The shard, when this call finished it.
+    var finished: Result?
+  }
+
+  private let executor: IOExecutor
+  nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+  private let shard: ConversionPlan.Shard
+  private let partialPath: String
+  private let finalPath: String
+  private let staging: StagingAccount
+  private let spillDirectory: String
+  private let spillCompression: SpillCompression
+  private var descriptor: FileDescriptor?
+  private var cursor = 0
+  private var hasher = SHA256()
+  private var staged: [Int: Piece] = [:]
+  private var spilled: [Int: (record: SpillRecord, count: Int)] = [:]
+  private var spillFile: SpillFile?
+
+  init(
+    shard: ConversionPlan.Shard, partialPath: String, finalPath: String, staging: StagingAccount,
+    spillDirectory: String, spillCompression: SpillCompression
+  ) {
+    self.executor = IOExecutor(label: "safeshard.writer.\(shard.fileName)")
+    self.shard = shard
+    self.partialPath = partialPath
+    self.finalPath = finalPath
+    self.staging = staging
+    self.spillDirectory = spillDirectory
+    self.spillCompression = spillCompression
+  }
+
+  /// Takes a piece: writes it and whatever it unblocks, or stages or spills it.
+  ///
+  /// - Throws: ``PipelineError`` (`io`) naming the file and the system error.
+  func receive(_ piece: Piece) throws(PipelineError) -> Receipt {
+    let before = cursor
+    var released = 0
+    var spilledBytes = 0
+    if piece.offset == cursor {
+      try append(UnsafeRawBufferPointer(piece.buffer.bytes))
+      released += piece.count
+      released += try drain()
+    } else if staging.tryAdd(piece.count) {
+      staged[piece.offset] = piece
+    } else {
+      try spill(piece)
+      released += piece.count
+      spilledBytes = piece.count
+    }
+    return Receipt(
+      released: released, written: cursor - before, spilled: spilledBytes,
+      finished: cursor == shard.header.dataLength ? try finish() : nil)
+  }
+
+  /// Finishes a shard with no data (all its tensors are empty).
+  func finishIfEmpty() throws(PipelineError) -> Result? {
+    guard shard.header.dataLength == 0, descriptor == nil || cursor == 0 else { return nil }
+    return try finish()
+  }
+
+  /// Writes staged and spilled pieces that are now at the cursor; returns the budget bytes they
+  /// held.
+  private func drain() throws(PipelineError) -> Int {
+    var released = 0
+    while true {
+      if let piece = staged.removeValue(forKey: cursor) {
+        staging.remove(piece.count)
+        try append(UnsafeRawBufferPointer(piece.buffer.bytes))
+        released += piece.count
+      } else if let entry = spilled.removeValue(forKey: cursor) {
+        let buffer = PieceBuffer(count: entry.count)
+        do {
+          try spillFile!.read(entry.record, into: buffer.bytes)
+        } catch {
+          throw PipelineError(.io, "reading back spilled data for \(shard.fileName): \(error)")
+        }
+        try append(UnsafeRawBufferPointer(buffer.bytes))
+      } else {
+        return released
+      }
+    }
+  }
+
+  private func spill(_ piece: Piece) throws(PipelineError) {
+    do {
+      if spillFile == nil {
+        spillFile = try SpillFile(directory: spillDirectory, compression: spillCompression)
+      }
+      let record = try spillFile!.append(UnsafeRawBufferPointer(piece.buffer.bytes), elementWidth: piece.elementWidth)
+      spilled[piece.offset] = (record, piece.count)
+    } catch {
+      throw PipelineError(.io, "spilling staged data of \(shard.fileName) to \(spillDirectory): \(error)")
+    }
+  }
+
+  /// Appends at the cursor, opening the partial file (and writing the header) on first use.
+  private func append(_ bytes: UnsafeRawBufferPointer) throws(PipelineError) {
+    let descriptor = try openIfNeeded()
+    do {
+      _ = try descriptor.writeAll(toAbsoluteOffset: Int64(shard.headerBytes.count + cursor), bytes)
+    } catch {
+      throw PipelineError(.io, "writing \(partialPath): \(error)")
+    }
+    hasher.update(bufferPointer: bytes)
+    cursor += bytes.count
+  }
+
+  private func openIfNeeded() throws(PipelineError) -> FileDescriptor {
+    if let descriptor { return descriptor }
+    do {
+      let opened = try FileDescriptor.open(
+        FilePath(partialPath), .writeOnly, options: [.create, .truncate, .closeOnExec],
+        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+      _ = try opened.writeAll(toAbsoluteOffset: 0, shard.headerBytes)
+      shard.headerBytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+      descriptor = opened
+      return opened
+    } catch {
+      throw PipelineError(.io, "creating \(partialPath): \(error)")
+    }
+  }
+
+  private func finish() throws(PipelineError) -> Result {
+    let descriptor = try openIfNeeded()
+    do {
+      try descriptor.sync()
+      try descriptor.close()
+      self.descriptor = nil
+    } catch {
+      throw PipelineError(.io, "flushing \(partialPath): \(error)")
+    }
+    guard rename(partialPath, finalPath) == 0 else {
+      throw PipelineError(.io, "renaming \(partialPath) to \(finalPath): \(String(cString: strerror(errno)))")
+    }
+    try? spillFile?.remove()
+    spillFile = nil
+    let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return Result(fileName: shard.fileName, size: shard.fileSize, sha256: digest)
+  }
+
+  /// Closes the file and removes spill data, when a run stops early.
+  func abandon() {
+    try? descriptor?.close()
+    descriptor = nil
+    try? spillFile?.remove()
+    spillFile = nil
+    for piece in staged.values { staging.remove(piece.count) }
+    staged = [:]
+  }
+}
+
+/// The bytes staged in memory by every shard writer, against one limit.
+final class StagingAccount: Sendable {
+  let limit: Int
+  private let bytes = Mutex(0)
+
+  init(limit: Int) {
+    self.limit = limit
+  }
+
+  /// Adds `count` bytes when they fit under the limit; returns whether they did.
+  func tryAdd(_ count: Int) -> Bool {
+    bytes.withLock { total in
+      guard total + count <= limit else { return false }
+      total += count
+      return true
+    }
+  }
+
+  func remove(_ count: Int) {
+    bytes.withLock { $0 -= count }
+  }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import SafeTensors
+
+/// The output directory of a conversion and its state folder.
+///
+/// While a conversion runs, everything incomplete lives in `OUTPUT/.safeshard/` under names no
+/// loader picks up: partial shards (`*.partial`), spill files, and `state.json`, which marks the
+/// directory as ours. Finished shards of a sharded output are renamed into place as they
+/// complete; ``finalize(plan:shards:input:quantizationConfig:)`` writes the other files, then
+/// the index (or, for a single shard, moves `model.safetensors` into place) last, and removes
+/// the state folder. A run that stops early leaves no index and no `model.safetensors`, so
+/// nothing that looks complete.
+public struct OutputDirectory: Sendable {
+  /// The name of the state folder inside the output.
+  public static let stateFolderName = ".safeshard"
+
+  /// The output directory.
+  public let path: String
+
+  public init(path: String) {
+    self.path = path
+  }
+
+  var stateFolder: String { join(path, Self.stateFolderName) }
+  var stateFile: String { join(stateFolder, "state.json") }
+  var spillFolder: String { join(stateFolder, "spill") }
+
+  /// Where a shard is written while incomplete.
+  func partialPath(_ fileName: String) -> String { join(stateFolder, fileName + ".partial") }
+
+  /// Where a finished shard goes: in place for a sharded output; in the state folder for a
+  /// single `model.safetensors`, which ``finalize`` moves into place last.
+  func finishedPath(_ fileName: String, shardCount: Int) -> String {
+    shardCount == 1 ? join(stateFolder, fileName) : join(path, fileName)
+  }
+
+  /// What is in the directory before a run.
+  public enum Status: Sendable, Equatable {
+    /// Missing or empty.
+    case empty
+    /// A conversion of ours that did not finish (it has a state folder).
+    case unfinished
+    /// A finished output: `SHA256SUMS` and the weights are there, no state folder.
+    case finished
+    /// Something else.
+    case foreign(String)
+  }
+
+  /// Looks at the directory without changing it.
+  public func status() -> Status {
+    let manager = FileManager.default
+    var isDirectory: ObjCBool = false
+    guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else { return .empty }
+    guard isDirectory.boolValue else { return .foreign("it is a file") }
+    let names = (try? manager.contentsOfDirectory(atPath: path)) ?? []
+    if names.isEmpty { return .empty }
+    if manager.fileExists(atPath: stateFile) { return .unfinished }
+    if names.contains("SHA256SUMS") && (names.contains("model.safetensors") || names.contains(ShardIndex.fileName)) {
+      return .finished
+    }
+    return .foreign("it holds \(names.count) entries and no safeshard state")
+  }
+
+  /// Creates the directory and a fresh state folder recording `identity`, removing what an
+  /// unfinished run of ours left.
+  public func prepare(identity: JSONValue) throws(PipelineError) {
+    let manager = FileManager.default
+    do {
+      if manager.fileExists(atPath: stateFolder) { try manager.removeItem(atPath: stateFolder) }
+      try manager.createDirectory(atPath: spillFolder, withIntermediateDirectories: true)
+      try Self.writeAtomically(Array((JSONWriter.string(identity, style: .pythonIndented) + "\n").utf8), to: stateFile)
+    } catch let error as PipelineError {
+      throw error
+    } catch {
+      throw PipelineError(.io, "preparing \(stateFolder): \(error.localizedDescription)")
+    }
+  }
+
+  /// Writes everything but the shards and removes the state folder: the input's other files,
+  /// `config.json` (with `quantizationConfig` when given), `SHA256SUMS`, and last the index (or
+  /// the single `model.safetensors`).
+  func finalize(
+    plan: ConversionPlan, shards: [ShardWriter.Result], input: String?, quantizationConfig: JSONValue?
+  ) throws(PipelineError) {
+    do {
+      if let input { try copyOtherFiles(from: input, quantizationConfig: quantizationConfig) }
+      let sums = shards.sorted { $0.fileName < $1.fileName }.map { "\($0.sha256)  \($0.fileName)\n" }.joined()
+      try Self.writeAtomically(Array(sums.utf8), to: join(path, "SHA256SUMS"))
+      if plan.shards.count == 1 {
+        try Self.renameDurably(join(stateFolder, plan.shards[0].fileName), to: join(path, plan.shards[0].fileName))
+      } else {
+        try Self.writeAtomically(Array(Self.indexText(plan).utf8), to: join(path, ShardIndex.fileName))
+      }
+      try FileManager.default.removeItem(atPath: stateFolder)
+      try Self.syncDirectory(path)
+    } catch let error as PipelineError {
+      throw error
+    } catch {
+      throw PipelineError(.io, "finishing \(path): \(error.localizedDescription)")
+    }
+  }
+
+  /// `model.safetensors.index.json` as transformers writes it (`indent=2, sort_keys=True`).
+  static func indexText(_ plan: ConversionPlan) -> String {
+    var weightMap: [(String, String)] = []
+    for shard in plan.shards {
+      for tensor in shard.header.tensors { weightMap.append((tensor.name, shard.fileName)) }
+    }
+    weightMap.sort { $0.0 < $1.0 }
+    let index = JSONValue.object([
+      JSONMember(
+        "metadata",
+        .object([
+          JSONMember("total_parameters", .number(String(plan.totalParameters))),
+          JSONMember("total_size", .number(String(plan.totalSize))),
+        ])),
+      JSONMember("weight_map", .object(weightMap.map { JSONMember($0.0, .string($0.1)) })),
+    ])
+    return JSONWriter.string(index, style: .pythonIndented) + "\n"
+  }
+
+  /// Copies every regular file of the input directory except weights and the index, and writes
+  /// `config.json` with the quantization config added.
+  private func copyOtherFiles(from input: String, quantizationConfig: JSONValue?) throws {
+    let manager = FileManager.default
+    for name in try manager.contentsOfDirectory(atPath: input).sorted() {
+      let source = join(input, name)
+      var isDirectory: ObjCBool = false
+      guard manager.fileExists(atPath: source, isDirectory: &isDirectory), !isDirectory.boolValue,
+        !name.hasSuffix(".safetensors"), name != ShardIndex.fileName, !name.hasPrefix(".")
+      else { continue }
+      var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: source)))
+      if name == "config.json", let quantizationConfig {
+        bytes = Array(try Self.configText(bytes, quantizationConfig: quantizationConfig, path: source).utf8)
+      }
+      try Self.writeAtomically(bytes, to: join(path, name))
+    }
+  }
+
+  /// The input's `config.json` with `quantization_config` set, as transformers writes it.
+  static func configText(_ bytes: [UInt8], quantizationConfig: JSONValue, path: String) throws(PipelineError) -> String {
+    guard let members = (try? JSONParser.parse(bytes))?.members else {
+      throw PipelineError(.invalidInput, "\(path) is not a JSON object")
+    }
+    var config = members.filter { $0.key != "quantization_config" }
+    config.append(JSONMember("quantization_config", quantizationConfig))
+    return JSONWriter.string(sortedKeys(.object(config)), style: .pythonIndented) + "\n"
+  }
+
+  /// `value` with every object's keys sorted, as `json.dumps(sort_keys=True)` writes them.
+  static func sortedKeys(_ value: JSONValue) -> JSONValue {
+    switch value {
+    case .object(let members):
+      .object(members.map { JSONMember($0.key, sortedKeys($0.value)) }.sorted { $0.key < $1.key })
+    case .array(let elements): .array(elements.map(sortedKeys))
+    default: value
+    }
+  }
+
+  /// Writes `bytes` to a temporary name beside `path`, fsyncs, and renames over `path`.
+  static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    let temporary = path + ".tmp-safeshard"
+    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else { throw PipelineError(.io, "creating \(temporary): \(String(cString: strerror(errno)))") }
+    defer { close(descriptor) }
+    var done = 0
+    while done < bytes.count {
+      let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + done, bytes.count - done) }
+      if count < 0 {
+        if errno == EINTR { continue }
+        throw PipelineError(.io, "writing \(temporary): \(String(cString: strerror(errno)))")
+      }
+      done += count
+    }
+    guard fsync(descriptor) == 0 else { throw PipelineError(.io, "fsync \(temporary): \(String(cString: strerror(errno)))") }
+    try renameDurably(temporary, to: path)
+  }
+
+  static func renameDurably(_ from: String, to path: String) throws {
+    guard rename(from, path) == 0 else {
+      throw PipelineError(.io, "renaming \(from) to \(path): \(String(cString: strerror(errno)))")
+    }
+  }
+
+  static func syncDirectory(_ path: String) throws {
+    let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw PipelineError(.io, "opening \(path): \(String(cString: strerror(errno)))") }
+    defer { close(descriptor) }
+    _ = fsync(descriptor)
+  }
+}
+
+func join(_ directory: String, _ name: String) -> String {
+  directory.hasSuffix("/") ? directory + name : directory + "/" + name
+}

@@ -1,0 +1,33 @@
+/// How a conversion is laid out and run; everything but the input, the output and the recipe.
+public struct ConversionOptions: Sendable, Equatable {
+  /// The order of tensors inside each output shard.
+  public enum Layout: String, Sendable, CaseIterable {
+    /// Input order: quantized parts follow their weight's place in the input, so little waits
+    /// in staging.
+    case input
+    /// The safetensors reference writer's order (dtype descending, then name): what
+    /// `save_pretrained` writes.
+    case canonical
+  }
+
+  /// The largest shard in bytes of tensor data (Hugging Face's `max_shard_size`, default 5 GB).
+  public var maxShardSize: Int = 5_000_000_000
+  /// The memory budget in bytes for every buffer the conversion holds (default 1 GiB).
+  public var memory: Int = 1 << 30
+  /// The number of quantization workers (default: the number of cores).
+  public var jobs: Int = ConversionOptions.defaultJobs
+  /// The order of tensors inside each shard.
+  public var layout: Layout = .input
+  /// How spilled staging buffers are stored.
+  public var spillCompression: SpillCompression = .lz4
+  /// Where spill files go; `nil` means inside the output's state folder.
+  public var spillDirectory: String?
+
+  /// Creates the default options.
+  public init() {}
+
+  /// The number of active processors.
+  public static var defaultJobs: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+}
+
+import Foundation

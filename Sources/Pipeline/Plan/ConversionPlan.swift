@@ -1,0 +1,172 @@
+import Quantization
+import SafeTensors
+import TorchAO
+
+/// The whole output of a conversion, decided from the input's headers and the recipe before any
+/// data moves: what becomes of every input tensor, every output shard's name and header (so
+/// every stored tensor's offset), the metadata every shard carries, and the totals of the index.
+///
+/// The plan is deterministic: the same input headers, recipe and options give the same plan,
+/// which is what lets a conversion resume and lets workers on several machines share one.
+public struct ConversionPlan: Sendable {
+  /// What happens to one input tensor.
+  public struct Entry: Sendable {
+    /// The input tensor.
+    public var source: TensorInfo
+    /// The index of the input file that holds it, in the checkpoint's files.
+    public var file: Int
+    /// The config that quantizes it, or `nil` when it is copied unchanged.
+    public var config: TorchAOConfig?
+    /// Why it is copied, when it is.
+    public var reason: String?
+    /// What is stored for it.
+    public var flattened: FlattenedEntry
+
+    /// The input format of a quantized tensor.
+    public var format: FloatFormat? { FloatFormat(rawValue: source.dtype.rawValue) }
+  }
+
+  /// One output shard.
+  public struct Shard: Sendable {
+    /// The file name (`model-00001-of-00003.safetensors`, or `model.safetensors` alone).
+    public var fileName: String
+    /// The header, with every stored tensor's offsets.
+    public var header: SafeTensorsHeader
+    /// The encoded header bytes that start the file.
+    public var headerBytes: [UInt8]
+    /// The size of the finished file.
+    public var fileSize: Int { headerBytes.count + header.dataLength }
+  }
+
+  /// Where a stored tensor is: its shard and its entry in that shard's header.
+  public struct Placement: Sendable {
+    public var shard: Int
+    public var tensor: TensorInfo
+  }
+
+  /// Every input tensor, in input order.
+  public var entries: [Entry]
+  /// The output shards, in file-name order.
+  public var shards: [Shard]
+  /// The `__metadata__` of every shard.
+  public var metadata: [String: String]
+  /// The sum of every stored tensor's bytes (`metadata.total_size` of the index).
+  public var totalSize: Int
+  /// The number of parameters of the model, quantized weights counted at their original shape
+  /// (`metadata.total_parameters`).
+  public var totalParameters: Int
+  /// The options the plan was made with.
+  public var options: ConversionOptions
+  private var placements: [String: Placement]
+
+  /// Where the stored tensor `name` goes.
+  public func placement(of name: String) -> Placement? { placements[name] }
+
+  /// Plans the conversion of `checkpoint` with `recipe`.
+  ///
+  /// - Throws: ``PipelineError`` (`invalidInput`) naming the tensor when the recipe or torchao
+  ///   refuses one, or an output tensor name repeats.
+  public init(checkpoint: Checkpoint, recipe: Recipe, options: ConversionOptions) throws(PipelineError) {
+    var entries: [Entry] = []
+    let positions = Dictionary(uniqueKeysWithValues: checkpoint.files.enumerated().map { (ObjectIdentifier($1), $0) })
+    for (tensor, file) in checkpoint.tensors {
+      let position = positions[ObjectIdentifier(file)]!
+      let selection: Selection
+      do {
+        selection = try recipe.selection(name: tensor.name, shape: tensor.shape, dtype: tensor.dtype)
+      } catch {
+        throw PipelineError(.invalidInput, "\(file.path): tensor '\(tensor.name)': \(error)")
+      }
+      switch selection {
+      case .quantize(let config):
+        guard let format = FloatFormat(rawValue: tensor.dtype.rawValue) else {
+          throw PipelineError(.invalidInput, "\(file.path): tensor '\(tensor.name)': cannot quantize \(tensor.dtype.rawValue)")
+        }
+        let flattened: FlattenedEntry
+        do {
+          flattened = try config.flattenedEntry(name: tensor.name, shape: tensor.shape, source: format)
+        } catch {
+          throw PipelineError(.invalidInput, "\(file.path): tensor '\(tensor.name)': \(error)")
+        }
+        entries.append(Entry(source: tensor, file: position, config: config, reason: nil, flattened: flattened))
+      case .keep(let reason):
+        entries.append(
+          Entry(
+            source: tensor, file: position, config: nil, reason: reason,
+            flattened: .plain(tensor.name, dtype: tensor.dtype, shape: tensor.shape)))
+      }
+    }
+    try self.init(entries: entries, inputMetadata: checkpoint.files.first?.header.metadata, options: options)
+  }
+
+  private init(entries: [Entry], inputMetadata: [String: String]?, options: ConversionOptions) throws(PipelineError) {
+    self.entries = entries
+    self.options = options
+    let stored = entries.flatMap { $0.flattened.stored.map(\.spec) }
+    var seen = Set<String>()
+    for spec in stored where !seen.insert(spec.name).inserted {
+      throw PipelineError(.invalidInput, "two tensors would be stored as '\(spec.name)'")
+    }
+    let sizes = stored.map { (try? $0.byteCount()) ?? 0 }
+    totalSize = sizes.reduce(0, +)
+    totalParameters = entries.reduce(0) { $0 + $1.source.elementCount }
+
+    if entries.contains(where: { $0.config != nil }) {
+      metadata = TorchAOMetadata(entries: entries.map { ($0.flattened.name, $0.flattened.description) })
+        .encoded(extra: ["format": "pt"])
+    } else {
+      // Nothing quantized: keep what the input says (a torchao checkpoint resharded keeps its
+      // metadata), and transformers' "format".
+      metadata = (inputMetadata ?? [:]).merging(["format": "pt"]) { _, new in new }
+    }
+
+    let groups = Self.split(sizes: sizes, maxShardSize: options.maxShardSize)
+    var shards: [Shard] = []
+    var placements: [String: Placement] = [:]
+    for (index, group) in groups.enumerated() {
+      let fileName =
+        groups.count == 1
+        ? "model.safetensors"
+        : "model-\(Self.fiveDigits(index + 1))-of-\(Self.fiveDigits(groups.count)).safetensors"
+      let header: SafeTensorsHeader
+      do {
+        header = try SafeTensorsHeader(
+          metadata: metadata, tensors: group.map { stored[$0] }, order: options.layout == .canonical ? .reference : .given)
+      } catch {
+        throw PipelineError(.invalidInput, "\(error)")
+      }
+      for tensor in header.tensors { placements[tensor.name] = Placement(shard: index, tensor: tensor) }
+      shards.append(Shard(fileName: fileName, header: header, headerBytes: header.encoded()))
+    }
+    self.shards = shards
+    self.placements = placements
+  }
+
+  /// Hugging Face's `split_torch_state_dict_into_shards`: tensors in order, a new shard when the
+  /// next one would pass `maxShardSize`, and a tensor larger than that in a shard of its own.
+  static func split(sizes: [Int], maxShardSize: Int) -> [[Int]] {
+    var shards: [[Int]] = []
+    var current: [Int] = []
+    var currentSize = 0
+    for (index, size) in sizes.enumerated() {
+      if size > maxShardSize {
+        shards.append([index])
+        continue
+      }
+      if currentSize + size > maxShardSize {
+        shards.append(current)
+        current = []
+        currentSize = 0
+      }
+      current.append(index)
+      currentSize += size
+    }
+    if !current.isEmpty || shards.isEmpty { shards.append(current) }
+    return shards
+  }
+
+  private static func fiveDigits(_ value: Int) -> String {
+    let text = String(value)
+    return String(repeating: "0", count: max(0, 5 - text.count)) + text
+  }
+}

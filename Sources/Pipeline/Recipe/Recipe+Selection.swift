@@ -1,0 +1,83 @@
+import Quantization
+import SafeTensors
+import TorchAO
+
+extension Recipe {
+  /// What this recipe does with the input tensor `name` of `shape` and `dtype`: quantize it, and
+  /// with which config, or keep it unchanged, and why.
+  ///
+  /// The first rule whose pattern matches `name` decides: `skip` keeps the tensor, `quantize`
+  /// quantizes it if it is a BF16, F16 or F32 tensor of at least 2 dimensions, whatever its name
+  /// (so a rule can quantize an embedding or a 3-D expert tensor, as transformers' `FqnToConfig`
+  /// can). Without a matching rule the default config applies to what transformers quantizes in
+  /// a standard decoder model (SPEC §9.1): the 2-D `.weight` of every nn.Linear layer. From the
+  /// files alone that is every 2-D BF16/F16/F32 `*.weight` except input embeddings (`embed_tokens`,
+  /// `wte`, `wpe`, `word_embeddings`, `embed_in`, `embed_positions`, ...) and the output projection
+  /// (`lm_head`, `embed_out`, `output`, `output_layer`), which transformers leaves plain by
+  /// default; biases, norms and tensors of other ranks stay plain. A recipe without a default
+  /// config (`reshard`) keeps everything no rule quantizes.
+  ///
+  /// Finally torchao's own rules for the config apply (``TorchAOConfig/decision(shape:source:)``):
+  /// shapes it silently leaves plain are kept with its reason, shapes and dtypes it refuses throw.
+  ///
+  /// - Throws: `refused` when torchao refuses the tensor (for example float8 dynamic per-row on
+  ///   an F16 weight), naming the tensor, the config and torchao's reason.
+  public func selection(name: String, shape: [Int], dtype: DType) throws(RecipeError) -> Selection {
+    if let rule = rules.first(where: { $0.pattern.matches(name) }) {
+      switch rule.action {
+      case .skip: return .keep(reason: "skipped by rule '\(rule.pattern)'")
+      case .quantize(let config): return try select(config, name: name, shape: shape, dtype: dtype, byRule: true)
+      }
+    }
+    guard let defaultConfig else {
+      return .keep(reason: rules.isEmpty ? "reshard" : "no rule quantizes it and the recipe has no default quantize")
+    }
+    return try select(defaultConfig, name: name, shape: shape, dtype: dtype, byRule: false)
+  }
+
+  /// The last module names of nn.Embedding weights in common decoder models.
+  private static let embeddingModules: Set<Substring> = [
+    "embed_tokens", "embed_in", "embed_positions", "wte", "wpe", "word_embeddings", "position_embeddings",
+    "position_embedding", "token_type_embeddings", "tok_embeddings", "embedding", "embeddings", "shared",
+  ]
+
+  /// The last module names of output projections that transformers keeps plain by default.
+  private static let outputModules: Set<Substring> = ["lm_head", "embed_out", "output", "output_layer"]
+
+  /// The selection of one tensor under `config`: the default's candidate checks unless a rule
+  /// chose the config, then torchao's own decision.
+  private func select(_ config: TorchAOConfig, name: String, shape: [Int], dtype: DType, byRule: Bool)
+    throws(RecipeError) -> Selection
+  {
+    guard let format = FloatFormat(rawValue: dtype.rawValue) else {
+      return .keep(reason: "not a BF16/F16/F32 tensor (\(dtype.rawValue))")
+    }
+    guard shape.count >= 2 else { return .keep(reason: "bias/norm (not 2-D)") }
+    if !byRule {
+      guard shape.count == 2 else {
+        return .keep(reason: "\(shape.count)-D (transformers quantizes only nn.Linear weights; a rule can quantize it)")
+      }
+      guard name.hasSuffix(".weight") else {
+        return .keep(reason: "not a .weight (transformers quantizes only nn.Linear weights)")
+      }
+      let module = name.dropLast(".weight".count).split(separator: ".").last ?? ""
+      if Self.embeddingModules.contains(module) { return .keep(reason: "embedding") }
+      if Self.outputModules.contains(module) {
+        return .keep(reason: "lm_head (transformers keeps the output projection)")
+      }
+    }
+    do {
+      switch try config.decision(shape: shape, source: format) {
+      case .quantize: return .quantize(config)
+      case .keep(let reason): return .keep(reason: reason)
+      }
+    } catch {
+      let configName = config.configDict["_type"]?.string ?? "the config"
+      throw RecipeError(
+        .refused,
+        "recipe '\(self.name)' uses torchao's \(configName), which refuses this \(dtype.rawValue) \(shape) weight: "
+          + "\(error.message); skip it with a rule (skip: true) or choose a scheme that takes it",
+        tensor: name)
+    }
+  }
+}

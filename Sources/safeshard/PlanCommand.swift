@@ -1,0 +1,114 @@
+import ArgumentParser
+import Pipeline
+import SafeTensors
+import TorchAO
+
+struct PlanCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "plan",
+    abstract: "Show what a conversion would do, without writing anything.",
+    discussion: """
+      Lists which tensors get which scheme (and why the others are kept), the output shards and \
+      their sizes, and how the memory budget is divided. `convert` with the same arguments \
+      follows this plan exactly.
+
+      Examples:
+        safeshard plan Examples/tiny-llama --recipe int8-weight-only
+        safeshard plan model/ --recipe nvfp4 --max-shard-size 2GB --json
+      """
+  )
+
+  @Argument(help: "The model directory or .safetensors file to convert.")
+  var input: String
+
+  @OptionGroup var flags: ConversionFlags
+
+  @Flag(help: "Print one JSON object instead of text.")
+  var json = false
+
+  func run() throws {
+    let checkpoint: Checkpoint
+    do {
+      checkpoint = try Checkpoint(path: input)
+    } catch {
+      throw ToolFailure("\(error)")
+    }
+    let (recipe, options) = try flags.resolve()
+    let plan: ConversionPlan
+    let share: Converter.MemoryShare
+    do {
+      plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
+      share = try Converter.memoryShare(plan)
+    } catch {
+      throw ToolFailure("\(error)")
+    }
+    print(json ? Self.json(plan, recipe: recipe.name, share: share) : Self.text(plan, recipe: recipe.name, share: share), terminator: "")
+  }
+
+  static func action(_ entry: ConversionPlan.Entry) -> String {
+    guard let config = entry.config, let format = entry.format else { return "keep (\(entry.reason ?? ""))" }
+    return config.description(shape: entry.source.shape, source: format).subclass.map { "\($0)" } ?? "quantize"
+  }
+
+  static func text(_ plan: ConversionPlan, recipe: String, share: Converter.MemoryShare) -> String {
+    var text = "recipe \(recipe): \(plan.entries.filter { $0.config != nil }.count) of \(plan.entries.count) tensors quantized\n\n"
+    let width = plan.entries.map(\.source.name.count).max() ?? 0
+    for entry in plan.entries {
+      let shards = Set(entry.flattened.stored.compactMap { plan.placement(of: $0.spec.name)?.shard })
+        .sorted().map { plan.shards[$0].fileName }.joined(separator: ", ")
+      text += "  " + entry.source.name + String(repeating: " ", count: width - entry.source.name.count)
+        + "  \(entry.source.dtype.rawValue) \(entry.source.shape)  →  \(action(entry))  [\(shards)]\n"
+    }
+    text += "\n\(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s"), \(plan.totalSize) bytes of tensors, \(plan.totalParameters) parameters:\n"
+    for shard in plan.shards {
+      text += "  \(shard.fileName)  \(shard.header.tensors.count) tensors  \(shard.fileSize) bytes\n"
+    }
+    text += "\nmemory: budget \(plan.options.memory) bytes; chunks of \(share.chunkBytes) input bytes; "
+    text += "\(share.workers) worker\(share.workers == 1 ? "" : "s") of at most \(share.largestJob) bytes; "
+    text += "staging up to \(share.stagingLimit) bytes before spilling (\(plan.options.spillCompression.rawValue))\n"
+    return text
+  }
+
+  static func json(_ plan: ConversionPlan, recipe: String, share: Converter.MemoryShare) -> String {
+    func number(_ value: Int) -> JSONValue { .number(String(value)) }
+    let entries: [JSONValue] = plan.entries.map { entry in
+      .object([
+        JSONMember("name", .string(entry.source.name)), JSONMember("dtype", .string(entry.source.dtype.rawValue)),
+        JSONMember("shape", .array(entry.source.shape.map(number))),
+        JSONMember("action", .string(entry.config == nil ? "keep" : "quantize")),
+        JSONMember("subclass", entry.config == nil ? .null : .string(action(entry))),
+        JSONMember("reason", entry.reason.map { .string($0) } ?? .null),
+        JSONMember(
+          "stored",
+          .array(
+            entry.flattened.stored.map { stored in
+              let placement = plan.placement(of: stored.spec.name)
+              return .object([
+                JSONMember("name", .string(stored.spec.name)), JSONMember("dtype", .string(stored.spec.dtype.rawValue)),
+                JSONMember("shape", .array(stored.spec.shape.map(number))),
+                JSONMember("shard", .string(placement.map { plan.shards[$0.shard].fileName } ?? "")),
+                JSONMember("offset", number(placement?.tensor.dataOffsets.lowerBound ?? 0)),
+              ])
+            })),
+      ])
+    }
+    let shards: [JSONValue] = plan.shards.map {
+      .object([
+        JSONMember("file", .string($0.fileName)), JSONMember("tensors", number($0.header.tensors.count)),
+        JSONMember("bytes", number($0.fileSize)),
+      ])
+    }
+    let root = JSONValue.object([
+      JSONMember("recipe", .string(recipe)), JSONMember("entries", .array(entries)), JSONMember("shards", .array(shards)),
+      JSONMember("total_size", number(plan.totalSize)), JSONMember("total_parameters", number(plan.totalParameters)),
+      JSONMember(
+        "memory",
+        .object([
+          JSONMember("budget", number(plan.options.memory)), JSONMember("chunk_bytes", number(share.chunkBytes)),
+          JSONMember("workers", number(share.workers)), JSONMember("largest_job", number(share.largestJob)),
+          JSONMember("staging_limit", number(share.stagingLimit)),
+        ])),
+    ])
+    return JSONWriter.string(root) + "\n"
+  }
+}

@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+import SafeTensors
+import Synchronization
+
+/// How progress is shown.
+enum ProgressStyle: String, ExpressibleByArgument, CaseIterable, Sendable {
+  case bar, json, none
+
+  /// A bar when standard error is a terminal, nothing otherwise.
+  static var automatic: ProgressStyle { isatty(STDERR_FILENO) == 1 ? .bar : .none }
+}
+
+/// Prints progress events: a bar on standard error (bytes done, GB/s, ETA), or one JSON object
+/// a line on standard output.
+final class ProgressReporter: Sendable {
+  let style: ProgressStyle
+  private let state = Mutex<(total: Int, done: Int, start: Date, lastDraw: Date)>((0, 0, Date(), .distantPast))
+
+  init(style: ProgressStyle) {
+    self.style = style
+  }
+
+  var report: @Sendable (ProgressEvent) -> Void {
+    { [self] event in self.handle(event) }
+  }
+
+  private func handle(_ event: ProgressEvent) {
+    switch style {
+    case .none: return
+    case .json: emitJSON(event)
+    case .bar: drawBar(event)
+    }
+  }
+
+  private func emitJSON(_ event: ProgressEvent) {
+    let elapsed = state.withLock { Date().timeIntervalSince($0.start) }
+    var members = [JSONMember("time", .number(String(format: "%.3f", elapsed)))]
+    switch event {
+    case .started(let total, let shards):
+      members += [JSONMember("event", .string("started")), JSONMember("total_bytes", .number(String(total))),
+                  JSONMember("shards", .number(String(shards)))]
+    case .tensorStarted(let name, let index, let count):
+      members += [JSONMember("event", .string("tensor")), JSONMember("name", .string(name)),
+                  JSONMember("index", .number(String(index))), JSONMember("count", .number(String(count)))]
+    case .wrote(_, let done):
+      // Written bytes arrive often; a line per shard-level event is enough for logs.
+      _ = done
+      return
+    case .shardFinished(let fileName, let size, let sha256):
+      members += [JSONMember("event", .string("shard")), JSONMember("file", .string(fileName)),
+                  JSONMember("bytes", .number(String(size))), JSONMember("sha256", .string(sha256))]
+    case .finished(let bytes, let peak, let spilled):
+      members += [JSONMember("event", .string("finished")), JSONMember("bytes", .number(String(bytes))),
+                  JSONMember("peak_memory", .number(String(peak))), JSONMember("spilled_bytes", .number(String(spilled)))]
+    }
+    print(JSONWriter.string(.object(members)))
+  }
+
+  private func drawBar(_ event: ProgressEvent) {
+    let line: String? = state.withLock { state in
+      switch event {
+      case .started(let total, _):
+        state.total = total
+        state.start = Date()
+        return nil
+      case .wrote(_, let done):
+        state.done = done
+        let now = Date()
+        guard now.timeIntervalSince(state.lastDraw) > 0.1 || done == state.total else { return nil }
+        state.lastDraw = now
+        let elapsed = max(now.timeIntervalSince(state.start), 1e-3)
+        let fraction = state.total > 0 ? Double(done) / Double(state.total) : 1
+        let rate = Double(done) / elapsed / 1e9
+        let eta = rate > 0 ? Double(state.total - done) / (rate * 1e9) : 0
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        return String(
+          format: "\r[%@%@] %5.1f%%  %.2f/%.2f GB  %.2f GB/s  ETA %@", String(repeating: "#", count: filled),
+          String(repeating: ".", count: width - filled), fraction * 100, Double(done) / 1e9, Double(state.total) / 1e9,
+          rate, Self.duration(eta))
+      default:
+        return nil
+      }
+    }
+    if let line { FileHandle.standardError.write(Data(line.utf8)) }
+  }
+
+  /// Ends the bar's line.
+  func close() {
+    if style == .bar { FileHandle.standardError.write(Data("\n".utf8)) }
+  }
+
+  private static func duration(_ seconds: Double) -> String {
+    let total = Int(seconds.rounded())
+    return total >= 3600
+      ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
+      : String(format: "%d:%02d", total / 60, total % 60)
+  }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Pipeline
+import Quantization
+import SafeTensors
+import TorchAO
+
+/// Runs conversions in-process and checks their output against the input.
+enum ConversionHarness {
+  static let repository = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+  static let tinyLlama = repository.appendingPathComponent("Examples/tiny-llama").path
+
+  static func scratch() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-convert-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+  }
+
+  static func plan(_ input: String, recipe: String, _ configure: (inout ConversionOptions) -> Void = { _ in }) throws
+    -> (Checkpoint, ConversionPlan)
+  {
+    let checkpoint = try Checkpoint(path: input)
+    var options = ConversionOptions()
+    configure(&options)
+    return (checkpoint, try ConversionPlan(checkpoint: checkpoint, recipe: try Recipe.load(recipe), options: options))
+  }
+
+  @discardableResult
+  static func convert(
+    _ input: String, to output: String, recipe: String, _ configure: (inout ConversionOptions) -> Void = { _ in }
+  ) async throws -> Converter.Report {
+    let (checkpoint, plan) = try plan(input, recipe: recipe, configure)
+    let directory = OutputDirectory(path: output)
+    try directory.prepare(identity: RunIdentity(input: input, recipe: recipe, options: plan.options).json)
+    var isDirectory: ObjCBool = false
+    _ = FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory)
+    return try await Converter(
+      checkpoint: checkpoint, plan: plan, output: directory, inputDirectory: isDirectory.boolValue ? input : nil,
+      progress: { _ in }
+    ).run()
+  }
+
+  /// Every file of a directory with its bytes.
+  static func contents(of directory: String) throws -> [String: Data] {
+    var files: [String: Data] = [:]
+    for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+      files[name] = try Data(contentsOf: URL(fileURLWithPath: directory).appendingPathComponent(name))
+    }
+    return files
+  }
+
+  /// Checks `output` against `input`: every plain tensor identical, every quantized weight's
+  /// parts equal to quantizing the input tensor with `config` in memory. Returns the number of
+  /// quantized weights.
+  static func checkAgainstInput(_ output: String, input: String) throws -> Int {
+    let source = try Checkpoint(path: input)
+    let result = try Checkpoint(path: output)
+    let decoded = try TorchAOCheckpoint(result)
+    let configText = try Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("config.json"))
+    let configJSON = try JSONParser.parse(Array(configText))
+    let config = try TorchAOConfig(configDict: configJSON["quantization_config"]!["quant_type"]!["default"]!)
+    var quantized = 0
+    for (tensor, file) in source.tensors {
+      let bytes = try file.bytes(of: tensor)
+      if let weight = decoded.weight(named: tensor.name) {
+        let format = FloatFormat(rawValue: tensor.dtype.rawValue)!
+        let expected = try bytes.withUnsafeBytes { try config.scheme(source: format).quantize($0, shape: tensor.shape) }
+        for (part, stored) in weight.parts where try stored.file.bytes(of: stored.tensor) != expected[part] {
+          throw PipelineError(.invalidInput, "\(stored.tensor.name) differs from quantizing the input in memory")
+        }
+        quantized += 1
+      } else {
+        let stored = try result.file(holding: tensor.name)
+        guard try stored.bytes(of: stored.tensor(named: tensor.name)) == bytes else {
+          throw PipelineError(.invalidInput, "\(tensor.name) was not copied unchanged")
+        }
+      }
+    }
+    return quantized
+  }
+}

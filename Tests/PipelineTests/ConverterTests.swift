@@ -1,0 +1,130 @@
+import Foundation
+import Pipeline
+import SafeTensors
+import Testing
+import TorchAO
+
+@Suite struct ConverterTests {
+  @Test func aShardedModelConvertsIntoShardsWithAnIndexThatVerify() async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = scratch.appendingPathComponent("out").path
+    let report = try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: output, recipe: "int8-weight-only") {
+      $0.maxShardSize = 150_000
+    }
+    let count = report.shards.count
+    #expect(count > 2)
+    #expect(report.shards.first == "model-00001-of-0000\(count).safetensors")
+    let files = try ConversionHarness.contents(of: output)
+    #expect(
+      Set(files.keys) == Set(report.shards + ["model.safetensors.index.json", "config.json", "generation_config.json", "SHA256SUMS"]))
+    #expect(Checkpoint.problems(at: output).isEmpty)
+    #expect(TorchAOCheckpoint.problems(in: try Checkpoint(path: output)).isEmpty)
+    #expect(try ConversionHarness.checkAgainstInput(output, input: ConversionHarness.tinyLlama) == 14)
+    // Every shard carries the full metadata, with "format": "pt".
+    let checkpoint = try Checkpoint(path: output)
+    let metadata = try #require(checkpoint.files.first?.header.metadata)
+    #expect(metadata["format"] == "pt")
+    #expect(checkpoint.files.allSatisfy { $0.header.metadata == metadata })
+    // The index: total_size is the sum of stored tensor bytes; total_parameters the model's.
+    let index = try JSONParser.parse(Array(files["model.safetensors.index.json"]!))
+    #expect(index["metadata"]?["total_size"]?.uint64 == UInt64(checkpoint.tensors.reduce(0) { $0 + $1.tensor.byteCount }))
+    #expect(index["metadata"]?["total_parameters"]?.uint64 == 426_624)
+    #expect(files["generation_config.json"] == (try Data(contentsOf: URL(fileURLWithPath: ConversionHarness.tinyLlama).appendingPathComponent("generation_config.json"))))
+    // No state is left behind.
+    #expect(!FileManager.default.fileExists(atPath: output + "/.safeshard"))
+  }
+
+  @Test func theSameConversionTwiceGivesTheSameBytes() async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let first = scratch.appendingPathComponent("a").path
+    let second = scratch.appendingPathComponent("b").path
+    try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: first, recipe: "float8-dynamic") { $0.maxShardSize = 200_000 }
+    try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: second, recipe: "float8-dynamic") {
+      $0.maxShardSize = 200_000
+      $0.jobs = 1
+    }
+    #expect(try ConversionHarness.contents(of: first) == ConversionHarness.contents(of: second))
+  }
+
+  @Test func aTensorLargerThanTheBudgetIsConvertedInChunksToTheSameBytes() async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let roomy = scratch.appendingPathComponent("roomy").path
+    let tight = scratch.appendingPathComponent("tight").path
+    try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: roomy, recipe: "int8-weight-only")
+    // The embedding and lm_head are 131,072 bytes each: larger than the whole budget.
+    let report = try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: tight, recipe: "int8-weight-only") {
+      $0.memory = 96 << 10
+    }
+    #expect(report.peakMemory <= 96 << 10)
+    #expect(try ConversionHarness.contents(of: roomy) == ConversionHarness.contents(of: tight))
+  }
+
+  @Test(arguments: ["none", "lz4"])
+  func forcedSpillingGivesTheSameBytesAsAnUnspilledRun(compression: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let roomy = scratch.appendingPathComponent("roomy").path
+    let tight = scratch.appendingPathComponent("tight").path
+    try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: roomy, recipe: "int8-weight-only") {
+      $0.layout = .canonical
+    }
+    let report = try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: tight, recipe: "int8-weight-only") {
+      $0.layout = .canonical
+      $0.memory = 160 << 10
+      $0.spillCompression = SpillCompression(rawValue: compression)!
+    }
+    #expect(report.spilledBytes > 0)
+    #expect(report.peakMemory <= 160 << 10)
+    #expect(try ConversionHarness.contents(of: roomy) == ConversionHarness.contents(of: tight))
+  }
+
+  @Test func reshardCopiesEveryTensorUnchanged() async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = scratch.appendingPathComponent("out").path
+    let report = try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: output, recipe: "reshard") {
+      $0.maxShardSize = 300_000
+    }
+    #expect(report.shards.count > 2)
+    let source = try Checkpoint(path: ConversionHarness.tinyLlama)
+    let result = try Checkpoint(path: output)
+    for (tensor, file) in source.tensors {
+      let copy = try result.file(holding: tensor.name)
+      #expect(try copy.bytes(of: copy.tensor(named: tensor.name)) == file.bytes(of: tensor))
+    }
+    let config = try Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("config.json"))
+    #expect(config == (try Data(contentsOf: URL(fileURLWithPath: ConversionHarness.tinyLlama).appendingPathComponent("config.json"))))
+  }
+
+  @Test func aCancelledRunLeavesNothingThatLooksComplete() async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = scratch.appendingPathComponent("out").path
+    let task = Task {
+      try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: output, recipe: "int8-weight-only") {
+        $0.maxShardSize = 100_000
+        $0.memory = 96 << 10
+        $0.jobs = 1
+      }
+    }
+    task.cancel()
+    let result = await task.result
+    let error = try #require(result.failure as? PipelineError)
+    #expect(error.code == .cancelled)
+    let names = try FileManager.default.contentsOfDirectory(atPath: output)
+    #expect(!names.contains("model.safetensors.index.json") && !names.contains("model.safetensors"))
+    #expect(!names.contains("SHA256SUMS"))
+    #expect(names.contains(".safeshard"))
+    #expect(OutputDirectory(path: output).status() == .unfinished)
+  }
+}
+
+extension Result {
+  var failure: Failure? {
+    if case .failure(let error) = self { return error }
+    return nil
+  }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import SafeTensors
+import Testing
+
+@Suite struct ConvertCommandTests {
+  static let tinyLlama = CLIRunner.repository.appendingPathComponent("Examples/tiny-llama").path
+
+  static func scratch() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+  }
+
+  @Test func convertWritesAVerifiableModelAndARerunChecksItWithoutRewriting() throws {
+    let scratch = try Self.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = scratch.appendingPathComponent("out").path
+    let first = try CLIRunner.run(["convert", Self.tinyLlama, output, "--recipe", "int8-weight-only", "--max-shard-size", "200KB"])
+    #expect(first.status == 0, "\(first.standardError)")
+    #expect(first.standardOutput.hasPrefix("\(output): "))
+    let verified = try CLIRunner.run(["verify", output])
+    #expect(verified.status == 0)
+    #expect(verified.standardOutput.contains("14 torchao weights"))
+
+    let shard = URL(fileURLWithPath: output).appendingPathComponent("model-00001-of-00003.safetensors").path
+    let before = try FileManager.default.attributesOfItem(atPath: shard)[.modificationDate] as? Date
+    let again = try CLIRunner.run(["convert", Self.tinyLlama, output, "--recipe", "int8-weight-only", "--max-shard-size", "200KB"])
+    #expect(again.status == 0)
+    #expect(again.standardOutput.contains("already complete"))
+    #expect(try FileManager.default.attributesOfItem(atPath: shard)[.modificationDate] as? Date == before)
+
+    // The same output for another conversion is refused.
+    let other = try CLIRunner.run(["convert", Self.tinyLlama, output, "--recipe", "float8-weight-only", "--max-shard-size", "200KB"])
+    #expect(other.status == 1)
+    #expect(other.standardError.contains("holds a different finished conversion"))
+  }
+
+  @Test func aNonEmptyOutputThatIsNotOursIsRefused() throws {
+    let scratch = try Self.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    try "precious".write(to: scratch.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+    let result = try CLIRunner.run(["convert", Self.tinyLlama, scratch.path, "--recipe", "int8-weight-only"])
+    #expect(result.status == 1)
+    #expect(result.standardError.contains("not empty and not a safeshard output"))
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == ["notes.txt"])
+  }
+
+  @Test func anUnknownRecipeIsRefusedListingTheBuiltInOnes() throws {
+    let result = try CLIRunner.run(["convert", Self.tinyLlama, "/tmp/never-created", "--recipe", "int3-magic"])
+    #expect(result.status == 1)
+    #expect(result.standardError.contains("int8-weight-only"))
+    #expect(!FileManager.default.fileExists(atPath: "/tmp/never-created"))
+  }
+
+  @Test func float8DynamicPerRowRefusesFloat16WeightsNamingTheTensor() throws {
+    let scratch = try Self.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let path = scratch.appendingPathComponent("model.safetensors").path
+    let header = try SafeTensorsHeader(metadata: nil, tensors: [TensorSpec(name: "layer.proj.weight", dtype: .f16, shape: [32, 32])])
+    try SafeTensorsWriter.write(path: path, header: header, data: ["layer.proj.weight": [UInt8](repeating: 0x3C, count: 2048)])
+    let result = try CLIRunner.run(["convert", path, scratch.appendingPathComponent("out").path, "--recipe", "float8-dynamic"])
+    #expect(result.status == 1)
+    #expect(result.standardError.contains("layer.proj.weight"))
+    #expect(result.standardError.contains("bfloat16"))
+  }
+
+  @Test func planShowsWhatConvertWritesAsJSON() throws {
+    let result = try CLIRunner.run(["plan", Self.tinyLlama, "--recipe", "nvfp4", "--json"])
+    #expect(result.status == 0, "\(result.standardError)")
+    let plan = try JSONParser.parse(result.standardOutput.trimmingCharacters(in: .newlines))
+    let entries = try #require(plan["entries"]?.array)
+    #expect(entries.count == 21)
+    let quantized = entries.filter { $0["action"]?.string == "quantize" }
+    #expect(quantized.count == 14)
+    #expect(quantized.allSatisfy { $0["subclass"]?.string == "NVFP4Tensor" })
+    #expect(entries.first { $0["name"]?.string == "lm_head.weight" }?["reason"]?.string?.contains("lm_head") == true)
+    #expect(plan["shards"]?.array?.count == 1)
+    let text = try CLIRunner.run(["plan", Self.tinyLlama, "--recipe", "nvfp4"])
+    #expect(text.standardOutput.contains("model.layers.0.mlp.down_proj.weight"))
+    #expect(text.standardOutput.contains("NVFP4Tensor"))
+  }
+
+  @Test(arguments: [(Int32(15), Int32(143)), (Int32(2), Int32(130))])
+  func aSignalStopsTheRunCleanlyAndTheSameCommandFinishesIt(signal: Int32, status: Int32) throws {
+    let scratch = try Self.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    // A model big enough to still be running when the signal comes: 16 × [512, 4096] bf16.
+    let model = scratch.appendingPathComponent("model").path
+    try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+    let specs = (0..<16).map { TensorSpec(name: "layers.\($0).proj.weight", dtype: .bf16, shape: [512, 4096]) }
+    var writer = try SafeTensorsWriter(path: model + "/model.safetensors", header: SafeTensorsHeader(metadata: nil, tensors: specs))
+    let block = [UInt8]((0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) })
+    for _ in specs { try writer.write(block) }
+    try writer.finish()
+
+    let output = scratch.appendingPathComponent("out").path
+    let arguments = ["convert", model, output, "--recipe", "int8-weight-only", "--memory", "8MiB", "--jobs", "1", "--max-shard-size", "10MB"]
+    let process = Process()
+    process.executableURL = CLIRunner.executable
+    process.arguments = arguments
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = Pipe()
+    try process.run()
+    // Wait until the run has begun writing, then signal it.
+    let deadline = Date().addingTimeInterval(20)
+    while Date() < deadline, !FileManager.default.fileExists(atPath: output + "/.safeshard/state.json") {
+      usleep(10_000)
+    }
+    usleep(100_000)
+    kill(process.processIdentifier, signal)
+    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == status, "\(message)")
+    #expect(message.contains("Run the same command again"))
+    let names = try FileManager.default.contentsOfDirectory(atPath: output)
+    #expect(!names.contains("model.safetensors.index.json") && !names.contains("SHA256SUMS"))
+
+    let resumed = try CLIRunner.run(arguments)
+    #expect(resumed.status == 0, "\(resumed.standardError)")
+    #expect(try CLIRunner.run(["verify", output]).status == 0)
+  }
+}
