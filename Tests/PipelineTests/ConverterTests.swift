@@ -35,6 +35,19 @@ import TorchAO
     #expect(!FileManager.default.fileExists(atPath: output + "/.safeshard"))
   }
 
+  @Test(arguments: Recipe.builtinNames.filter { $0 != "reshard" })
+  func everyRecipeConvertsTheShippedModelToWhatTheSchemeGivesInMemory(recipe: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = scratch.appendingPathComponent("out").path
+    try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: output, recipe: recipe) { $0.maxShardSize = 300_000 }
+    #expect(Checkpoint.problems(at: output).isEmpty)
+    // The 14 Linear weights of the two layers; embeddings, lm_head and norms stay plain.
+    #expect(try ConversionHarness.checkAgainstInput(output, input: ConversionHarness.tinyLlama) == 14)
+    let config = try JSONParser.parse(Array(Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("config.json"))))
+    #expect(config["quantization_config"] == (try Recipe.load(recipe)).defaultConfig?.transformersQuantizationConfig)
+  }
+
   @Test func theSameConversionTwiceGivesTheSameBytes() async throws {
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }

@@ -75,7 +75,8 @@ public struct ConversionPlan: Sendable {
       do {
         selection = try recipe.selection(name: tensor.name, shape: tensor.shape, dtype: tensor.dtype)
       } catch {
-        throw PipelineError(.invalidInput, "\(file.path): tensor '\(tensor.name)': \(error)")
+        // The recipe's error names the tensor already.
+        throw PipelineError(.invalidInput, "\(file.path): \(error)")
       }
       switch selection {
       case .quantize(let config):
