@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Pipeline
 import SafeTensors
 import TorchAO
 
@@ -9,7 +11,8 @@ struct Verify: ParsableCommand {
       Checks each file's header (length, UTF-8 JSON, dtypes, shapes, offsets, file length) and, \
       for a sharded model, the index against the shards. For a torchao checkpoint it also checks \
       the metadata (allowlisted types only, the same in every shard) and that every quantized \
-      weight's parts are there with the dtypes and shapes its block_size gives. Prints one line \
+      weight's parts are there with the dtypes and shapes its block_size gives. A directory with \
+      SHA256SUMS has every listed file checked against it. Prints one line \
       per problem and exits 1 if there is any, 0 if there is none.
 
       Examples:
@@ -26,6 +29,13 @@ struct Verify: ParsableCommand {
     if problems.isEmpty, let checkpoint = try? Checkpoint(path: path), TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
       problems = TorchAOCheckpoint.problems(in: checkpoint)
     }
+    if FileManager.default.fileExists(atPath: path + "/" + ChecksumList.fileName) {
+      do {
+        problems += try ChecksumList(directory: path).mismatches(in: path).map(VerifyProblem.init)
+      } catch {
+        problems.append(error)
+      }
+    }
     guard problems.isEmpty else {
       for problem in problems { print(problem) }
       print("\(path): \(problems.count) problem\(problems.count == 1 ? "" : "s") found")
@@ -38,4 +48,9 @@ struct Verify: ParsableCommand {
     if let torchAO = try? TorchAOCheckpoint(checkpoint) { line += ", \(torchAO.weights.count) torchao weights" }
     print(line)
   }
+}
+
+/// A problem reported as a line of text.
+struct VerifyProblem: Error, CustomStringConvertible {
+  var description: String
 }

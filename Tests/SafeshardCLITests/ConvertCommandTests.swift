@@ -35,6 +35,26 @@ import Testing
     #expect(other.standardError.contains("holds a different finished conversion"))
   }
 
+  @Test func verifyChecksEveryShardAgainstSHA256SUMS() throws {
+    let scratch = try Self.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = scratch.appendingPathComponent("out").path
+    #expect(try CLIRunner.run(["convert", Self.tinyLlama, output, "--recipe", "int4-weight-only", "--max-shard-size", "300KB"]).status == 0)
+    // Flip one byte of tensor data: the format is still valid, the checksum is not.
+    let shard = output + "/model-00002-of-00002.safetensors"
+    let handle = try #require(FileHandle(forUpdatingAtPath: shard))
+    try handle.seek(toOffset: 100_000)
+    let byte = try #require(handle.readData(ofLength: 1).first)
+    try handle.seek(toOffset: 100_000)
+    handle.write(Data([byte ^ 0x40]))
+    try handle.close()
+    let result = try CLIRunner.run(["verify", output])
+    #expect(result.status == 1)
+    let lines = result.standardOutput.split(separator: "\n")
+    #expect(lines.count == 2)
+    #expect(lines.first?.hasPrefix(shard + ": SHA-256 ") == true && lines.first?.hasSuffix("[rule checksum]") == true)
+  }
+
   @Test func aNonEmptyOutputThatIsNotOursIsRefused() throws {
     let scratch = try Self.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }

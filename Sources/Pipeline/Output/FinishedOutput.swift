@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import SafeTensors
 
@@ -18,16 +17,7 @@ public struct FinishedOutput: Sendable {
   ///
   /// - Throws: ``PipelineError`` (`outputExists`) saying what differs.
   public func check() throws(PipelineError) {
-    let sumsPath = join(directory.path, "SHA256SUMS")
-    guard let sumsData = FileManager.default.contents(atPath: sumsPath) else {
-      throw PipelineError(.outputExists, "\(sumsPath) cannot be read")
-    }
-    var sums: [String: String] = [:]
-    for line in String(decoding: sumsData, as: UTF8.self).split(separator: "\n") {
-      let fields = line.split(separator: " ", maxSplits: 1)
-      guard fields.count == 2 else { continue }
-      sums[String(fields[1].drop { $0 == " " || $0 == "*" })] = String(fields[0])
-    }
+    let sums = try ChecksumList(directory: directory.path).digests
     guard Set(sums.keys) == Set(plan.shards.map(\.fileName)) else {
       throw differs("its SHA256SUMS lists \(sums.keys.sorted()), this conversion writes \(plan.shards.map(\.fileName))")
     }
@@ -42,21 +32,14 @@ public struct FinishedOutput: Sendable {
     for shard in plan.shards {
       let path = join(directory.path, shard.fileName)
       guard let handle = FileHandle(forReadingAtPath: path) else { throw differs("\(shard.fileName) is missing") }
-      defer { try? handle.close() }
       let head = (try? handle.read(upToCount: shard.headerBytes.count)) ?? Data()
+      try? handle.close()
       guard Array(head) == shard.headerBytes else { throw differs("\(shard.fileName) has another header") }
-      var hasher = SHA256()
-      hasher.update(data: head)
-      var size = head.count
-      while let chunk = try? handle.read(upToCount: 8 << 20), !chunk.isEmpty {
-        hasher.update(data: chunk)
-        size += chunk.count
-      }
+      let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
       guard size == shard.fileSize else { throw differs("\(shard.fileName) is \(size) bytes, not \(shard.fileSize)") }
-      let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-      guard digest == sums[shard.fileName] else {
-        throw PipelineError(.outputExists, "\(path): SHA-256 \(digest) does not match SHA256SUMS; the file is damaged")
-      }
+    }
+    if let problem = ChecksumList(digests: sums).mismatches(in: directory.path).first {
+      throw PipelineError(.outputExists, "\(problem); the output is damaged")
     }
   }
 

@@ -84,8 +84,8 @@ public struct OutputDirectory: Sendable {
   ) throws(PipelineError) {
     do {
       if let input { try copyOtherFiles(from: input, quantizationConfig: quantizationConfig) }
-      let sums = shards.sorted { $0.fileName < $1.fileName }.map { "\($0.sha256)  \($0.fileName)\n" }.joined()
-      try Self.writeAtomically(Array(sums.utf8), to: join(path, "SHA256SUMS"))
+      let sums = ChecksumList(digests: Dictionary(uniqueKeysWithValues: shards.map { ($0.fileName, $0.sha256) }))
+      try Self.writeAtomically(Array(sums.text.utf8), to: join(path, ChecksumList.fileName))
       if plan.shards.count == 1 {
         try Self.renameDurably(join(stateFolder, plan.shards[0].fileName), to: join(path, plan.shards[0].fileName))
       } else {
