@@ -12,7 +12,9 @@ struct Convert: AsyncParsableCommand {
       or one .safetensors file. OUTPUT is a new directory; it receives the shards, \
       model.safetensors.index.json, config.json with the quantization_config transformers \
       writes, the input's other files, and SHA256SUMS. Running the same command on a finished \
-      OUTPUT checks it and exits 0. SIGINT and SIGTERM stop the run (exit 130 / 143).
+      OUTPUT checks it and exits 0. SIGINT and SIGTERM stop the run (exit 130 / 143); after a \
+      stop or a crash the same command continues where the last durable point was, unless the \
+      input, recipe or options changed (then it says what changed; --restart starts over).
 
       Examples:
         safeshard convert Examples/tiny-llama out/tiny-int8 --recipe int8-weight-only
@@ -32,6 +34,9 @@ struct Convert: AsyncParsableCommand {
   @Option(help: "Progress report: bar (on a terminal), json (one JSON object a line), none. (default: bar on a terminal)")
   var progress: ProgressStyle?
 
+  @Flag(help: "Discard what an unfinished earlier run left in OUTPUT and start over.")
+  var restart = false
+
   func run() async throws {
     let checkpoint: Checkpoint
     do {
@@ -47,7 +52,8 @@ struct Convert: AsyncParsableCommand {
       throw ToolFailure("\(error)")
     }
     let directory = OutputDirectory(path: output)
-    switch directory.status() {
+    let status = directory.status()
+    switch status {
     case .finished:
       do {
         try FinishedOutput(directory: directory, plan: plan).check()
@@ -62,18 +68,35 @@ struct Convert: AsyncParsableCommand {
       break
     }
 
+    let lock: RunLock
+    let identity = RunIdentity(input: input, recipe: recipe.name, checkpoint: checkpoint, plan: plan)
+    do {
+      lock = try directory.lock()
+      if status == .unfinished, !restart, let recorded = directory.recordedIdentity() {
+        let changes = identity.differences(from: recorded)
+        guard changes.isEmpty else {
+          throw ToolFailure(
+            "\(output) holds an unfinished conversion that cannot be continued: \(changes.joined(separator: "; ")). "
+              + "Run with --restart to start over.")
+        }
+      } else {
+        try directory.prepare(identity: identity)
+      }
+    } catch let failure as ToolFailure {
+      throw failure
+    } catch {
+      throw ToolFailure("\(error)")
+    }
+
     let reporter = ProgressReporter(style: progress ?? ProgressStyle.automatic)
     let inputDirectory = FileManager.default.isDirectory(input) ? input : nil
     let converter = Converter(
       checkpoint: checkpoint, plan: plan, output: directory, inputDirectory: inputDirectory, progress: reporter.report)
-    let identity = RunIdentity(input: input, recipe: recipe.name, options: options)
     let stop = SignalStop()
-    let task = Task { () throws -> Converter.Report in
-      try directory.prepare(identity: identity.json)
-      return try await converter.run()
-    }
+    let task = Task { try await converter.run() }
     stop.install { task.cancel() }
     let result = await task.result
+    withExtendedLifetime(lock) {}
     reporter.close()
     switch result {
     case .success(let report):
@@ -84,7 +107,7 @@ struct Convert: AsyncParsableCommand {
     case .failure(let error):
       if let signal = stop.received {
         FileHandle.standardError.write(
-          Data("safeshard: stopped by \(signal.name); \(output) is incomplete. Run the same command again to convert it.\n".utf8))
+          Data("safeshard: stopped by \(signal.name); \(output) is incomplete. Run the same command again to continue.\n".utf8))
         throw ExitCode(128 + signal.number)
       }
       throw ToolFailure("\(error)")

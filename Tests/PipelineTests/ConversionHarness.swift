@@ -31,7 +31,11 @@ enum ConversionHarness {
   ) async throws -> Converter.Report {
     let (checkpoint, plan) = try plan(input, recipe: recipe, configure)
     let directory = OutputDirectory(path: output)
-    try directory.prepare(identity: RunIdentity(input: input, recipe: recipe, options: plan.options).json)
+    let lock = try directory.lock()
+    defer { withExtendedLifetime(lock) {} }
+    if directory.recordedIdentity() == nil {
+      try directory.prepare(identity: RunIdentity(input: input, recipe: recipe, checkpoint: checkpoint, plan: plan))
+    }
     var isDirectory: ObjCBool = false
     _ = FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory)
     return try await Converter(

@@ -117,21 +117,44 @@ public struct Converter: Sendable {
     let budget = MemoryBudget(capacity: plan.options.memory)
     let staging = StagingAccount(limit: share.stagingLimit)
     let spillFolder = plan.options.spillDirectory ?? output.spillFolder
+    // What earlier runs made durable: finished shards are kept, partial ones continue.
+    let recorded = Journal.read(output.journalPath)
+    let journal = try Journal(path: output.journalPath)
     let writers = plan.shards.map { shard in
       ShardWriter(
         shard: shard, partialPath: output.partialPath(shard.fileName),
         finalPath: output.finishedPath(shard.fileName, shardCount: plan.shards.count), staging: staging,
-        spillDirectory: spillFolder, spillCompression: plan.options.spillCompression)
+        spillDirectory: spillFolder, spillCompression: plan.options.spillCompression, journal: journal,
+        commitInterval: plan.options.commitInterval)
     }
-    let totalBytes = plan.shards.reduce(0) { $0 + $1.header.dataLength }
-    progress(.started(totalBytes: totalBytes, shards: plan.shards.count))
     let results = Locked<[ShardWriter.Result]>([])
+    var cursors: [Int?] = []
+    for (index, shard) in plan.shards.enumerated() {
+      switch recorded[shard.fileName] {
+      case .done(let size, let sha256) where size == shard.fileSize && output.hasFinished(shard.fileName, size: size):
+        results.withLock { $0.append(ShardWriter.Result(fileName: shard.fileName, size: size, sha256: sha256)) }
+        cursors.append(nil)
+      case .committed(let length):
+        if let finished = try await writers[index].resume(committedLength: length) {
+          results.withLock { $0.append(finished) }
+          cursors.append(nil)
+        } else {
+          cursors.append(await writers[index].dataCursor)
+        }
+      default:
+        cursors.append(0)
+      }
+    }
+    let resumeFrom = cursors
+    let totalBytes = plan.shards.reduce(0) { $0 + $1.header.dataLength }
+    let alreadyDone = zip(plan.shards, resumeFrom).reduce(0) { $0 + ($1.1 ?? $1.0.header.dataLength) }
+    progress(.started(totalBytes: totalBytes, shards: plan.shards.count))
     let spilled = Locked(0)
     do {
       let channel = AsyncChannel<Piece>()
       try await withThrowingDiscardingTaskGroup { group in
         group.addTask {
-          var done = 0
+          var done = alreadyDone
           for await piece in channel {
             let receipt = try await writers[piece.shard].receive(piece)
             await budget.release(receipt.released)
@@ -146,10 +169,10 @@ public struct Converter: Sendable {
         }
         group.addTask {
           defer { channel.finish() }
-          try await produce(into: channel, budget: budget, share: share)
+          try await produce(into: channel, budget: budget, share: share, resumeFrom: resumeFrom)
         }
       }
-      for writer in writers {
+      for (writer, cursor) in zip(writers, resumeFrom) where cursor != nil {
         if let finished = try await writer.finishIfEmpty() {
           results.withLock { $0.append(finished) }
           progress(.shardFinished(fileName: finished.fileName, size: finished.size, sha256: finished.sha256))
@@ -175,9 +198,20 @@ public struct Converter: Sendable {
       bytesWritten: totalBytes, shards: finished.map(\.fileName).sorted(), peakMemory: peak, spilledBytes: spilled.value)
   }
 
-  /// Reads and quantizes every entry, in output order, sending its pieces.
-  private func produce(into channel: AsyncChannel<Piece>, budget: MemoryBudget, share: MemoryShare) async throws {
-    let order = plan.entries.indices.sorted { left, right in
+  /// Reads and quantizes every entry, in output order, sending its pieces; entries whose bytes
+  /// are all durable already (`resumeFrom`: each shard's data cursor, `nil` when finished) are
+  /// skipped.
+  private func produce(
+    into channel: AsyncChannel<Piece>, budget: MemoryBudget, share: MemoryShare, resumeFrom: [Int?]
+  ) async throws {
+    let order = plan.entries.indices.filter { index in
+      plan.entries[index].flattened.stored.contains { stored in
+        guard let placement = plan.placement(of: stored.spec.name), let cursor = resumeFrom[placement.shard] else {
+          return false
+        }
+        return placement.tensor.dataOffsets.upperBound > cursor || placement.tensor.byteCount == 0
+      }
+    }.sorted { left, right in
       firstPlacement(plan.entries[left]) < firstPlacement(plan.entries[right])
     }
     for (position, index) in order.enumerated() {

@@ -43,8 +43,11 @@ actor ShardWriter {
   private let staging: StagingAccount
   private let spillDirectory: String
   private let spillCompression: SpillCompression
+  private let journal: Journal
+  private let commitInterval: Int
   private var descriptor: FileDescriptor?
   private var cursor = 0
+  private var committed = 0
   private var hasher = SHA256()
   private var staged: [Int: Piece] = [:]
   private var spilled: [Int: (record: SpillRecord, count: Int)] = [:]
@@ -52,7 +55,7 @@ actor ShardWriter {
 
   init(
     shard: ConversionPlan.Shard, partialPath: String, finalPath: String, staging: StagingAccount,
-    spillDirectory: String, spillCompression: SpillCompression
+    spillDirectory: String, spillCompression: SpillCompression, journal: Journal, commitInterval: Int
   ) {
     self.executor = IOExecutor(label: "safeshard.writer.\(shard.fileName)")
     self.shard = shard
@@ -61,6 +64,48 @@ actor ShardWriter {
     self.staging = staging
     self.spillDirectory = spillDirectory
     self.spillCompression = spillCompression
+    self.journal = journal
+    self.commitInterval = commitInterval
+  }
+
+  /// The data offset from which this writer still needs bytes.
+  var dataCursor: Int { cursor }
+
+  /// Continues a partial file whose first `length` bytes (header included) the journal says are
+  /// durable: reads them back into the SHA-256, cuts off anything written after them, and, when
+  /// that was the whole shard, finishes it.
+  ///
+  /// A partial file shorter than `length`, or a header that is not the planned one, means the
+  /// state is damaged: the shard starts over.
+  func resume(committedLength length: Int) throws(PipelineError) -> Result? {
+    let headerCount = shard.headerBytes.count
+    guard length >= headerCount, length <= shard.fileSize,
+      let handle = FileHandle(forReadingAtPath: partialPath),
+      let size = try? handle.seekToEnd(), size >= UInt64(length)
+    else { return nil }
+    defer { try? handle.close() }
+    var hasher = SHA256()
+    var offset = 0
+    do {
+      try handle.seek(toOffset: 0)
+      while offset < length {
+        guard let chunk = try handle.read(upToCount: min(8 << 20, length - offset)), !chunk.isEmpty else { return nil }
+        if offset < headerCount && Array(chunk.prefix(headerCount - offset)) != Array(shard.headerBytes[offset..<min(headerCount, offset + chunk.count)]) {
+          return nil
+        }
+        hasher.update(data: chunk)
+        offset += chunk.count
+      }
+      let opened = try FileDescriptor.open(FilePath(partialPath), .writeOnly, options: [.closeOnExec])
+      try opened.resize(to: Int64(length))
+      descriptor = opened
+    } catch {
+      throw PipelineError(.io, "resuming \(partialPath): \(error)")
+    }
+    self.hasher = hasher
+    cursor = length - headerCount
+    committed = cursor
+    return cursor == shard.header.dataLength ? try finish() : nil
   }
 
   /// Takes a piece: writes it and whatever it unblocks, or stages or spills it.
@@ -70,8 +115,11 @@ actor ShardWriter {
     let before = cursor
     var released = 0
     var spilledBytes = 0
-    if piece.offset == cursor {
-      try append(UnsafeRawBufferPointer(piece.buffer.bytes))
+    if piece.offset + piece.count <= cursor {
+      // Already durable from an earlier run.
+      released += piece.count
+    } else if piece.offset <= cursor {
+      try append(UnsafeRawBufferPointer(rebasing: piece.buffer.bytes[(cursor - piece.offset)...]))
       released += piece.count
       released += try drain()
     } else if staging.tryAdd(piece.count) {
@@ -137,6 +185,21 @@ actor ShardWriter {
     }
     hasher.update(bufferPointer: bytes)
     cursor += bytes.count
+    try Fault.checkWrite(path: partialPath, total: cursor)
+    if cursor - committed >= commitInterval && cursor < shard.header.dataLength {
+      try commit()
+    }
+  }
+
+  /// Makes everything written so far durable and records it in the journal.
+  private func commit() throws(PipelineError) {
+    do {
+      try descriptor?.sync()
+    } catch {
+      throw PipelineError(.io, "flushing \(partialPath): \(error)")
+    }
+    try journal.commit(shard.fileName, length: shard.headerBytes.count + cursor)
+    committed = cursor
   }
 
   private func openIfNeeded() throws(PipelineError) -> FileDescriptor {
@@ -169,6 +232,7 @@ actor ShardWriter {
     try? spillFile?.remove()
     spillFile = nil
     let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    try journal.done(shard.fileName, size: shard.fileSize, sha256: digest)
     return Result(fileName: shard.fileName, size: shard.fileSize, sha256: digest)
   }
 

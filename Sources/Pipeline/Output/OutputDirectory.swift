@@ -24,6 +24,8 @@ public struct OutputDirectory: Sendable {
   var stateFolder: String { join(path, Self.stateFolderName) }
   var stateFile: String { join(stateFolder, "state.json") }
   var spillFolder: String { join(stateFolder, "spill") }
+  var journalPath: String { join(stateFolder, "journal.log") }
+  var lockPath: String { join(stateFolder, "lock") }
 
   /// Where a shard is written while incomplete.
   func partialPath(_ fileName: String) -> String { join(stateFolder, fileName + ".partial") }
@@ -32,6 +34,14 @@ public struct OutputDirectory: Sendable {
   /// single `model.safetensors`, which ``finalize`` moves into place last.
   func finishedPath(_ fileName: String, shardCount: Int) -> String {
     shardCount == 1 ? join(stateFolder, fileName) : join(path, fileName)
+  }
+
+  /// Whether the finished shard `fileName` of `size` bytes is where a finished shard goes (for a
+  /// single shard: in the state folder, or already moved into place by an interrupted finish).
+  func hasFinished(_ fileName: String, size: Int) -> Bool {
+    [join(stateFolder, fileName), join(path, fileName)].contains { candidate in
+      (try? FileManager.default.attributesOfItem(atPath: candidate)[.size] as? Int) == size
+    }
   }
 
   /// What is in the directory before a run.
@@ -54,21 +64,45 @@ public struct OutputDirectory: Sendable {
     guard isDirectory.boolValue else { return .foreign("it is a file") }
     let names = (try? manager.contentsOfDirectory(atPath: path)) ?? []
     if names.isEmpty { return .empty }
-    if manager.fileExists(atPath: stateFile) { return .unfinished }
+    if manager.fileExists(atPath: stateFolder) { return .unfinished }
     if names.contains("SHA256SUMS") && (names.contains("model.safetensors") || names.contains(ShardIndex.fileName)) {
       return .finished
     }
     return .foreign("it holds \(names.count) entries and no safeshard state")
   }
 
-  /// Creates the directory and a fresh state folder recording `identity`, removing what an
-  /// unfinished run of ours left.
-  public func prepare(identity: JSONValue) throws(PipelineError) {
+  /// Takes the run's lock (`.safeshard/lock`, creating the folders as needed): held until the
+  /// returned lock is released or the process ends, and refused while another process holds it.
+  ///
+  /// The lock is a `flock(2)`, which the kernel releases when its holder dies.
+  public func lock() throws(PipelineError) -> RunLock {
+    do {
+      try FileManager.default.createDirectory(atPath: stateFolder, withIntermediateDirectories: true)
+    } catch {
+      throw PipelineError(.io, "creating \(stateFolder): \(error.localizedDescription)")
+    }
+    return try RunLock(path: lockPath)
+  }
+
+  /// The identity an unfinished run recorded, or `nil`.
+  public func recordedIdentity() -> RunIdentity? {
+    guard let data = FileManager.default.contents(atPath: stateFile), let json = try? JSONParser.parse(Array(data)) else {
+      return nil
+    }
+    return RunIdentity(json: json)
+  }
+
+  /// Starts afresh: empties the state folder (but for the lock the caller holds) and records
+  /// `identity`.
+  public func prepare(identity: RunIdentity) throws(PipelineError) {
     let manager = FileManager.default
     do {
-      if manager.fileExists(atPath: stateFolder) { try manager.removeItem(atPath: stateFolder) }
+      for name in (try? manager.contentsOfDirectory(atPath: stateFolder)) ?? [] where name != "lock" {
+        try manager.removeItem(atPath: join(stateFolder, name))
+      }
       try manager.createDirectory(atPath: spillFolder, withIntermediateDirectories: true)
-      try Self.writeAtomically(Array((JSONWriter.string(identity, style: .pythonIndented) + "\n").utf8), to: stateFile)
+      try Self.writeAtomically(
+        Array((JSONWriter.string(identity.json, style: .pythonIndented) + "\n").utf8), to: stateFile)
     } catch let error as PipelineError {
       throw error
     } catch {
@@ -83,11 +117,18 @@ public struct OutputDirectory: Sendable {
     plan: ConversionPlan, shards: [ShardWriter.Result], input: String?, quantizationConfig: JSONValue?
   ) throws(PipelineError) {
     do {
+      Fault.reach("finalize-files")
       if let input { try copyOtherFiles(from: input, quantizationConfig: quantizationConfig) }
+      Fault.reach("finalize-sums")
       let sums = ChecksumList(digests: Dictionary(uniqueKeysWithValues: shards.map { ($0.fileName, $0.sha256) }))
       try Self.writeAtomically(Array(sums.text.utf8), to: join(path, ChecksumList.fileName))
+      Fault.reach("finalize-weights")
       if plan.shards.count == 1 {
-        try Self.renameDurably(join(stateFolder, plan.shards[0].fileName), to: join(path, plan.shards[0].fileName))
+        // A run that died after this rename finds the shard in place and goes on.
+        let staged = join(stateFolder, plan.shards[0].fileName)
+        if FileManager.default.fileExists(atPath: staged) {
+          try Self.renameDurably(staged, to: join(path, plan.shards[0].fileName))
+        }
       } else {
         try Self.writeAtomically(Array(Self.indexText(plan).utf8), to: join(path, ShardIndex.fileName))
       }

@@ -22,6 +22,9 @@ public struct ConversionOptions: Sendable, Equatable {
   public var spillCompression: SpillCompression = .lz4
   /// Where spill files go; `nil` means inside the output's state folder.
   public var spillDirectory: String?
+  /// How many bytes a shard writer writes between two durable points (fsync and a journal
+  /// line); a resumed run continues from the last one.
+  public var commitInterval: Int = 64 << 20
 
   /// Creates the default options.
   public init() {}

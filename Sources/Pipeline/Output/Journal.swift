@@ -1,0 +1,90 @@
+import Foundation
+import Synchronization
+
+/// The durable record of a run's progress: an append-only log in the state folder.
+///
+/// Each line is written and fsynced before the run goes on: `commit NAME LENGTH` after a partial
+/// shard's first `LENGTH` bytes are fsynced, `done NAME SIZE SHA256` after a finished shard is
+/// fsynced and renamed into place. Reading stops at the first line that is incomplete (a crash
+/// during an append) or does not parse, so a torn or damaged journal only ever loses progress,
+/// never claims bytes that are not on disk.
+final class Journal: Sendable {
+  /// What the journal says about one shard.
+  enum Entry: Sendable, Equatable {
+    /// The first `length` bytes of the partial file (header included) are durable.
+    case committed(length: Int)
+    /// The shard is finished, fsynced and in place.
+    case done(size: Int, sha256: String)
+  }
+
+  let path: String
+  private let descriptor: Mutex<Int32>
+
+  /// Opens (creating if needed) the journal at `path` for appending.
+  init(path: String) throws(PipelineError) {
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else {
+      throw PipelineError(.io, "opening \(path): \(String(cString: strerror(errno)))")
+    }
+    self.path = path
+    self.descriptor = Mutex(descriptor)
+  }
+
+  deinit {
+    descriptor.withLock { _ = close($0) }
+  }
+
+  /// What the journal at `path` records, the last word for each shard; empty when it is missing.
+  /// An incomplete or unreadable last part is ignored, and truncated away so later appends start
+  /// on a clean line.
+  static func read(_ path: String) -> [String: Entry] {
+    guard let data = FileManager.default.contents(atPath: path) else { return [:] }
+    var entries: [String: Entry] = [:]
+    var valid = 0
+    var lineStart = 0
+    let bytes = [UInt8](data)
+    for (index, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
+      let fields = String(decoding: bytes[lineStart..<index], as: UTF8.self).split(separator: " ").map(String.init)
+      if fields.count == 3, fields[0] == "commit", let length = Int(fields[2]), length >= 0 {
+        entries[fields[1]] = .committed(length: length)
+      } else if fields.count == 4, fields[0] == "done", let size = Int(fields[2]), fields[3].count == 64,
+        fields[3].allSatisfy(\.isHexDigit)
+      {
+        entries[fields[1]] = .done(size: size, sha256: fields[3])
+      } else {
+        break
+      }
+      lineStart = index + 1
+      valid = lineStart
+    }
+    if valid < bytes.count { truncate(path, off_t(valid)) }
+    return entries
+  }
+
+  /// Records that the first `length` bytes of `fileName`'s partial file are fsynced.
+  func commit(_ fileName: String, length: Int) throws(PipelineError) {
+    try append("commit \(fileName) \(length)\n")
+  }
+
+  /// Records that `fileName` is finished and in place.
+  func done(_ fileName: String, size: Int, sha256: String) throws(PipelineError) {
+    try append("done \(fileName) \(size) \(sha256)\n")
+  }
+
+  private func append(_ line: String) throws(PipelineError) {
+    let bytes = Array(line.utf8)
+    let failure: String? = descriptor.withLock { descriptor in
+      var done = 0
+      while done < bytes.count {
+        let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + done, bytes.count - done) }
+        if count < 0 {
+          if errno == EINTR { continue }
+          return String(cString: strerror(errno))
+        }
+        done += count
+      }
+      return fsync(descriptor) == 0 ? nil : String(cString: strerror(errno))
+    }
+    if let failure { throw PipelineError(.io, "writing \(path): \(failure)") }
+  }
+}
