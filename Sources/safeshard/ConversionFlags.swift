@@ -25,9 +25,12 @@ struct ConversionFlags: ParsableArguments {
   @Option(help: "How spilled buffers are stored: lz4 (byte planes + LZ4) or none.")
   var spillCompression: SpillCompression?
 
+  @Option(help: "Bytes written between two durable points a resumed run continues from. (default: 64MiB)")
+  var commitInterval: String?
+
   func validate() throws {
     if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-    for (name, value) in [("--max-shard-size", maxShardSize), ("--memory", memory)] {
+    for (name, value) in [("--max-shard-size", maxShardSize), ("--memory", memory), ("--commit-interval", commitInterval)] {
       if let value, (try? ByteSize(value)) == nil {
         throw ValidationError("\(name) '\(value)' is not a size (\(ByteSize.syntax))")
       }
@@ -53,6 +56,7 @@ struct ConversionFlags: ParsableArguments {
     if let layout { options.layout = layout }
     if let spillDir { options.spillDirectory = spillDir }
     if let spillCompression { options.spillCompression = spillCompression }
+    if let commitInterval { options.commitInterval = max(1, try ByteSize(commitInterval).bytes) }
     return (recipe, options)
   }
 }
