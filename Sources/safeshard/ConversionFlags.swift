@@ -29,11 +29,13 @@ struct ConversionFlags: ParsableArguments {
   var commitInterval: String?
 
   func validate() throws {
-    if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    if let jobs, !(1...1024).contains(jobs) { throw ValidationError("--jobs must be between 1 and 1024") }
     for (name, value) in [("--max-shard-size", maxShardSize), ("--memory", memory), ("--commit-interval", commitInterval)] {
-      if let value, (try? ByteSize(value)) == nil {
+      guard let value else { continue }
+      guard let size = try? ByteSize(value) else {
         throw ValidationError("\(name) '\(value)' is not a size (\(ByteSize.syntax))")
       }
+      if size.bytes < 1 { throw ValidationError("\(name) must be at least 1 byte") }
     }
   }
 

@@ -48,6 +48,49 @@ import TorchAO
     #expect(config["quantization_config"] == (try Recipe.load(recipe)).defaultConfig?.transformersQuantizationConfig)
   }
 
+  @Test func quantizingATorchAOCheckpointAgainIsRefused() async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let once = scratch.appendingPathComponent("once").path
+    try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: once, recipe: "int8-weight-only")
+    // Its Linear weights are parts now (`_weight_qdata`), so a recipe finds nothing to quantize…
+    let (_, plan) = try ConversionHarness.plan(once, recipe: "float8-weight-only")
+    #expect(plan.entries.allSatisfy { $0.config == nil })
+    // …and one that would quantize something (here the embedding, by a rule) is refused.
+    let recipe = try Recipe(
+      yaml: """
+        name: embeddings
+        quantize: { scheme: int8-weight-only }
+        rules:
+          - match: "*.embed_tokens.weight"
+            quantize: { scheme: int8-weight-only }
+        """, file: "embeddings.yaml")
+    let error = #expect(throws: PipelineError.self) {
+      try ConversionPlan(checkpoint: Checkpoint(path: once), recipe: recipe, options: ConversionOptions())
+    }
+    #expect(error?.message.contains("already a torchao checkpoint") == true)
+    // Re-sharding it keeps every tensor and its torchao metadata.
+    let again = scratch.appendingPathComponent("again").path
+    try await ConversionHarness.convert(once, to: again, recipe: "reshard") { $0.maxShardSize = 200_000 }
+    #expect(try TorchAOCheckpoint(Checkpoint(path: again)).weights.count == 14)
+  }
+
+  @Test func aRecipeMixingConfigsIsRefused() throws {
+    let recipe = try Recipe(
+      yaml: """
+        name: mixed
+        quantize: { scheme: int8-weight-only }
+        rules:
+          - match: "*.mlp.*"
+            quantize: { scheme: float8-weight-only }
+        """, file: "mixed.yaml")
+    let checkpoint = try Checkpoint(path: ConversionHarness.tinyLlama)
+    let error = #expect(throws: PipelineError.self) {
+      try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: ConversionOptions())
+    }
+    #expect(error?.message.contains("2 different configs") == true)
+  }
+
   @Test func theSameConversionTwiceGivesTheSameBytes() async throws {
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }

@@ -112,6 +112,22 @@ import Testing
     #expect(result.standardError.contains(message))
   }
 
+  @Test func aValidFileWithAHugeEmptyShapeIsInspectedNotCrashedOn() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let json = Array(#"{"z":{"dtype":"BF16","shape":[9223372036854775807,2,0],"data_offsets":[0,0]}}"#.utf8)
+    let path = directory.appendingPathComponent("z.safetensors").path
+    try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json).write(to: URL(fileURLWithPath: path))
+    let inspected = try CLIRunner.run(["inspect", path])
+    #expect(inspected.status == 0)
+    #expect(inspected.standardOutput.contains("1 tensors, 0 parameters, 0 bytes"))
+    let planned = try CLIRunner.run(["plan", path, "--recipe", "int8-weight-only"])
+    #expect(planned.status == 0 || planned.standardError.hasPrefix("Error: "))
+    let jobs = try CLIRunner.run(["plan", path, "--recipe", "int8-weight-only", "--jobs", "9223372036854775807"])
+    #expect(jobs.status == 64)
+  }
+
   @Test func usageErrorsFollowArgumentParserConventions() throws {
     let missing = try CLIRunner.run(["verify"])
     #expect(missing.status == 64)

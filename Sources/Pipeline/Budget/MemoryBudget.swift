@@ -47,19 +47,15 @@ public actor MemoryBudget {
     }
   }
 
-  /// Takes `bytes` at once, without waiting: for bytes that are already in memory and must be
-  /// accounted for (a staged piece that stays). Returns `false`, taking nothing, when they do
-  /// not fit.
-  public func tryReserve(_ bytes: Int) -> Bool {
-    guard waiters.isEmpty, reserved + bytes <= capacity else { return false }
-    take(bytes)
-    return true
-  }
-
   /// Returns `bytes` to the budget and resumes the waiters that now fit, in order.
   public func release(_ bytes: Int) {
     reserved -= bytes
     precondition(reserved >= 0, "released more than was reserved")
+    grantWaiters()
+  }
+
+  /// Resumes the waiters at the front that now fit, in order.
+  private func grantWaiters() {
     while let first = waiters.first, reserved + first.bytes <= capacity {
       waiters.removeFirst()
       take(first.bytes)
@@ -75,5 +71,6 @@ public actor MemoryBudget {
   private func cancelWaiter(_ id: Int) {
     guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
     waiters.remove(at: index).continuation.resume(throwing: CancellationError())
+    grantWaiters()
   }
 }

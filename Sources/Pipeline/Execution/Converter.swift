@@ -117,6 +117,7 @@ public struct Converter: Sendable {
     let budget = MemoryBudget(capacity: plan.options.memory)
     let staging = StagingAccount(limit: share.stagingLimit)
     let spillFolder = plan.options.spillDirectory ?? output.spillFolder
+    try preflight(spillFolder: spillFolder)
     // What earlier runs made durable: finished shards are kept, partial ones continue.
     let recorded = Journal.read(output.journalPath)
     let journal = try Journal(path: output.journalPath)
@@ -190,12 +191,33 @@ public struct Converter: Sendable {
     guard finished.count == plan.shards.count else {
       throw PipelineError(.io, "only \(finished.count) of \(plan.shards.count) shards were completed")
     }
-    let quantization = plan.entries.first { $0.config != nil }?.config?.transformersQuantizationConfig
-    try output.finalize(plan: plan, shards: finished, input: inputDirectory, quantizationConfig: quantization)
+    do {
+      try await blockingIO { [plan, output, inputDirectory] in
+        try output.finalize(plan: plan, shards: finished, input: inputDirectory, quantizationConfig: plan.quantizationConfig)
+      }
+    } catch {
+      throw (error as? PipelineError) ?? PipelineError(.io, "\(error)")
+    }
     let peak = await budget.peak
     progress(.finished(bytes: totalBytes, peakMemory: peak, spilledBytes: spilled.value))
     return Report(
       bytesWritten: totalBytes, shards: finished.map(\.fileName).sorted(), peakMemory: peak, spilledBytes: spilled.value)
+  }
+
+  /// Checks, before any data moves, what would otherwise fail only at the end: the input's
+  /// `config.json` takes the quantization config, and the spill folder can be created.
+  private func preflight(spillFolder: String) throws(PipelineError) {
+    if let inputDirectory, let quantization = plan.quantizationConfig {
+      let path = join(inputDirectory, "config.json")
+      if let bytes = FileManager.default.contents(atPath: path) {
+        _ = try OutputDirectory.configText(Array(bytes), quantizationConfig: quantization, path: path)
+      }
+    }
+    do {
+      try FileManager.default.createDirectory(atPath: spillFolder, withIntermediateDirectories: true)
+    } catch {
+      throw PipelineError(.io, "cannot create the spill folder \(spillFolder): \(error.localizedDescription)")
+    }
   }
 
   /// Reads and quantizes every entry, in output order, sending its pieces; entries whose bytes
@@ -211,9 +233,7 @@ public struct Converter: Sendable {
         }
         return placement.tensor.dataOffsets.upperBound > cursor || placement.tensor.byteCount == 0
       }
-    }.sorted { left, right in
-      firstPlacement(plan.entries[left]) < firstPlacement(plan.entries[right])
-    }
+    }.map { ($0, firstPlacement(plan.entries[$0])) }.sorted { $0.1 < $1.1 }.map(\.0)
     for (position, index) in order.enumerated() {
       try Task.checkCancellation()
       let entry = plan.entries[index]
@@ -224,13 +244,16 @@ public struct Converter: Sendable {
     }
   }
 
-  private func firstPlacement(_ entry: ConversionPlan.Entry) -> [Int] {
+  /// Where an entry's first stored byte goes: (shard, offset).
+  private func firstPlacement(_ entry: ConversionPlan.Entry) -> Placement {
     entry.flattened.stored.compactMap { plan.placement(of: $0.spec.name) }
-      .map { [$0.shard, $0.tensor.dataOffsets.lowerBound] }.min { $0.lexicographicallyPrecedes($1) } ?? [Int.max]
+      .map { Placement(shard: $0.shard, offset: $0.tensor.dataOffsets.lowerBound) }.min() ?? Placement(shard: .max, offset: 0)
   }
-}
 
-extension Array where Element == Int {
-  static func < (lhs: [Int], rhs: [Int]) -> Bool { lhs.lexicographicallyPrecedes(rhs) }
+  private struct Placement: Comparable {
+    var shard: Int
+    var offset: Int
+    static func < (lhs: Placement, rhs: Placement) -> Bool { (lhs.shard, lhs.offset) < (rhs.shard, rhs.offset) }
+  }
 }
 

@@ -108,7 +108,8 @@ struct EntryJob: Sendable {
       let buffer = PieceBuffer(count: bytes.count)
       bytes.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
       let placement = placements[name]!
-      await send(Piece(shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound, buffer: buffer, elementWidth: 4))
+      let width = layout.part(name)?.elementType.byteWidth ?? 1
+      await send(Piece(shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound, buffer: buffer, elementWidth: width))
     }
     for part in gatheredParts {
       let placement = placements[part.name]!

@@ -136,7 +136,7 @@ actor ShardWriter {
 
   /// Finishes a shard with no data (all its tensors are empty).
   func finishIfEmpty() throws(PipelineError) -> Result? {
-    guard shard.header.dataLength == 0, descriptor == nil || cursor == 0 else { return nil }
+    guard shard.header.dataLength == 0 else { return nil }
     return try finish()
   }
 
@@ -219,10 +219,10 @@ actor ShardWriter {
 
   private func finish() throws(PipelineError) -> Result {
     let descriptor = try openIfNeeded()
+    self.descriptor = nil
     do {
+      defer { try? descriptor.close() }
       try descriptor.sync()
-      try descriptor.close()
-      self.descriptor = nil
     } catch {
       throw PipelineError(.io, "flushing \(partialPath): \(error)")
     }

@@ -18,6 +18,12 @@ public struct FinishedOutput: Sendable {
   /// - Throws: ``PipelineError`` (`outputExists`) saying what differs.
   public func check() throws(PipelineError) {
     let sums = try ChecksumList(directory: directory.path).digests
+    let weights = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter {
+      $0.hasSuffix(".safetensors")
+    }
+    guard Set(weights) == Set(plan.shards.map(\.fileName)) else {
+      throw differs("it holds \(weights.sorted()), this conversion writes \(plan.shards.map(\.fileName))")
+    }
     guard Set(sums.keys) == Set(plan.shards.map(\.fileName)) else {
       throw differs("its SHA256SUMS lists \(sums.keys.sorted()), this conversion writes \(plan.shards.map(\.fileName))")
     }

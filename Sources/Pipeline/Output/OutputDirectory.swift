@@ -92,13 +92,18 @@ public struct OutputDirectory: Sendable {
     return RunIdentity(json: json)
   }
 
-  /// Starts afresh: empties the state folder (but for the lock the caller holds) and records
+  /// Starts afresh: empties the state folder (but for the lock the caller holds), removes the
+  /// weights, index and checksums an earlier unfinished run of ours put in place, and records
   /// `identity`.
   public func prepare(identity: RunIdentity) throws(PipelineError) {
     let manager = FileManager.default
     do {
       for name in (try? manager.contentsOfDirectory(atPath: stateFolder)) ?? [] where name != "lock" {
         try manager.removeItem(atPath: join(stateFolder, name))
+      }
+      for name in (try? manager.contentsOfDirectory(atPath: path)) ?? []
+      where name.hasSuffix(".safetensors") || name == ShardIndex.fileName || name == ChecksumList.fileName {
+        try manager.removeItem(atPath: join(path, name))
       }
       try manager.createDirectory(atPath: spillFolder, withIntermediateDirectories: true)
       try Self.writeAtomically(
@@ -160,21 +165,38 @@ public struct OutputDirectory: Sendable {
     return JSONWriter.string(index, style: .pythonIndented) + "\n"
   }
 
-  /// Copies every regular file of the input directory except weights and the index, and writes
-  /// `config.json` with the quantization config added.
+  /// File name endings of weights in other formats, which are not copied: the output holds the
+  /// converted weights, and pickled ones (`.bin`, `.pt`) are what safetensors replaces.
+  static let weightSuffixes = [
+    ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack", ".onnx", ".index.json",
+  ]
+
+  /// Copies every regular file of the input directory except weights and indexes (streamed,
+  /// under a temporary name, then fsynced and renamed), and writes `config.json` with the
+  /// quantization config added.
   private func copyOtherFiles(from input: String, quantizationConfig: JSONValue?) throws {
     let manager = FileManager.default
     for name in try manager.contentsOfDirectory(atPath: input).sorted() {
       let source = join(input, name)
       var isDirectory: ObjCBool = false
       guard manager.fileExists(atPath: source, isDirectory: &isDirectory), !isDirectory.boolValue,
-        !name.hasSuffix(".safetensors"), name != ShardIndex.fileName, !name.hasPrefix(".")
+        !Self.weightSuffixes.contains(where: { name.hasSuffix($0) }), !name.hasPrefix(".")
       else { continue }
-      var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: source)))
+      let target = join(path, name)
       if name == "config.json", let quantizationConfig {
-        bytes = Array(try Self.configText(bytes, quantizationConfig: quantizationConfig, path: source).utf8)
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: source)))
+        try Self.writeAtomically(Array(try Self.configText(bytes, quantizationConfig: quantizationConfig, path: source).utf8), to: target)
+        continue
       }
-      try Self.writeAtomically(bytes, to: join(path, name))
+      let temporary = target + ".tmp-safeshard"
+      try? manager.removeItem(atPath: temporary)
+      try manager.copyItem(atPath: source, toPath: temporary)
+      let descriptor = open(temporary, O_RDONLY | O_CLOEXEC)
+      if descriptor >= 0 {
+        _ = fsync(descriptor)
+        close(descriptor)
+      }
+      try Self.renameDurably(temporary, to: target)
     }
   }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// How a conversion is laid out and run; everything but the input, the output and the recipe.
 public struct ConversionOptions: Sendable, Equatable {
   /// The order of tensors inside each output shard.
@@ -33,4 +35,3 @@ public struct ConversionOptions: Sendable, Equatable {
   public static var defaultJobs: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 }
 
-import Foundation

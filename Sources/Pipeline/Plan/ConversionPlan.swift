@@ -97,7 +97,24 @@ public struct ConversionPlan: Sendable {
             flattened: .plain(tensor.name, dtype: tensor.dtype, shape: tensor.shape)))
       }
     }
+    let configs = Set(entries.compactMap(\.config))
+    if !configs.isEmpty && TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
+      throw PipelineError(
+        .invalidInput, "\(checkpoint.path) is already a torchao checkpoint; quantizing it again would break it. "
+          + "Use --recipe reshard to re-shard it.")
+    }
+    if configs.count > 1 {
+      throw PipelineError(
+        .invalidInput, "the recipe quantizes with \(configs.count) different configs; config.json can describe one "
+          + "(transformers' FqnToConfig is not written yet). Use rules that skip, or one scheme.")
+    }
     try self.init(entries: entries, inputMetadata: checkpoint.files.first?.header.metadata, options: options)
+  }
+
+  /// The `quantization_config` transformers writes into `config.json` for this plan, or `nil`
+  /// when nothing is quantized.
+  public var quantizationConfig: JSONValue? {
+    entries.lazy.compactMap(\.config).first?.transformersQuantizationConfig
   }
 
   private init(entries: [Entry], inputMetadata: [String: String]?, options: ConversionOptions) throws(PipelineError) {
@@ -108,7 +125,14 @@ public struct ConversionPlan: Sendable {
     for spec in stored where !seen.insert(spec.name).inserted {
       throw PipelineError(.invalidInput, "two tensors would be stored as '\(spec.name)'")
     }
-    let sizes = stored.map { (try? $0.byteCount()) ?? 0 }
+    var sizes: [Int] = []
+    for spec in stored {
+      do {
+        sizes.append(try spec.byteCount())
+      } catch {
+        throw PipelineError(.invalidInput, "\(error)")
+      }
+    }
     totalSize = sizes.reduce(0, +)
     totalParameters = entries.reduce(0) { $0 + $1.source.elementCount }
 

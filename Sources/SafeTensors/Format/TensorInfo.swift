@@ -20,8 +20,9 @@ public struct TensorInfo: Sendable, Hashable {
   /// The number of data bytes.
   public var byteCount: Int { dataOffsets.count }
 
-  /// The number of elements (1 for a scalar).
-  public var elementCount: Int { shape.reduce(1, *) }
+  /// The number of elements (1 for a scalar). A shape with a zero dimension has none, however
+  /// large its other dimensions; otherwise the count is bounded by the validated byte size.
+  public var elementCount: Int { shape.contains(0) ? 0 : shape.reduce(1, *) }
 }
 
 /// A tensor to be written: everything but its place in the file, which the header assigns.

@@ -54,10 +54,10 @@ extension TorchAOConfig {
         bits: try bits("weight_dtype"), try Self.granularity(data["weight_granularity"], in: type),
         mapping: try mapping("weight_mapping_type"), scaleFormat: try scaleFormat("weight_scale_dtype"))
     case "Int4WeightOnlyConfig":
-      guard let groupSize = data["group_size"]?.uint64 else {
+      guard let groupSize = data["group_size"]?.uint64.flatMap({ Int(exactly: $0) }) else {
         throw TorchAOError(.unsupported, "\(type): group_size must be an integer")
       }
-      self = .int4WeightOnly(groupSize: Int(groupSize))
+      self = .int4WeightOnly(groupSize: groupSize)
     case "MXDynamicActivationMXWeightConfig":
       guard let name = data["weight_dtype"]?["_data"]?.string, let element = MXElement(rawValue: name),
         let modeName = data["scaling_mode"]?["_data"]?.string, let scaling = MXScaling(rawValue: modeName)
@@ -86,7 +86,9 @@ extension TorchAOConfig {
     case "PerAxis" where single?["_data"]?["axis"]?.uint64 == 0: return .perRow
     case "PerTensor": return .perTensor
     case "PerGroup":
-      if let size = single?["_data"]?["group_size"]?.uint64, size > 0 { return .perGroup(Int(size)) }
+      if let size = single?["_data"]?["group_size"]?.uint64.flatMap({ Int(exactly: $0) }), size > 0 {
+        return .perGroup(size)
+      }
     default: break
     }
     throw TorchAOError(.unsupported, "\(type): unsupported granularity \(value.map { JSONWriter.string($0) } ?? "none")")

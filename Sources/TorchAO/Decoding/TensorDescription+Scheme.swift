@@ -23,8 +23,7 @@ extension TensorDescription {
       return format
     }
     func blockGranularity(_ shape: [Int]) throws(TorchAOError) -> Granularity {
-      guard let block = self[attribute: "block_size"]?.array?.compactMap(\.uint64).map(Int.init),
-        block.count == shape.count, shape.count >= 2
+      guard let block = Self.integers(self[attribute: "block_size"]), block.count == shape.count, shape.count >= 2
       else {
         throw TorchAOError(.partShape, "block_size does not match the \(shape.count)-D shape \(shape)", tensor: name)
       }
@@ -56,7 +55,7 @@ extension TensorDescription {
         scaleFormat: scaleFormat == source ? nil : scaleFormat)
       return (scheme, qdata.shape)
     case "Int4Tensor":
-      guard let shape = self[attribute: "shape"]?.array?.compactMap(\.uint64).map(Int.init), shape.count >= 2 else {
+      guard let shape = Self.integers(self[attribute: "shape"]), shape.count >= 2 else {
         throw TorchAOError(.malformedEntry, "Int4Tensor has no shape attribute", tensor: name)
       }
       // A group as wide as the row reads as per-row; Int4 only knows groups.
@@ -77,19 +76,34 @@ extension TensorDescription {
       guard self[attribute: "block_size"]?.uint64 == 32 else {
         throw TorchAOError(.unsupported, "MXTensor block_size is not 32", tensor: name)
       }
-      let shape = element == .float4E2M1 ? Array(qdata.shape.dropLast()) + [2 * (qdata.shape.last ?? 0)] : qdata.shape
+      let shape = element == .float4E2M1 ? try Self.unpacked(qdata, tensor: name) : qdata.shape
       return (MXScheme(source: try format("orig_dtype"), element: element), shape)
     case "NVFP4Tensor":
       guard self[attribute: "block_size"]?.uint64 == 16 else {
         throw TorchAOError(.unsupported, "NVFP4Tensor block_size is not 16", tensor: name)
       }
-      let shape = Array(qdata.shape.dropLast()) + [2 * (qdata.shape.last ?? 0)]
+      let shape = try Self.unpacked(qdata, tensor: name)
       let scheme = NVFP4Scheme(
         source: try format("orig_dtype"), usesPerTensorScale: tensorDataNames.contains("per_tensor_scale"))
       return (scheme, shape)
     default:
       throw TorchAOError(.unsupported, "safeshard cannot decode \(subclass) (a GPU-only layout)", tensor: name)
     }
+  }
+
+  /// A JSON list of integers that fit in `Int`, or `nil`.
+  static func integers(_ value: JSONValue?) -> [Int]? {
+    guard let elements = value?.array else { return nil }
+    let integers = elements.compactMap { $0.uint64.flatMap { Int(exactly: $0) } }
+    return integers.count == elements.count ? integers : nil
+  }
+
+  /// The logical shape of packed fp4 `qdata` (two elements a byte): its last dimension doubled.
+  static func unpacked(_ qdata: TensorInfo, tensor name: String) throws(TorchAOError) -> [Int] {
+    guard let last = qdata.shape.last, case (let doubled, false) = last.multipliedReportingOverflow(by: 2) else {
+      throw TorchAOError(.partShape, "packed qdata shape \(qdata.shape) has no logical shape", tensor: name)
+    }
+    return qdata.shape.dropLast() + [doubled]
   }
 
   /// The scheme in a few words: `int8 per-row`, `float8 e4m3 per-tensor`, `int4 group 128`, ….
