@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Pipeline
 
 /// The options `convert` and `plan` share: the recipe and the layout and memory settings,
@@ -27,6 +28,12 @@ struct ConversionFlags: ParsableArguments {
 
   @Option(help: "Bytes written between two durable points a resumed run continues from. (default: 64MiB)")
   var commitInterval: String?
+
+  @Option(help: "This process's share of the shards, 0 ≤ I < N. (default: SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, or 0)")
+  var workerIndex: Int?
+
+  @Option(help: "How many processes share the work. (default: SLURM_ARRAY_TASK_COUNT, or 1)")
+  var workerCount: Int?
 
   func validate() throws {
     if let jobs, !(1...1024).contains(jobs) { throw ValidationError("--jobs must be between 1 and 1024") }
@@ -59,7 +66,31 @@ struct ConversionFlags: ParsableArguments {
     if let spillDir { options.spillDirectory = spillDir }
     if let spillCompression { options.spillCompression = spillCompression }
     if let commitInterval { options.commitInterval = max(1, try ByteSize(commitInterval).bytes) }
+    (options.workerIndex, options.workerCount) = try workerShare(ProcessInfo.processInfo.environment)
     return (recipe, options)
+  }
+}
+
+extension ConversionFlags {
+  /// The recipe as `state.json` records it: a built-in name, or a file's absolute path (so that
+  /// `finalize` finds it from any directory).
+  var recipeReference: String {
+    recipe.contains("/") || recipe.hasSuffix(".yaml") || recipe.hasSuffix(".yml")
+      ? URL(fileURLWithPath: recipe).standardizedFileURL.path : recipe
+  }
+
+  /// This process's worker index and the worker count, from the flags, else from a Slurm array
+  /// job (`SLURM_ARRAY_TASK_ID` − `SLURM_ARRAY_TASK_MIN`, `SLURM_ARRAY_TASK_COUNT`), else from a
+  /// Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`, with `--worker-count`).
+  func workerShare(_ environment: [String: String]) throws -> (index: Int, count: Int) {
+    let slurmID = environment["SLURM_ARRAY_TASK_ID"].flatMap(Int.init)
+    let slurmMin = environment["SLURM_ARRAY_TASK_MIN"].flatMap(Int.init) ?? 0
+    let count = workerCount ?? environment["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init) ?? 1
+    let index = workerIndex ?? slurmID.map { $0 - slurmMin } ?? environment["JOB_COMPLETION_INDEX"].flatMap(Int.init) ?? 0
+    guard count >= 1, (0..<count).contains(index) else {
+      throw ValidationError("the worker index must be in 0..<\(count) (worker count), it is \(index)")
+    }
+    return (index, count)
   }
 }
 

@@ -69,9 +69,12 @@ struct Convert: AsyncParsableCommand {
     }
 
     let lock: RunLock
-    let identity = RunIdentity(input: input, recipe: recipe.name, checkpoint: checkpoint, plan: plan)
+    let identity = RunIdentity(
+      input: URL(fileURLWithPath: input).standardizedFileURL.path, recipe: flags.recipeReference, checkpoint: checkpoint,
+      plan: plan)
     do {
-      lock = try directory.lock()
+      lock = try directory.lock(worker: options.workerIndex)
+      if restart { try directory.reset() }
       if status == .unfinished, !restart, let recorded = directory.recordedIdentity() {
         let changes = identity.differences(from: recorded)
         guard changes.isEmpty else {
@@ -80,7 +83,7 @@ struct Convert: AsyncParsableCommand {
               + "Run with --restart to start over.")
         }
       } else {
-        try directory.prepare(identity: identity)
+        try directory.record(identity)
       }
     } catch let failure as ToolFailure {
       throw failure
@@ -99,6 +102,10 @@ struct Convert: AsyncParsableCommand {
     withExtendedLifetime(lock) {}
     reporter.close()
     switch result {
+    case .success(let report) where !report.finalized:
+      print(
+        "\(output): worker \(options.workerIndex) of \(options.workerCount) wrote \(report.shards.count) shards; "
+          + "run `safeshard finalize \(output)` when every worker is done")
     case .success(let report):
       let spilled = report.spilledBytes > 0 ? ", \(report.spilledBytes) bytes spilled" : ""
       if reporter.style != .json {

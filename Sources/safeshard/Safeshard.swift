@@ -10,6 +10,6 @@ struct Safeshard: AsyncParsableCommand {
       64 for a usage error.
       """,
     version: "safeshard \(BuildInfo.version) (liblz4 \(BuildInfo.lz4Version))",
-    subcommands: [Convert.self, PlanCommand.self, Inspect.self, Verify.self]
+    subcommands: [Convert.self, PlanCommand.self, Finalize.self, Inspect.self, Verify.self]
   )
 }

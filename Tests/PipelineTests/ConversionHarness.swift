@@ -31,10 +31,10 @@ enum ConversionHarness {
   ) async throws -> Converter.Report {
     let (checkpoint, plan) = try plan(input, recipe: recipe, configure)
     let directory = OutputDirectory(path: output)
-    let lock = try directory.lock()
+    let lock = try directory.lock(worker: plan.options.workerIndex)
     defer { withExtendedLifetime(lock) {} }
     if directory.recordedIdentity() == nil {
-      try directory.prepare(identity: RunIdentity(input: input, recipe: recipe, checkpoint: checkpoint, plan: plan))
+      try directory.record(RunIdentity(input: input, recipe: recipe, checkpoint: checkpoint, plan: plan))
     }
     var isDirectory: ObjCBool = false
     _ = FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory)

@@ -131,7 +131,7 @@ import Testing
     #expect(full.standardError.contains("No space left on device"))
     #expect(full.standardError.contains(".partial"))
     let state = output + "/.safeshard"
-    let journal = state + "/journal.log"
+    let journal = state + "/journal-0.log"
     let partial = state + "/model-00001-of-00003.safetensors.partial"
     let lines = try String(contentsOfFile: journal, encoding: .utf8).split(separator: "\n")
     #expect(lines.contains { $0.hasPrefix("commit model-00001-of-00003.safetensors ") })

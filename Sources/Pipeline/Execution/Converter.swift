@@ -20,6 +20,8 @@ public struct Converter: Sendable {
     public var shards: [String]
     public var peakMemory: Int
     public var spilledBytes: Int
+    /// Whether the output is complete (`false` for one worker of several).
+    public var finalized: Bool
   }
 
   let checkpoint: Checkpoint
@@ -119,8 +121,8 @@ public struct Converter: Sendable {
     let spillFolder = plan.options.spillDirectory ?? output.spillFolder
     try preflight(spillFolder: spillFolder)
     // What earlier runs made durable: finished shards are kept, partial ones continue.
-    let recorded = Journal.read(output.journalPath)
-    let journal = try Journal(path: output.journalPath)
+    let recorded = output.allJournals()
+    let journal = try Journal(path: output.journalPath(worker: plan.options.workerIndex))
     let writers = plan.shards.map { shard in
       ShardWriter(
         shard: shard, partialPath: output.partialPath(shard.fileName),
@@ -131,6 +133,10 @@ public struct Converter: Sendable {
     let results = Locked<[ShardWriter.Result]>([])
     var cursors: [Int?] = []
     for (index, shard) in plan.shards.enumerated() {
+      guard plan.options.owns(shard: index) else {
+        cursors.append(nil)
+        continue
+      }
       switch recorded[shard.fileName] {
       case .done(let size, let sha256) where size == shard.fileSize && output.hasFinished(shard.fileName, size: size):
         results.withLock { $0.append(ShardWriter.Result(fileName: shard.fileName, size: size, sha256: sha256)) }
@@ -188,8 +194,16 @@ public struct Converter: Sendable {
       throw PipelineError(.io, "\(error)")
     }
     let finished = results.value
-    guard finished.count == plan.shards.count else {
-      throw PipelineError(.io, "only \(finished.count) of \(plan.shards.count) shards were completed")
+    let owned = plan.shards.indices.filter { plan.options.owns(shard: $0) }.count
+    guard finished.count == owned else {
+      throw PipelineError(.io, "only \(finished.count) of \(owned) shards were completed")
+    }
+    guard plan.options.workerCount == 1 else {
+      // Another process finalises once every worker is done (`safeshard finalize`).
+      let peak = await budget.peak
+      return Report(
+        bytesWritten: totalBytes, shards: finished.map(\.fileName).sorted(), peakMemory: peak,
+        spilledBytes: spilled.value, finalized: false)
     }
     do {
       try await blockingIO { [plan, output, inputDirectory] in
@@ -201,7 +215,8 @@ public struct Converter: Sendable {
     let peak = await budget.peak
     progress(.finished(bytes: totalBytes, peakMemory: peak, spilledBytes: spilled.value))
     return Report(
-      bytesWritten: totalBytes, shards: finished.map(\.fileName).sorted(), peakMemory: peak, spilledBytes: spilled.value)
+      bytesWritten: totalBytes, shards: finished.map(\.fileName).sorted(), peakMemory: peak,
+      spilledBytes: spilled.value, finalized: true)
   }
 
   /// Checks, before any data moves, what would otherwise fail only at the end: the input's

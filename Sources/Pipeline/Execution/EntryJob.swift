@@ -120,9 +120,13 @@ struct EntryJob: Sendable {
     }
   }
 
-  /// Sends a piece to the writers; an empty one only gives back its (empty) reservation.
+  /// Sends a piece to the writers. An empty one, or one for a shard another worker writes, is
+  /// dropped and its reservation given back.
   private func send(_ piece: Piece) async {
-    if piece.count == 0 { return }
+    guard piece.count > 0, plan.options.owns(shard: piece.shard) else {
+      await budget.release(piece.count)
+      return
+    }
     await channel.send(piece)
   }
 

@@ -24,8 +24,19 @@ public struct OutputDirectory: Sendable {
   var stateFolder: String { join(path, Self.stateFolderName) }
   var stateFile: String { join(stateFolder, "state.json") }
   var spillFolder: String { join(stateFolder, "spill") }
-  var journalPath: String { join(stateFolder, "journal.log") }
-  var lockPath: String { join(stateFolder, "lock") }
+  /// The journal of worker `index` (each worker has its own: appends from several machines to
+  /// one file are not atomic on shared filesystems).
+  func journalPath(worker index: Int) -> String { join(stateFolder, "journal-\(index).log") }
+
+  /// Every worker's journal, merged: the last word on each shard.
+  func allJournals() -> [String: Journal.Entry] {
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: stateFolder)) ?? []).filter {
+      $0.hasPrefix("journal-") && $0.hasSuffix(".log")
+    }
+    return names.sorted().reduce(into: [:]) { merged, name in
+      merged.merge(Journal.read(join(stateFolder, name))) { _, new in new }
+    }
+  }
 
   /// Where a shard is written while incomplete.
   func partialPath(_ fileName: String) -> String { join(stateFolder, fileName + ".partial") }
@@ -71,17 +82,18 @@ public struct OutputDirectory: Sendable {
     return .foreign("it holds \(names.count) entries and no safeshard state")
   }
 
-  /// Takes the run's lock (`.safeshard/lock`, creating the folders as needed): held until the
-  /// returned lock is released or the process ends, and refused while another process holds it.
+  /// Takes worker `index`'s lock (`.safeshard/lock-INDEX`, creating the folders as needed):
+  /// held until the returned lock is released or the process ends, and refused while another
+  /// process holds it. Workers with other indexes run side by side.
   ///
   /// The lock is a `flock(2)`, which the kernel releases when its holder dies.
-  public func lock() throws(PipelineError) -> RunLock {
+  public func lock(worker index: Int = 0) throws(PipelineError) -> RunLock {
     do {
       try FileManager.default.createDirectory(atPath: stateFolder, withIntermediateDirectories: true)
     } catch {
       throw PipelineError(.io, "creating \(stateFolder): \(error.localizedDescription)")
     }
-    return try RunLock(path: lockPath)
+    return try RunLock(path: join(stateFolder, "lock-\(index)"))
   }
 
   /// The identity an unfinished run recorded, or `nil`.
@@ -92,26 +104,31 @@ public struct OutputDirectory: Sendable {
     return RunIdentity(json: json)
   }
 
-  /// Starts afresh: empties the state folder (but for the lock the caller holds), removes the
-  /// weights, index and checksums an earlier unfinished run of ours put in place, and records
-  /// `identity`.
-  public func prepare(identity: RunIdentity) throws(PipelineError) {
+  /// Records `identity` in `state.json` (atomically: workers starting together write the same
+  /// text).
+  public func record(_ identity: RunIdentity) throws(PipelineError) {
+    do {
+      try writeAtomically(
+        Array((JSONWriter.string(identity.json, style: .pythonIndented) + "\n").utf8), to: stateFile)
+    } catch {
+      throw (error as? PipelineError) ?? PipelineError(.io, "writing \(stateFile): \(error.localizedDescription)")
+    }
+  }
+
+  /// Discards an unfinished run (`--restart`): empties the state folder but for the locks, and
+  /// removes the weights, index and checksums it put in place.
+  public func reset() throws(PipelineError) {
     let manager = FileManager.default
     do {
-      for name in (try? manager.contentsOfDirectory(atPath: stateFolder)) ?? [] where name != "lock" {
+      for name in (try? manager.contentsOfDirectory(atPath: stateFolder)) ?? [] where !name.hasPrefix("lock-") {
         try manager.removeItem(atPath: join(stateFolder, name))
       }
       for name in (try? manager.contentsOfDirectory(atPath: path)) ?? []
       where name.hasSuffix(".safetensors") || name == ShardIndex.fileName || name == ChecksumList.fileName {
         try manager.removeItem(atPath: join(path, name))
       }
-      try manager.createDirectory(atPath: spillFolder, withIntermediateDirectories: true)
-      try Self.writeAtomically(
-        Array((JSONWriter.string(identity.json, style: .pythonIndented) + "\n").utf8), to: stateFile)
-    } catch let error as PipelineError {
-      throw error
     } catch {
-      throw PipelineError(.io, "preparing \(stateFolder): \(error.localizedDescription)")
+      throw PipelineError(.io, "clearing \(stateFolder): \(error.localizedDescription)")
     }
   }
 
@@ -126,7 +143,7 @@ public struct OutputDirectory: Sendable {
       if let input { try copyOtherFiles(from: input, quantizationConfig: quantizationConfig) }
       Fault.reach("finalize-sums")
       let sums = ChecksumList(digests: Dictionary(uniqueKeysWithValues: shards.map { ($0.fileName, $0.sha256) }))
-      try Self.writeAtomically(Array(sums.text.utf8), to: join(path, ChecksumList.fileName))
+      try writeAtomically(Array(sums.text.utf8), to: join(path, ChecksumList.fileName))
       Fault.reach("finalize-weights")
       if plan.shards.count == 1 {
         // A run that died after this rename finds the shard in place and goes on.
@@ -135,7 +152,7 @@ public struct OutputDirectory: Sendable {
           try Self.renameDurably(staged, to: join(path, plan.shards[0].fileName))
         }
       } else {
-        try Self.writeAtomically(Array(Self.indexText(plan).utf8), to: join(path, ShardIndex.fileName))
+        try writeAtomically(Array(Self.indexText(plan).utf8), to: join(path, ShardIndex.fileName))
       }
       try FileManager.default.removeItem(atPath: stateFolder)
       try Self.syncDirectory(path)
@@ -144,6 +161,37 @@ public struct OutputDirectory: Sendable {
     } catch {
       throw PipelineError(.io, "finishing \(path): \(error.localizedDescription)")
     }
+  }
+
+  /// Finishes an output that several workers wrote: checks that every shard of `plan` is there
+  /// with the size and SHA-256 its worker recorded, then writes the other files, the checksums
+  /// and the index (``finalize(plan:shards:input:quantizationConfig:)``).
+  ///
+  /// - Throws: ``PipelineError`` naming the first shard that is missing, unfinished or differs.
+  public func finishWorkers(plan: ConversionPlan, input: String?) throws(PipelineError) {
+    let journals = allJournals()
+    var results: [ShardWriter.Result] = []
+    for (index, shard) in plan.shards.enumerated() {
+      let worker = index % plan.options.workerCount
+      guard case .done(let size, let sha256) = journals[shard.fileName] else {
+        throw PipelineError(
+          .invalidInput, "\(shard.fileName) is not finished: worker \(worker) of \(plan.options.workerCount) has not written it")
+      }
+      let location = [join(stateFolder, shard.fileName), join(path, shard.fileName)].first {
+        FileManager.default.fileExists(atPath: $0)
+      }
+      guard let location, (try? FileManager.default.attributesOfItem(atPath: location)[.size] as? Int) == size,
+        size == shard.fileSize
+      else {
+        throw PipelineError(.invalidInput, "\(shard.fileName) is missing or not the \(shard.fileSize) bytes worker \(worker) recorded")
+      }
+      let digest = try ChecksumList.digest(ofFile: location)
+      guard digest == sha256 else {
+        throw PipelineError(.invalidInput, "\(location): SHA-256 \(digest) differs from the \(sha256) worker \(worker) recorded")
+      }
+      results.append(ShardWriter.Result(fileName: shard.fileName, size: size, sha256: sha256))
+    }
+    try finalize(plan: plan, shards: results, input: input, quantizationConfig: plan.quantizationConfig)
   }
 
   /// `model.safetensors.index.json` as transformers writes it (`indent=2, sort_keys=True`).
@@ -185,10 +233,10 @@ public struct OutputDirectory: Sendable {
       let target = join(path, name)
       if name == "config.json", let quantizationConfig {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: source)))
-        try Self.writeAtomically(Array(try Self.configText(bytes, quantizationConfig: quantizationConfig, path: source).utf8), to: target)
+        try writeAtomically(Array(try Self.configText(bytes, quantizationConfig: quantizationConfig, path: source).utf8), to: target)
         continue
       }
-      let temporary = target + ".tmp-safeshard"
+      let temporary = temporaryPath()
       try? manager.removeItem(atPath: temporary)
       try manager.copyItem(atPath: source, toPath: temporary)
       let descriptor = open(temporary, O_RDONLY | O_CLOEXEC)
@@ -220,9 +268,15 @@ public struct OutputDirectory: Sendable {
     }
   }
 
-  /// Writes `bytes` to a temporary name beside `path`, fsyncs, and renames over `path`.
-  static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    let temporary = path + ".tmp-safeshard"
+  /// A fresh temporary name in the state folder: on the output's filesystem, so a rename moves
+  /// it into place, and removed with the state folder if a crash leaves it behind.
+  private func temporaryPath() -> String {
+    join(stateFolder, "tmp-\(UUID().uuidString)")
+  }
+
+  /// Writes `bytes` to a temporary file, fsyncs, and renames it over `path`.
+  func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    let temporary = temporaryPath()
     let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else { throw PipelineError(.io, "creating \(temporary): \(String(cString: strerror(errno)))") }
     defer { close(descriptor) }
@@ -236,7 +290,7 @@ public struct OutputDirectory: Sendable {
       done += count
     }
     guard fsync(descriptor) == 0 else { throw PipelineError(.io, "fsync \(temporary): \(String(cString: strerror(errno)))") }
-    try renameDurably(temporary, to: path)
+    try Self.renameDurably(temporary, to: path)
   }
 
   static func renameDurably(_ from: String, to path: String) throws {

@@ -15,8 +15,14 @@ public struct RunIdentity: Sendable, Equatable {
     public var headerSHA256: String
   }
 
+  /// The input, as given.
   public var input: String
+  /// The recipe: a built-in name, or a recipe file's path.
   public var recipe: String
+  /// The options that shape the plan, so that `finalize` can make it again.
+  public var maxShardSize: Int
+  public var layout: ConversionOptions.Layout
+  public var workerCount: Int
   public var inputFiles: [InputFile]
   public var planDigest: String
 
@@ -24,6 +30,9 @@ public struct RunIdentity: Sendable, Equatable {
   public init(input: String, recipe: String, checkpoint: Checkpoint, plan: ConversionPlan) {
     self.input = input
     self.recipe = recipe
+    maxShardSize = plan.options.maxShardSize
+    layout = plan.options.layout
+    workerCount = plan.options.workerCount
     inputFiles = checkpoint.files.map { file in
       let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
       let modified = (attributes?[.modificationDate] as? Date).map { String(format: "%.6f", $0.timeIntervalSince1970) } ?? ""
@@ -46,6 +55,8 @@ public struct RunIdentity: Sendable, Equatable {
     .object([
       JSONMember("tool", .string("safeshard")), JSONMember("version", .string(BuildInfo.version)),
       JSONMember("input", .string(input)), JSONMember("recipe", .string(recipe)),
+      JSONMember("max_shard_size", .number(String(maxShardSize))), JSONMember("layout", .string(layout.rawValue)),
+      JSONMember("worker_count", .number(String(workerCount))),
       JSONMember(
         "input_files",
         .array(
@@ -62,6 +73,9 @@ public struct RunIdentity: Sendable, Equatable {
   /// Reads an identity from `state.json`; `nil` when it is not one.
   public init?(json: JSONValue) {
     guard json["tool"]?.string == "safeshard", let input = json["input"]?.string, let recipe = json["recipe"]?.string,
+      let maxShardSize = json["max_shard_size"]?.uint64.flatMap({ Int(exactly: $0) }),
+      let layout = json["layout"]?.string.flatMap(ConversionOptions.Layout.init(rawValue:)),
+      let workerCount = json["worker_count"]?.uint64.flatMap({ Int(exactly: $0) }),
       let files = json["input_files"]?.array, let planDigest = json["plan_sha256"]?.string
     else { return nil }
     var inputFiles: [InputFile] = []
@@ -73,6 +87,9 @@ public struct RunIdentity: Sendable, Equatable {
     }
     self.input = input
     self.recipe = recipe
+    self.maxShardSize = maxShardSize
+    self.layout = layout
+    self.workerCount = workerCount
     self.inputFiles = inputFiles
     self.planDigest = planDigest
   }
@@ -93,6 +110,9 @@ public struct RunIdentity: Sendable, Equatable {
       }
     }
     if recipe != recorded.recipe { changes.append("the recipe is \(recipe), it was \(recorded.recipe)") }
+    if workerCount != recorded.workerCount {
+      changes.append("--worker-count is \(workerCount), it was \(recorded.workerCount)")
+    }
     if planDigest != recorded.planDigest {
       changes.append("the recipe or options give other shards (--max-shard-size, --layout, or the recipe's settings)")
     }

@@ -24,6 +24,15 @@ public struct ConversionOptions: Sendable, Equatable {
   public var spillCompression: SpillCompression = .lz4
   /// Where spill files go; `nil` means inside the output's state folder.
   public var spillDirectory: String?
+  /// This process's share of the work when several processes (on several machines) convert
+  /// into one output: it writes the shards whose index is `workerIndex` modulo `workerCount`.
+  public var workerIndex = 0
+  /// The number of processes sharing the work; 1 converts and finalises alone.
+  public var workerCount = 1
+
+  /// Whether this process writes shard `index`.
+  public func owns(shard index: Int) -> Bool { index % workerCount == workerIndex }
+
   /// How many bytes a shard writer writes between two durable points (fsync and a journal
   /// line); a resumed run continues from the last one.
   public var commitInterval: Int = 64 << 20

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+
+/// Conversion spread over several processes: each writes its share of the same plan into one
+/// output, `finalize` checks and completes it, and the result is byte-identical to one process.
+@Suite struct WorkerTests {
+  @Test(arguments: [2, 3])
+  func workersAndFinalizeGiveTheBytesOfASingleRun(count: Int) throws {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-workers-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let model = try KillAndResumeTests.makeModel(in: scratch)
+    let single = scratch.appendingPathComponent("single").path
+    #expect(try CLIRunner.run(KillAndResumeTests.arguments(model, single)).status == 0)
+
+    let shared = scratch.appendingPathComponent("shared").path
+    // Workers side by side: one by flag, the others as a Slurm array and a Kubernetes Indexed Job.
+    var processes: [Process] = []
+    for index in 0..<count {
+      let process = Process()
+      process.executableURL = CLIRunner.executable
+      var arguments = KillAndResumeTests.arguments(model, shared)
+      var environment = ProcessInfo.processInfo.environment
+      switch index {
+      case 0: arguments += ["--worker-index", "0", "--worker-count", String(count)]
+      case 1:
+        environment["SLURM_ARRAY_TASK_ID"] = "8"
+        environment["SLURM_ARRAY_TASK_MIN"] = "7"
+        environment["SLURM_ARRAY_TASK_COUNT"] = String(count)
+      default:
+        environment["JOB_COMPLETION_INDEX"] = String(index)
+        arguments += ["--worker-count", String(count)]
+      }
+      process.arguments = arguments
+      process.environment = environment
+      process.standardOutput = FileHandle.nullDevice
+      try process.run()
+      processes.append(process)
+    }
+    for process in processes {
+      process.waitUntilExit()
+      #expect(process.terminationStatus == 0)
+    }
+    // Nothing is complete before finalize.
+    #expect(!FileManager.default.fileExists(atPath: shared + "/model.safetensors.index.json"))
+    let finalized = try CLIRunner.run(["finalize", shared])
+    #expect(finalized.status == 0, "\(finalized.standardError)")
+    #expect(try KillAndResumeTests.contents(of: shared) == KillAndResumeTests.contents(of: single))
+  }
+
+  @Test func finalizeRefusesWhileAWorkersShardIsMissingOrDamaged() throws {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-workers-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let model = try KillAndResumeTests.makeModel(in: scratch)
+    let shared = scratch.appendingPathComponent("shared").path
+    let worker0 = try CLIRunner.run(KillAndResumeTests.arguments(model, shared) + ["--worker-index", "0", "--worker-count", "2"])
+    #expect(worker0.status == 0)
+    #expect(worker0.standardOutput.contains("run `safeshard finalize"))
+    let early = try CLIRunner.run(["finalize", shared])
+    #expect(early.status == 1)
+    #expect(early.standardError.contains("model-00002-of-00003.safetensors is not finished: worker 1 of 2"))
+
+    #expect(try CLIRunner.run(KillAndResumeTests.arguments(model, shared) + ["--worker-index", "1", "--worker-count", "2"]).status == 0)
+    // A shard damaged after its worker recorded it is caught.
+    let shard = shared + "/model-00001-of-00003.safetensors"
+    let handle = try #require(FileHandle(forUpdatingAtPath: shard))
+    try handle.seek(toOffset: 50_000)
+    handle.write(Data([0x55]))
+    try handle.close()
+    let damaged = try CLIRunner.run(["finalize", shared])
+    #expect(damaged.status == 1)
+    #expect(damaged.standardError.contains("differs from the"))
+    #expect(!FileManager.default.fileExists(atPath: shared + "/model.safetensors.index.json"))
+  }
+}
