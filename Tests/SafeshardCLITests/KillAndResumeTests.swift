@@ -35,16 +35,21 @@ import Testing
     return model
   }
 
+  /// A new scratch directory holding the model of ``makeModel(in:)``.
+  static func scratchWithModel() throws -> (URL, String) {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-kill-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    return (scratch, try makeModel(in: scratch))
+  }
+
   static func arguments(_ model: String, _ output: String) -> [String] {
     ["convert", model, output, "--recipe", "int8-weight-only", "--max-shard-size", "3MB", "--memory", "4MiB",
      "--jobs", "1", "--commit-interval", "256KiB", "--progress", "none"]
   }
 
   @Test func killedRunsResumeToTheSameBytesAsAnUninterruptedRun() throws {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-kill-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    let (scratch, model) = try Self.scratchWithModel()
     defer { try? FileManager.default.removeItem(at: scratch) }
-    let model = try Self.makeModel(in: scratch)
     let clean = scratch.appendingPathComponent("clean").path
     #expect(try CLIRunner.run(Self.arguments(model, clean)).status == 0)
     let reference = try Self.contents(of: clean)
@@ -96,10 +101,8 @@ import Testing
   }
 
   @Test func aChangedInputIsRefusedSayingWhatChangedAndRestartStartsOver() throws {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-kill-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    let (scratch, model) = try Self.scratchWithModel()
     defer { try? FileManager.default.removeItem(at: scratch) }
-    let model = try Self.makeModel(in: scratch)
     let output = scratch.appendingPathComponent("out").path
     let killed = try CLIRunner.run(Self.arguments(model, output), environment: ["SAFESHARD_FAULT": "kill-at:finalize-files"])
     #expect(killed.status == 9)
@@ -116,10 +119,8 @@ import Testing
   }
 
   @Test func aTornJournalAndAPartialShardLongerThanItsJournalSaysAreHandled() throws {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-kill-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    let (scratch, model) = try Self.scratchWithModel()
     defer { try? FileManager.default.removeItem(at: scratch) }
-    let model = try Self.makeModel(in: scratch)
     let clean = scratch.appendingPathComponent("clean").path
     #expect(try CLIRunner.run(Self.arguments(model, clean)).status == 0)
     let reference = try Self.contents(of: clean)
@@ -152,10 +153,8 @@ import Testing
   }
 
   @Test func aSecondProcessForTheSameOutputIsRefused() throws {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-kill-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    let (scratch, model) = try Self.scratchWithModel()
     defer { try? FileManager.default.removeItem(at: scratch) }
-    let model = try Self.makeModel(in: scratch)
     let output = scratch.appendingPathComponent("out").path
     let first = Process()
     first.executableURL = CLIRunner.executable

@@ -6,10 +6,8 @@ import Testing
 @Suite struct WorkerTests {
   @Test(arguments: [2, 3])
   func workersAndFinalizeGiveTheBytesOfASingleRun(count: Int) throws {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-workers-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    let (scratch, model) = try KillAndResumeTests.scratchWithModel()
     defer { try? FileManager.default.removeItem(at: scratch) }
-    let model = try KillAndResumeTests.makeModel(in: scratch)
     let single = scratch.appendingPathComponent("single").path
     #expect(try CLIRunner.run(KillAndResumeTests.arguments(model, single)).status == 0)
 
@@ -49,10 +47,8 @@ import Testing
   }
 
   @Test func finalizeRefusesWhileAWorkersShardIsMissingOrDamaged() throws {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-workers-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    let (scratch, model) = try KillAndResumeTests.scratchWithModel()
     defer { try? FileManager.default.removeItem(at: scratch) }
-    let model = try KillAndResumeTests.makeModel(in: scratch)
     let shared = scratch.appendingPathComponent("shared").path
     let worker0 = try CLIRunner.run(KillAndResumeTests.arguments(model, shared) + ["--worker-index", "0", "--worker-count", "2"])
     #expect(worker0.status == 0)
