@@ -183,3 +183,48 @@ import Testing
     return files
   }
 }
+
+/// A real full disk: a small tmpfs, where the test can mount one (root with the right to mount).
+@Suite struct FullDiskTests {
+  static func mount(_ arguments: [String]) -> Bool {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/mount")
+    process.arguments = arguments
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return false }
+    process.waitUntilExit()
+    return process.terminationStatus == 0
+  }
+
+  static let canMount: Bool = {
+    let probe = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-probe-\(UUID().uuidString)").path
+    try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: probe) }
+    guard getuid() == 0, mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe]) else { return false }
+    return umount(probe) == 0
+  }()
+
+  @Test(.enabled(if: canMount, "needs root and the right to mount a tmpfs"))
+  func aFullDiskStopsTheRunNamingThePathAndTheSameCommandFinishesOnceThereIsRoom() throws {
+    let (scratch, model) = try KillAndResumeTests.scratchWithModel()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let clean = scratch.appendingPathComponent("clean").path
+    #expect(try CLIRunner.run(KillAndResumeTests.arguments(model, clean)).status == 0)
+
+    let disk = scratch.appendingPathComponent("disk").path
+    try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+    #expect(Self.mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk]))
+    defer { _ = umount(disk) }
+    let output = disk + "/out"
+    let full = try CLIRunner.run(KillAndResumeTests.arguments(model, output))
+    #expect(full.status == 1)
+    #expect(full.standardError.contains("No space left on device"))
+    #expect(full.standardError.contains(disk))
+    #expect(!FileManager.default.fileExists(atPath: output + "/SHA256SUMS"))
+
+    #expect(Self.mount(["-o", "remount,size=64m", disk]))
+    let resumed = try CLIRunner.run(KillAndResumeTests.arguments(model, output))
+    #expect(resumed.status == 0, "\(resumed.standardError)")
+    #expect(try KillAndResumeTests.contents(of: output) == KillAndResumeTests.contents(of: clean))
+  }
+}
