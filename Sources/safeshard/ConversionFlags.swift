@@ -29,7 +29,8 @@ struct ConversionFlags: ParsableArguments {
   @Option(help: "Bytes written between two durable points a resumed run continues from. (default: 64MiB)")
   var commitInterval: String?
 
-  @Option(help: "This process's share of the shards, 0 ≤ I < N. (default: SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, or 0)")
+  @Option(
+    help: "This process's share of the shards, 0 ≤ I < N. (default: SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, or 0)")
   var workerIndex: Int?
 
   @Option(help: "How many processes share the work. (default: SLURM_ARRAY_TASK_COUNT, or 1)")
@@ -37,7 +38,9 @@ struct ConversionFlags: ParsableArguments {
 
   func validate() throws {
     if let jobs, !(1...1024).contains(jobs) { throw ValidationError("--jobs must be between 1 and 1024") }
-    for (name, value) in [("--max-shard-size", maxShardSize), ("--memory", memory), ("--commit-interval", commitInterval)] {
+    for (name, value) in [
+      ("--max-shard-size", maxShardSize), ("--memory", memory), ("--commit-interval", commitInterval),
+    ] {
       guard let value else { continue }
       guard let size = try? ByteSize(value) else {
         throw ValidationError("\(name) '\(value)' is not a size (\(ByteSize.syntax))")
@@ -86,7 +89,8 @@ extension ConversionFlags {
     let slurmID = environment["SLURM_ARRAY_TASK_ID"].flatMap(Int.init)
     let slurmMin = environment["SLURM_ARRAY_TASK_MIN"].flatMap(Int.init) ?? 0
     let count = workerCount ?? environment["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init) ?? 1
-    let index = workerIndex ?? slurmID.map { $0 - slurmMin } ?? environment["JOB_COMPLETION_INDEX"].flatMap(Int.init) ?? 0
+    let index =
+      workerIndex ?? slurmID.map { $0 - slurmMin } ?? environment["JOB_COMPLETION_INDEX"].flatMap(Int.init) ?? 0
     guard count >= 1, (0..<count).contains(index) else {
       throw ValidationError("the worker index must be in 0..<\(count) (worker count), it is \(index)")
     }

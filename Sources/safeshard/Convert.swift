@@ -31,7 +31,8 @@ struct Convert: AsyncParsableCommand {
 
   @OptionGroup var flags: ConversionFlags
 
-  @Option(help: "Progress report: bar (on a terminal), json (one JSON object a line), none. (default: bar on a terminal)")
+  @Option(
+    help: "Progress report: bar (on a terminal), json (one JSON object a line), none. (default: bar on a terminal)")
   var progress: ProgressStyle?
 
   @Flag(help: "Discard what an unfinished earlier run left in OUTPUT and start over.")
@@ -70,7 +71,8 @@ struct Convert: AsyncParsableCommand {
 
     let lock: RunLock
     let identity = RunIdentity(
-      input: URL(fileURLWithPath: input).standardizedFileURL.path, recipe: flags.recipeReference, checkpoint: checkpoint,
+      input: URL(fileURLWithPath: input).standardizedFileURL.path, recipe: flags.recipeReference,
+      checkpoint: checkpoint,
       plan: plan)
     do {
       lock = try directory.lock(worker: options.workerIndex)
@@ -109,12 +111,16 @@ struct Convert: AsyncParsableCommand {
     case .success(let report):
       let spilled = report.spilledBytes > 0 ? ", \(report.spilledBytes) bytes spilled" : ""
       if reporter.style != .json {
-        print("\(output): \(report.shards.count) shard\(report.shards.count == 1 ? "" : "s"), \(report.bytesWritten) bytes, peak buffers \(report.peakMemory) bytes\(spilled)")
+        print(
+          "\(output): \(report.shards.count) shard\(report.shards.count == 1 ? "" : "s"), \(report.bytesWritten) bytes, peak buffers \(report.peakMemory) bytes\(spilled)"
+        )
       }
     case .failure(let error):
       if let signal = stop.received {
         FileHandle.standardError.write(
-          Data("safeshard: stopped by \(signal.name); \(output) is incomplete. Run the same command again to continue.\n".utf8))
+          Data(
+            "safeshard: stopped by \(signal.name); \(output) is incomplete. Run the same command again to continue.\n"
+              .utf8))
         throw ExitCode(128 + signal.number)
       }
       throw ToolFailure("\(error)")

@@ -42,7 +42,9 @@ struct Finalize: ParsableCommand {
       }
       let inputDirectory = FileManager.default.isDirectory(identity.input) ? identity.input : nil
       try directory.finishWorkers(plan: plan, input: inputDirectory)
-      print("\(output): \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s") checked; index, config and SHA256SUMS written")
+      print(
+        "\(output): \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s") checked; index, config and SHA256SUMS written"
+      )
     } catch let failure as ToolFailure {
       throw failure
     } catch {

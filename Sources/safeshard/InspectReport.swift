@@ -70,7 +70,8 @@ struct InspectReport {
     }
     var text = line(header)
     for row in cells { text += line(row) }
-    text += "\n\(rows.count) tensors, \(totalParameters) parameters, \(totalBytes) bytes (\(ByteFormat.human(totalBytes)))"
+    text +=
+      "\n\(rows.count) tensors, \(totalParameters) parameters, \(totalBytes) bytes (\(ByteFormat.human(totalBytes)))"
     text += " in \(files.count) file\(files.count == 1 ? "" : "s")\n"
     for file in files {
       text += "\n\(file.name): \(file.tensorCount) tensors, \(file.dataBytes) data bytes\n"
@@ -88,7 +89,8 @@ struct InspectReport {
       text += "\ntorchao weights (\(weights.count)):\n"
       let width = weights.map(\.name.count).max() ?? 0
       for weight in weights {
-        text += "  " + weight.name + String(repeating: " ", count: width - weight.name.count) + "  " + weight.summary + "\n"
+        text +=
+          "  " + weight.name + String(repeating: " ", count: width - weight.name.count) + "  " + weight.summary + "\n"
       }
     }
     return text
@@ -119,10 +121,14 @@ struct InspectReport {
     }
     let weightValues: [JSONValue] = weights.map { weight in
       .object([
-        JSONMember("name", .string(weight.name)), JSONMember("subclass", .string(weight.description.subclass ?? "Tensor")),
+        JSONMember("name", .string(weight.name)),
+        JSONMember("subclass", .string(weight.description.subclass ?? "Tensor")),
         JSONMember("summary", .string(weight.summary)), JSONMember("dtype", .string(weight.scheme.source.torchName)),
         JSONMember("shape", .array(weight.shape.map { .number(String($0)) })),
-        JSONMember("parts", .object(weight.parts.sorted { $0.key < $1.key }.map { JSONMember($0.key.rawValue, .string($0.value.tensor.name)) })),
+        JSONMember(
+          "parts",
+          .object(
+            weight.parts.sorted { $0.key < $1.key }.map { JSONMember($0.key.rawValue, .string($0.value.tensor.name)) })),
       ])
     }
     let root = JSONValue.object([

@@ -42,7 +42,9 @@ struct PlanCommand: ParsableCommand {
     } catch {
       throw ToolFailure("\(error)")
     }
-    print(json ? Self.json(plan, recipe: recipe.name, share: share) : Self.text(plan, recipe: recipe.name, share: share), terminator: "")
+    print(
+      json ? Self.json(plan, recipe: recipe.name, share: share) : Self.text(plan, recipe: recipe.name, share: share),
+      terminator: "")
   }
 
   static func action(_ entry: ConversionPlan.Entry) -> String {
@@ -51,15 +53,18 @@ struct PlanCommand: ParsableCommand {
   }
 
   static func text(_ plan: ConversionPlan, recipe: String, share: Converter.MemoryShare) -> String {
-    var text = "recipe \(recipe): \(plan.entries.filter { $0.config != nil }.count) of \(plan.entries.count) tensors quantized\n\n"
+    var text =
+      "recipe \(recipe): \(plan.entries.filter { $0.config != nil }.count) of \(plan.entries.count) tensors quantized\n\n"
     let width = plan.entries.map(\.source.name.count).max() ?? 0
     for entry in plan.entries {
       let shards = Set(entry.flattened.stored.compactMap { plan.placement(of: $0.spec.name)?.shard })
         .sorted().map { plan.shards[$0].fileName }.joined(separator: ", ")
-      text += "  " + entry.source.name + String(repeating: " ", count: width - entry.source.name.count)
+      text +=
+        "  " + entry.source.name + String(repeating: " ", count: width - entry.source.name.count)
         + "  \(entry.source.dtype.rawValue) \(entry.source.shape)  →  \(action(entry))  [\(shards)]\n"
     }
-    text += "\n\(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s"), \(plan.totalSize) bytes of tensors, \(plan.totalParameters) parameters:\n"
+    text +=
+      "\n\(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s"), \(plan.totalSize) bytes of tensors, \(plan.totalParameters) parameters:\n"
     for shard in plan.shards {
       text += "  \(shard.fileName)  \(shard.header.tensors.count) tensors  \(shard.fileSize) bytes\n"
     }
@@ -99,7 +104,8 @@ struct PlanCommand: ParsableCommand {
       ])
     }
     let root = JSONValue.object([
-      JSONMember("recipe", .string(recipe)), JSONMember("entries", .array(entries)), JSONMember("shards", .array(shards)),
+      JSONMember("recipe", .string(recipe)), JSONMember("entries", .array(entries)),
+      JSONMember("shards", .array(shards)),
       JSONMember("total_size", number(plan.totalSize)), JSONMember("total_parameters", number(plan.totalParameters)),
       JSONMember(
         "memory",

@@ -39,21 +39,29 @@ final class ProgressReporter: Sendable {
     var members = [JSONMember("time", .number(String(format: "%.3f", elapsed)))]
     switch event {
     case .started(let total, let shards):
-      members += [JSONMember("event", .string("started")), JSONMember("total_bytes", .number(String(total))),
-                  JSONMember("shards", .number(String(shards)))]
+      members += [
+        JSONMember("event", .string("started")), JSONMember("total_bytes", .number(String(total))),
+        JSONMember("shards", .number(String(shards))),
+      ]
     case .tensorStarted(let name, let index, let count):
-      members += [JSONMember("event", .string("tensor")), JSONMember("name", .string(name)),
-                  JSONMember("index", .number(String(index))), JSONMember("count", .number(String(count)))]
+      members += [
+        JSONMember("event", .string("tensor")), JSONMember("name", .string(name)),
+        JSONMember("index", .number(String(index))), JSONMember("count", .number(String(count))),
+      ]
     case .wrote(_, let done):
       // Written bytes arrive often; a line per shard-level event is enough for logs.
       _ = done
       return
     case .shardFinished(let fileName, let size, let sha256):
-      members += [JSONMember("event", .string("shard")), JSONMember("file", .string(fileName)),
-                  JSONMember("bytes", .number(String(size))), JSONMember("sha256", .string(sha256))]
+      members += [
+        JSONMember("event", .string("shard")), JSONMember("file", .string(fileName)),
+        JSONMember("bytes", .number(String(size))), JSONMember("sha256", .string(sha256)),
+      ]
     case .finished(let bytes, let peak, let spilled):
-      members += [JSONMember("event", .string("finished")), JSONMember("bytes", .number(String(bytes))),
-                  JSONMember("peak_memory", .number(String(peak))), JSONMember("spilled_bytes", .number(String(spilled)))]
+      members += [
+        JSONMember("event", .string("finished")), JSONMember("bytes", .number(String(bytes))),
+        JSONMember("peak_memory", .number(String(peak))), JSONMember("spilled_bytes", .number(String(spilled))),
+      ]
     }
     print(JSONWriter.string(.object(members)))
   }

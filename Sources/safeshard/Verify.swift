@@ -26,7 +26,8 @@ struct Verify: ParsableCommand {
 
   func run() throws {
     var problems: [any Error] = Checkpoint.problems(at: path)
-    if problems.isEmpty, let checkpoint = try? Checkpoint(path: path), TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
+    if problems.isEmpty, let checkpoint = try? Checkpoint(path: path), TorchAOCheckpoint.hasTorchAOMetadata(checkpoint)
+    {
       problems = TorchAOCheckpoint.problems(in: checkpoint)
     }
     if FileManager.default.fileExists(atPath: path + "/" + ChecksumList.fileName) {
@@ -44,7 +45,8 @@ struct Verify: ParsableCommand {
     let checkpoint = try Checkpoint(path: path)
     let tensors = checkpoint.files.reduce(0) { $0 + $1.header.tensors.count }
     let bytes = checkpoint.files.reduce(0) { $0 + $1.header.dataLength }
-    var line = "\(path): OK, \(checkpoint.files.count) file\(checkpoint.files.count == 1 ? "" : "s"), \(tensors) tensors, \(bytes) data bytes"
+    var line =
+      "\(path): OK, \(checkpoint.files.count) file\(checkpoint.files.count == 1 ? "" : "s"), \(tensors) tensors, \(bytes) data bytes"
     if let torchAO = try? TorchAOCheckpoint(checkpoint) { line += ", \(torchAO.weights.count) torchao weights" }
     print(line)
   }

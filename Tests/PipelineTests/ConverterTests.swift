@@ -9,7 +9,9 @@ import TorchAO
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let output = scratch.appendingPathComponent("out").path
-    let report = try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: output, recipe: "int8-weight-only") {
+    let report = try await ConversionHarness.convert(
+      ConversionHarness.tinyLlama, to: output, recipe: "int8-weight-only"
+    ) {
       $0.maxShardSize = 150_000
     }
     let count = report.shards.count
@@ -17,7 +19,8 @@ import TorchAO
     #expect(report.shards.first == "model-00001-of-0000\(count).safetensors")
     let files = try ConversionHarness.contents(of: output)
     #expect(
-      Set(files.keys) == Set(report.shards + ["model.safetensors.index.json", "config.json", "generation_config.json", "SHA256SUMS"]))
+      Set(files.keys)
+        == Set(report.shards + ["model.safetensors.index.json", "config.json", "generation_config.json", "SHA256SUMS"]))
     #expect(Checkpoint.problems(at: output).isEmpty)
     #expect(TorchAOCheckpoint.problems(in: try Checkpoint(path: output)).isEmpty)
     #expect(try ConversionHarness.checkAgainstInput(output, input: ConversionHarness.tinyLlama) == 14)
@@ -28,9 +31,14 @@ import TorchAO
     #expect(checkpoint.files.allSatisfy { $0.header.metadata == metadata })
     // The index: total_size is the sum of stored tensor bytes; total_parameters the model's.
     let index = try JSONParser.parse(Array(files["model.safetensors.index.json"]!))
-    #expect(index["metadata"]?["total_size"]?.uint64 == UInt64(checkpoint.tensors.reduce(0) { $0 + $1.tensor.byteCount }))
+    #expect(
+      index["metadata"]?["total_size"]?.uint64 == UInt64(checkpoint.tensors.reduce(0) { $0 + $1.tensor.byteCount }))
     #expect(index["metadata"]?["total_parameters"]?.uint64 == 426_624)
-    #expect(files["generation_config.json"] == (try Data(contentsOf: URL(fileURLWithPath: ConversionHarness.tinyLlama).appendingPathComponent("generation_config.json"))))
+    #expect(
+      files["generation_config.json"]
+        == (try Data(
+          contentsOf: URL(fileURLWithPath: ConversionHarness.tinyLlama).appendingPathComponent("generation_config.json")
+        )))
     // No state is left behind.
     #expect(!FileManager.default.fileExists(atPath: output + "/.safeshard"))
   }
@@ -40,11 +48,14 @@ import TorchAO
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let output = scratch.appendingPathComponent("out").path
-    try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: output, recipe: recipe) { $0.maxShardSize = 300_000 }
+    try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: output, recipe: recipe) {
+      $0.maxShardSize = 300_000
+    }
     #expect(Checkpoint.problems(at: output).isEmpty)
     // The 14 Linear weights of the two layers; embeddings, lm_head and norms stay plain.
     #expect(try ConversionHarness.checkAgainstInput(output, input: ConversionHarness.tinyLlama) == 14)
-    let config = try JSONParser.parse(Array(Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("config.json"))))
+    let config = try JSONParser.parse(
+      Array(Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("config.json"))))
     #expect(config["quantization_config"] == (try Recipe.load(recipe)).defaultConfig?.transformersQuantizationConfig)
   }
 
@@ -96,7 +107,9 @@ import TorchAO
     defer { try? FileManager.default.removeItem(at: scratch) }
     let first = scratch.appendingPathComponent("a").path
     let second = scratch.appendingPathComponent("b").path
-    try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: first, recipe: "float8-dynamic") { $0.maxShardSize = 200_000 }
+    try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: first, recipe: "float8-dynamic") {
+      $0.maxShardSize = 200_000
+    }
     try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: second, recipe: "float8-dynamic") {
       $0.maxShardSize = 200_000
       $0.jobs = 1
@@ -111,7 +124,8 @@ import TorchAO
     let tight = scratch.appendingPathComponent("tight").path
     try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: roomy, recipe: "int8-weight-only")
     // The embedding and lm_head are 131,072 bytes each: larger than the whole budget.
-    let report = try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: tight, recipe: "int8-weight-only") {
+    let report = try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: tight, recipe: "int8-weight-only")
+    {
       $0.memory = 96 << 10
     }
     #expect(report.peakMemory <= 96 << 10)
@@ -127,7 +141,8 @@ import TorchAO
     try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: roomy, recipe: "int8-weight-only") {
       $0.layout = .canonical
     }
-    let report = try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: tight, recipe: "int8-weight-only") {
+    let report = try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: tight, recipe: "int8-weight-only")
+    {
       $0.layout = .canonical
       $0.memory = 160 << 10
       $0.spillCompression = SpillCompression(rawValue: compression)!
@@ -152,7 +167,10 @@ import TorchAO
       #expect(try copy.bytes(of: copy.tensor(named: tensor.name)) == file.bytes(of: tensor))
     }
     let config = try Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("config.json"))
-    #expect(config == (try Data(contentsOf: URL(fileURLWithPath: ConversionHarness.tinyLlama).appendingPathComponent("config.json"))))
+    #expect(
+      config
+        == (try Data(
+          contentsOf: URL(fileURLWithPath: ConversionHarness.tinyLlama).appendingPathComponent("config.json"))))
   }
 
   @Test func aCancelledRunLeavesNothingThatLooksComplete() async throws {

@@ -6,7 +6,10 @@ import Testing
   /// A two-shard checkpoint: a, b in shard 1; c in shard 2. `index` replaces the index text.
   static func makeSharded(in directory: URL, index: String? = nil) throws {
     let shards: [(String, [(TensorSpec, [UInt8])])] = [
-      ("model-00001-of-00002.safetensors", [SampleFile.tensor("a", .bf16, [4, 4], seed: 1), SampleFile.tensor("b", .f32, [3], seed: 2)]),
+      (
+        "model-00001-of-00002.safetensors",
+        [SampleFile.tensor("a", .bf16, [4, 4], seed: 1), SampleFile.tensor("b", .f32, [3], seed: 2)]
+      ),
       ("model-00002-of-00002.safetensors", [SampleFile.tensor("c", .f16, [2, 2], seed: 3)]),
     ]
     for (name, tensors) in shards {
@@ -17,9 +20,9 @@ import Testing
     }
     let text =
       index ?? #"""
-      {"metadata": {"total_size": 48}, "weight_map": {"a": "model-00001-of-00002.safetensors",
-        "b": "model-00001-of-00002.safetensors", "c": "model-00002-of-00002.safetensors"}}
-      """#
+        {"metadata": {"total_size": 48}, "weight_map": {"a": "model-00001-of-00002.safetensors",
+          "b": "model-00001-of-00002.safetensors", "c": "model-00002-of-00002.safetensors"}}
+        """#
     try text.write(to: directory.appendingPathComponent(ShardIndex.fileName), atomically: true, encoding: .utf8)
   }
 
@@ -60,7 +63,8 @@ import Testing
   static let two = "model-00002-of-00002.safetensors"
 
   static let badIndexes: [BadIndex] = [
-    BadIndex(name: "parent traversal", index: #"{"weight_map": {"a": "../outside.safetensors"}}"#, codes: [.unsafeShardName]),
+    BadIndex(
+      name: "parent traversal", index: #"{"weight_map": {"a": "../outside.safetensors"}}"#, codes: [.unsafeShardName]),
     BadIndex(name: "absolute path", index: #"{"weight_map": {"a": "/etc/passwd"}}"#, codes: [.unsafeShardName]),
     BadIndex(name: "backslash", index: #"{"weight_map": {"a": "sub\\x.safetensors"}}"#, codes: [.unsafeShardName]),
     BadIndex(name: "subdirectory", index: #"{"weight_map": {"a": "sub/x.safetensors"}}"#, codes: [.unsafeShardName]),

@@ -20,7 +20,8 @@ import Testing
     return seeds
   }
 
-  static let interesting: [UInt8] = Array(#"{}[]",:"0123456789-.eE\ u"#.utf8) + [0x00, 0x7F, 0x80, 0xC0, 0xED, 0xF4, 0xFF]
+  static let interesting: [UInt8] =
+    Array(#"{}[]",:"0123456789-.eE\ u"#.utf8) + [0x00, 0x7F, 0x80, 0xC0, 0xED, 0xF4, 0xFF]
 
   static func mutate(_ seed: [UInt8], _ random: inout SeededBytes) -> [UInt8] {
     var bytes = seed
@@ -39,8 +40,12 @@ import Testing
         bytes.insert(contentsOf: Array(repeatElement(run, count: 1 + random.below(40)).joined()), at: position)
       case 6 where bytes.count >= 8:
         // A length prefix that lies: small, huge, or one off.
-        let choices: [UInt64] = [0, 1, UInt64(bytes.count), UInt64(bytes.count - 8), 100_000_000, .max, UInt64(random.next())]
-        withUnsafeBytes(of: choices[random.below(choices.count)].littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }
+        let choices: [UInt64] = [
+          0, 1, UInt64(bytes.count), UInt64(bytes.count - 8), 100_000_000, .max, UInt64(random.next()),
+        ]
+        withUnsafeBytes(of: choices[random.below(choices.count)].littleEndian) {
+          bytes.replaceSubrange(0..<8, with: $0)
+        }
       case 7 where bytes.count >= 8:
         // Keep the prefix consistent with a mutated header so the JSON rules get exercised.
         let length = UInt64(bytes.count - 8 - random.below(min(bytes.count - 8, 16) + 1))

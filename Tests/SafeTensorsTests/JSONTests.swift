@@ -13,7 +13,10 @@ import Testing
     #expect(value.array?[4] == .number("1.5"))
   }
 
-  @Test(arguments: ["01", "1.", ".5", "+1", "1e", "--1", "0x10", "NaN", "Infinity", "tru", "nul", "[1,]", "{\"a\"}", "{1:2}", "\"\\u12\""])
+  @Test(arguments: [
+    "01", "1.", ".5", "+1", "1e", "--1", "0x10", "NaN", "Infinity", "tru", "nul", "[1,]", "{\"a\"}", "{1:2}",
+    "\"\\u12\"",
+  ])
   func invalidJSONIsRefusedAsSyntax(_ text: String) {
     let failure = #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(text) }
     #expect(failure?.kind == .syntax)
@@ -53,13 +56,15 @@ import Testing
       JSONMember("k", .string("é\"\\\n\u{1}\u{7F}🤖")), JSONMember("n", .array([.number("1"), .null, .bool(false)])),
     ])
     #expect(
-      JSONWriter.string(value, style: .python) == #"{"k": "\u00e9\"\\\n\u0001\u007f\ud83e\udd16", "n": [1, null, false]}"#)
+      JSONWriter.string(value, style: .python)
+        == #"{"k": "\u00e9\"\\\n\u0001\u007f\ud83e\udd16", "n": [1, null, false]}"#)
   }
 
   @Test func theIndentedPythonStyleWritesWhatJSONDumpsWithIndentTwoWrites() throws {
     // json.dumps({"a": 1, "b": [1, [], {}], "c": {"x": "é"}, "d": []}, indent=2)
     let value = try JSONParser.parse(#"{"a": 1, "b": [1, [], {}], "c": {"x": "é"}, "d": []}"#)
-    let expected = "{\n  \"a\": 1,\n  \"b\": [\n    1,\n    [],\n    {}\n  ],\n  \"c\": {\n    \"x\": \"\\u00e9\"\n  },\n  \"d\": []\n}"
+    let expected =
+      "{\n  \"a\": 1,\n  \"b\": [\n    1,\n    [],\n    {}\n  ],\n  \"c\": {\n    \"x\": \"\\u00e9\"\n  },\n  \"d\": []\n}"
     #expect(JSONWriter.string(value, style: .pythonIndented) == expected)
   }
 }

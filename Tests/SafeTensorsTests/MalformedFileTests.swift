@@ -40,13 +40,17 @@ struct MalformedFile: CustomTestStringConvertible, Sendable {
     MalformedFile("empty file", bytes: [], code: .headerTooSmall),
     MalformedFile("seven bytes", bytes: [8, 0, 0, 0, 0, 0, 0], code: .headerTooSmall),
     MalformedFile("huge header length", bytes: lengthPrefix(UInt64.max, then: Array("{}".utf8)), code: .headerTooLarge),
-    MalformedFile("header length just over the limit", bytes: lengthPrefix(100_000_001, then: Array("{}".utf8)), code: .headerTooLarge),
+    MalformedFile(
+      "header length just over the limit", bytes: lengthPrefix(100_000_001, then: Array("{}".utf8)),
+      code: .headerTooLarge),
     MalformedFile("header length past the end", bytes: lengthPrefix(64, then: Array("{}".utf8)), code: .headerLength),
     MalformedFile(
-      "file truncated inside the header", bytes: Array(MalformedFile("", header: valid, data: 8, code: .io).bytes.prefix(30)),
+      "file truncated inside the header",
+      bytes: Array(MalformedFile("", header: valid, data: 8, code: .io).bytes.prefix(30)),
       code: .headerLength),
     MalformedFile(
-      "invalid UTF-8", json: Array(#"{"__metadata__":{"k":""#.utf8) + [0xFF] + Array(#""}}"#.utf8), code: .headerEncoding),
+      "invalid UTF-8", json: Array(#"{"__metadata__":{"k":""#.utf8) + [0xFF] + Array(#""}}"#.utf8),
+      code: .headerEncoding),
     MalformedFile(
       "overlong UTF-8", json: Array(#"{"__metadata__":{"k":""#.utf8) + [0xC0, 0x80] + Array(#""}}"#.utf8),
       code: .headerEncoding),
@@ -58,22 +62,26 @@ struct MalformedFile: CustomTestStringConvertible, Sendable {
     MalformedFile("NUL padding", json: Array("{}".utf8) + [0, 0, 0, 0, 0, 0], code: .headerSyntax),
     MalformedFile("invalid escape", header: #"{"__metadata__":{"k":"\x"}}"#, code: .headerSyntax),
     MalformedFile("unpaired surrogate escape", header: #"{"__metadata__":{"k":"\ud800"}}"#, code: .headerSyntax),
-    MalformedFile("raw control character in a string", header: "{\"__metadata__\":{\"k\":\"\u{1}\"}}", code: .headerSyntax),
+    MalformedFile(
+      "raw control character in a string", header: "{\"__metadata__\":{\"k\":\"\u{1}\"}}", code: .headerSyntax),
     MalformedFile("trailing comma", header: #"{"__metadata__":{"k":"v",}}"#, code: .headerSyntax),
     MalformedFile("header is an array", header: "[]", code: .headerNotObject),
     MalformedFile("header is a string", header: #""x""#, code: .headerNotObject),
     MalformedFile(
-      "deep nesting", header: #"{"a":{"dtype":"F32","shape":"# + String(repeating: "[", count: 200)
+      "deep nesting",
+      header: #"{"a":{"dtype":"F32","shape":"# + String(repeating: "[", count: 200)
         + String(repeating: "]", count: 200) + "}}", code: .headerDepth),
     MalformedFile(
       "duplicate tensor names",
-      header: #"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#,
+      header:
+        #"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#,
       data: 1, code: .duplicateKey),
     MalformedFile("duplicate metadata keys", header: #"{"__metadata__":{"k":"1","k":"2"}}"#, code: .duplicateKey),
     MalformedFile("metadata is not an object", header: #"{"__metadata__":["k"]}"#, code: .metadataNotStrings),
     MalformedFile("metadata value is a number", header: #"{"__metadata__":{"k":1}}"#, code: .metadataNotStrings),
     MalformedFile("entry is not an object", header: #"{"a":1}"#, code: .tensorEntry, tensor: "a"),
-    MalformedFile("entry lacks data_offsets", header: #"{"a":{"dtype":"U8","shape":[1]}}"#, code: .tensorEntry, tensor: "a"),
+    MalformedFile(
+      "entry lacks data_offsets", header: #"{"a":{"dtype":"U8","shape":[1]}}"#, code: .tensorEntry, tensor: "a"),
     MalformedFile(
       "unknown dtype", header: #"{"a":{"dtype":"F128","shape":[1],"data_offsets":[0,16]}}"#, data: 16,
       code: .unknownDType, tensor: "a"),
@@ -105,7 +113,8 @@ struct MalformedFile: CustomTestStringConvertible, Sendable {
       "offset past Int.max", header: #"{"a":{"dtype":"U8","shape":[0],"data_offsets":[0,18446744073709551615]}}"#,
       code: .sizeOverflow, tensor: "a"),
     MalformedFile(
-      "element count overflows", header: #"{"a":{"dtype":"U8","shape":[4294967296,4294967296,2],"data_offsets":[0,0]}}"#,
+      "element count overflows",
+      header: #"{"a":{"dtype":"U8","shape":[4294967296,4294967296,2],"data_offsets":[0,0]}}"#,
       code: .sizeOverflow, tensor: "a"),
     MalformedFile(
       "byte count overflows", header: #"{"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}}"#,
@@ -121,11 +130,13 @@ struct MalformedFile: CustomTestStringConvertible, Sendable {
       code: .offsetsNotContiguous, tensor: "a"),
     MalformedFile(
       "gap between tensors",
-      header: #"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"U8","shape":[1],"data_offsets":[2,3]}}"#,
+      header:
+        #"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"U8","shape":[1],"data_offsets":[2,3]}}"#,
       data: 3, code: .offsetsNotContiguous, tensor: "b"),
     MalformedFile(
       "overlapping tensors",
-      header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+      header:
+        #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
       data: 12, code: .offsetsNotContiguous, tensor: "b"),
     MalformedFile("trailing bytes after the data", header: valid, data: 9, code: .incompleteBuffer),
     MalformedFile("data truncated", header: valid, data: 7, code: .incompleteBuffer),
@@ -181,7 +192,8 @@ struct MalformedFile: CustomTestStringConvertible, Sendable {
   }
 
   @Test func extraFieldsInAnEntryAreIgnoredAsTheReferenceIgnoresThem() throws {
-    let file = MalformedFile("", header: #"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":1}}"#, data: 1, code: .io)
+    let file = MalformedFile(
+      "", header: #"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":1}}"#, data: 1, code: .io)
     let header = try file.bytes.withUnsafeBytes { try SafeTensorsHeader.decode(file: $0) }
     #expect(header.tensor(named: "a")?.dataOffsets == 0..<1)
   }

@@ -31,7 +31,8 @@ import Testing
     defer { TestFiles.cleanUp(directory) }
     let (spec, data) = SampleFile.tensor("x", .f32, [4], seed: 1)
     let path = directory.appendingPathComponent("t.safetensors").path
-    try SafeTensorsWriter.write(path: path, header: SafeTensorsHeader(metadata: nil, tensors: [spec]), data: ["x": data])
+    try SafeTensorsWriter.write(
+      path: path, header: SafeTensorsHeader(metadata: nil, tensors: [spec]), data: ["x": data])
     let file = try SafeTensorsFile(path: path)
     let tensor = try file.tensor(named: "x")
     var buffer = [UInt8](repeating: 0, count: 8)
@@ -49,7 +50,8 @@ import Testing
     defer { TestFiles.cleanUp(directory) }
     let (spec, data) = SampleFile.tensor("x", .f32, [1024], seed: 1)
     let url = directory.appendingPathComponent("t.safetensors")
-    try SafeTensorsWriter.write(path: url.path, header: SafeTensorsHeader(metadata: nil, tensors: [spec]), data: ["x": data])
+    try SafeTensorsWriter.write(
+      path: url.path, header: SafeTensorsHeader(metadata: nil, tensors: [spec]), data: ["x": data])
     let file = try SafeTensorsFile(path: url.path)
     let handle = try FileHandle(forWritingTo: url)
     try handle.truncate(atOffset: 100)

@@ -53,7 +53,8 @@ import Testing
     #expect(length == bytes.count - 8)
     #expect(length % 8 == 0)
     let text = String(decoding: bytes[8...], as: UTF8.self)
-    let json = #"{"__metadata__":{"a":"é","z":"1"},"b":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"#
+    let json =
+      #"{"__metadata__":{"a":"é","z":"1"},"b":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"#
       + #""a":{"dtype":"F32","shape":[],"data_offsets":[1,5]}}"#
     #expect(text.hasPrefix(json))
     #expect(text.dropFirst(json.count).allSatisfy { $0 == " " })
@@ -109,7 +110,8 @@ import Testing
   @Test func duplicateAndReservedNamesAreRefused() {
     let duplicate = #expect(throws: SafeTensorsError.self) {
       try SafeTensorsHeader(
-        metadata: nil, tensors: [TensorSpec(name: "x", dtype: .u8, shape: [1]), TensorSpec(name: "x", dtype: .u8, shape: [1])])
+        metadata: nil,
+        tensors: [TensorSpec(name: "x", dtype: .u8, shape: [1]), TensorSpec(name: "x", dtype: .u8, shape: [1])])
     }
     #expect(duplicate?.code == .invalidArgument)
     let reserved = #expect(throws: SafeTensorsError.self) {

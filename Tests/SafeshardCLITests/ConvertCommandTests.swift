@@ -15,7 +15,9 @@ import Testing
     let scratch = try Self.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let output = scratch.appendingPathComponent("out").path
-    let first = try CLIRunner.run(["convert", Self.tinyLlama, output, "--recipe", "int8-weight-only", "--max-shard-size", "200KB"])
+    let first = try CLIRunner.run([
+      "convert", Self.tinyLlama, output, "--recipe", "int8-weight-only", "--max-shard-size", "200KB",
+    ])
     #expect(first.status == 0, "\(first.standardError)")
     #expect(first.standardOutput.hasPrefix("\(output): "))
     let verified = try CLIRunner.run(["verify", output])
@@ -24,13 +26,17 @@ import Testing
 
     let shard = URL(fileURLWithPath: output).appendingPathComponent("model-00001-of-00003.safetensors").path
     let before = try FileManager.default.attributesOfItem(atPath: shard)[.modificationDate] as? Date
-    let again = try CLIRunner.run(["convert", Self.tinyLlama, output, "--recipe", "int8-weight-only", "--max-shard-size", "200KB"])
+    let again = try CLIRunner.run([
+      "convert", Self.tinyLlama, output, "--recipe", "int8-weight-only", "--max-shard-size", "200KB",
+    ])
     #expect(again.status == 0)
     #expect(again.standardOutput.contains("already complete"))
     #expect(try FileManager.default.attributesOfItem(atPath: shard)[.modificationDate] as? Date == before)
 
     // The same output for another conversion is refused.
-    let other = try CLIRunner.run(["convert", Self.tinyLlama, output, "--recipe", "float8-weight-only", "--max-shard-size", "200KB"])
+    let other = try CLIRunner.run([
+      "convert", Self.tinyLlama, output, "--recipe", "float8-weight-only", "--max-shard-size", "200KB",
+    ])
     #expect(other.status == 1)
     #expect(other.standardError.contains("holds a different finished conversion"))
   }
@@ -39,7 +45,10 @@ import Testing
     let scratch = try Self.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let output = scratch.appendingPathComponent("out").path
-    #expect(try CLIRunner.run(["convert", Self.tinyLlama, output, "--recipe", "int4-weight-only", "--max-shard-size", "300KB"]).status == 0)
+    #expect(
+      try CLIRunner.run([
+        "convert", Self.tinyLlama, output, "--recipe", "int4-weight-only", "--max-shard-size", "300KB",
+      ]).status == 0)
     // Flip one byte of tensor data: the format is still valid, the checksum is not.
     let shard = output + "/model-00002-of-00002.safetensors"
     let handle = try #require(FileHandle(forUpdatingAtPath: shard))
@@ -76,9 +85,13 @@ import Testing
     let scratch = try Self.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let path = scratch.appendingPathComponent("model.safetensors").path
-    let header = try SafeTensorsHeader(metadata: nil, tensors: [TensorSpec(name: "layer.proj.weight", dtype: .f16, shape: [32, 32])])
-    try SafeTensorsWriter.write(path: path, header: header, data: ["layer.proj.weight": [UInt8](repeating: 0x3C, count: 2048)])
-    let result = try CLIRunner.run(["convert", path, scratch.appendingPathComponent("out").path, "--recipe", "float8-dynamic"])
+    let header = try SafeTensorsHeader(
+      metadata: nil, tensors: [TensorSpec(name: "layer.proj.weight", dtype: .f16, shape: [32, 32])])
+    try SafeTensorsWriter.write(
+      path: path, header: header, data: ["layer.proj.weight": [UInt8](repeating: 0x3C, count: 2048)])
+    let result = try CLIRunner.run([
+      "convert", path, scratch.appendingPathComponent("out").path, "--recipe", "float8-dynamic",
+    ])
     #expect(result.status == 1)
     #expect(result.standardError.contains("layer.proj.weight"))
     #expect(result.standardError.contains("bfloat16"))
@@ -108,13 +121,17 @@ import Testing
     let model = scratch.appendingPathComponent("model").path
     try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
     let specs = (0..<16).map { TensorSpec(name: "layers.\($0).proj.weight", dtype: .bf16, shape: [512, 4096]) }
-    var writer = try SafeTensorsWriter(path: model + "/model.safetensors", header: SafeTensorsHeader(metadata: nil, tensors: specs))
+    var writer = try SafeTensorsWriter(
+      path: model + "/model.safetensors", header: SafeTensorsHeader(metadata: nil, tensors: specs))
     let block = [UInt8]((0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) })
     for _ in specs { try writer.write(block) }
     try writer.finish()
 
     let output = scratch.appendingPathComponent("out").path
-    let arguments = ["convert", model, output, "--recipe", "int8-weight-only", "--memory", "8MiB", "--jobs", "1", "--max-shard-size", "10MB"]
+    let arguments = [
+      "convert", model, output, "--recipe", "int8-weight-only", "--memory", "8MiB", "--jobs", "1", "--max-shard-size",
+      "10MB",
+    ]
     let process = Process()
     process.executableURL = CLIRunner.executable
     process.arguments = arguments

@@ -16,7 +16,10 @@ import Testing
     let result = try CLIRunner.run(["inspect", Self.tinyLlama])
     #expect(result.status == 0)
     let lines = result.standardOutput.split(separator: "\n", omittingEmptySubsequences: false)
-    #expect(lines.first?.split(separator: " ", omittingEmptySubsequences: true) == ["name", "dtype", "shape", "bytes", "file"])
+    #expect(
+      lines.first?.split(separator: " ", omittingEmptySubsequences: true) == [
+        "name", "dtype", "shape", "bytes", "file",
+      ])
     #expect(
       lines.contains {
         $0.split(separator: " ", omittingEmptySubsequences: true)
@@ -43,7 +46,9 @@ import Testing
     let result = try CLIRunner.run(["inspect", path])
     #expect(result.status == 0)
     #expect(result.standardOutput.contains("  torchao: 6 tensor entries: Int8Tensor ×5, Tensor ×1\n"))
-    #expect(result.standardOutput.contains(#"  tensor_names = ["a.weight", "b.weight", "c.weight", "c.bias", "t.weight", "experts.w"]"#))
+    #expect(
+      result.standardOutput.contains(
+        #"  tensor_names = ["a.weight", "b.weight", "c.weight", "c.bias", "t.weight", "experts.w"]"#))
   }
 
   @Test func verifyChecksTorchAOMetadataAndInspectShowsEachSchemes() throws {
@@ -62,14 +67,17 @@ import Testing
     var metadata = try #require(file.header.metadata)
     metadata["a.weight"] = metadata["a.weight"]!.replacingOccurrences(of: "Int4Tensor", with: "builtins.eval")
     let header = try SafeTensorsHeader(
-      metadata: metadata, tensors: file.header.tensors.map { TensorSpec(name: $0.name, dtype: $0.dtype, shape: $0.shape) })
+      metadata: metadata,
+      tensors: file.header.tensors.map { TensorSpec(name: $0.name, dtype: $0.dtype, shape: $0.shape) })
     let bad = directory.appendingPathComponent("bad.safetensors").path
     try SafeTensorsWriter.write(
       path: bad, header: header,
       data: Dictionary(uniqueKeysWithValues: try file.header.tensors.map { ($0.name, try file.bytes(of: $0)) }))
     let refused = try CLIRunner.run(["verify", bad])
     #expect(refused.status == 1)
-    #expect(refused.standardOutput.hasPrefix("\(bad): tensor 'a.weight': _type \"builtins.eval\" is not a torchao tensor subclass"))
+    #expect(
+      refused.standardOutput.hasPrefix(
+        "\(bad): tensor 'a.weight': _type \"builtins.eval\" is not a torchao tensor subclass"))
     #expect(refused.standardOutput.contains("[rule unknown-type]"))
   }
 
@@ -79,7 +87,8 @@ import Testing
     defer { try? FileManager.default.removeItem(at: directory) }
     for name in try FileManager.default.contentsOfDirectory(atPath: Self.tinyLlama) {
       try FileManager.default.copyItem(
-        at: URL(fileURLWithPath: Self.tinyLlama).appendingPathComponent(name), to: directory.appendingPathComponent(name))
+        at: URL(fileURLWithPath: Self.tinyLlama).appendingPathComponent(name),
+        to: directory.appendingPathComponent(name))
     }
     // Truncate one shard and point one index entry at a missing shard: two problems.
     let shard = directory.appendingPathComponent("model-00002-of-00002.safetensors")
@@ -88,7 +97,9 @@ import Testing
     try handle.close()
     let indexURL = directory.appendingPathComponent("model.safetensors.index.json")
     let index = try String(contentsOf: indexURL, encoding: .utf8)
-      .replacingOccurrences(of: #""model.norm.weight": "model-00002-of-00002.safetensors""#, with: #""model.norm.weight": "gone.safetensors""#)
+      .replacingOccurrences(
+        of: #""model.norm.weight": "model-00002-of-00002.safetensors""#,
+        with: #""model.norm.weight": "gone.safetensors""#)
     try index.write(to: indexURL, atomically: true, encoding: .utf8)
 
     let result = try CLIRunner.run(["verify", directory.path])
@@ -118,7 +129,8 @@ import Testing
     defer { try? FileManager.default.removeItem(at: directory) }
     let json = Array(#"{"z":{"dtype":"BF16","shape":[9223372036854775807,2,0],"data_offsets":[0,0]}}"#.utf8)
     let path = directory.appendingPathComponent("z.safetensors").path
-    try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json).write(to: URL(fileURLWithPath: path))
+    try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json).write(
+      to: URL(fileURLWithPath: path))
     let inspected = try CLIRunner.run(["inspect", path])
     #expect(inspected.status == 0)
     #expect(inspected.standardOutput.contains("1 tensors, 0 parameters, 0 bytes"))

@@ -17,7 +17,8 @@ import Testing
       specs.append(TensorSpec(name: "model.layers.\(layer).mlp.up_proj.weight", dtype: .bf16, shape: [512, 2048]))
       specs.append(TensorSpec(name: "model.layers.\(layer).input_layernorm.weight", dtype: .bf16, shape: [2048]))
     }
-    var writer = try SafeTensorsWriter(path: model + "/model.safetensors", header: SafeTensorsHeader(metadata: ["format": "pt"], tensors: specs))
+    var writer = try SafeTensorsWriter(
+      path: model + "/model.safetensors", header: SafeTensorsHeader(metadata: ["format": "pt"], tensors: specs))
     var state: UInt64 = 0x9E37_79B9_7F4A_7C15
     for spec in specs {
       var bytes = [UInt8](repeating: 0, count: try spec.byteCount())
@@ -43,8 +44,10 @@ import Testing
   }
 
   static func arguments(_ model: String, _ output: String) -> [String] {
-    ["convert", model, output, "--recipe", "int8-weight-only", "--max-shard-size", "3MB", "--memory", "4MiB",
-     "--jobs", "1", "--commit-interval", "256KiB", "--progress", "none"]
+    [
+      "convert", model, output, "--recipe", "int8-weight-only", "--max-shard-size", "3MB", "--memory", "4MiB",
+      "--jobs", "1", "--commit-interval", "256KiB", "--progress", "none",
+    ]
   }
 
   @Test func killedRunsResumeToTheSameBytesAsAnUninterruptedRun() throws {
@@ -87,11 +90,13 @@ import Testing
     }
     #expect(identical == Self.kills, "\(identical) of \(Self.kills) resumed outputs are byte-identical")
     #expect(killedMidRun >= Self.kills / 2, "only \(killedMidRun) kills landed before the run ended")
-    print("kill-and-resume: \(Self.kills) runs, \(killedMidRun) killed mid-run, \(identical) byte-identical after resuming")
+    print(
+      "kill-and-resume: \(Self.kills) runs, \(killedMidRun) killed mid-run, \(identical) byte-identical after resuming")
 
     for point in ["finalize-files", "finalize-sums", "finalize-weights"] {
       let output = scratch.appendingPathComponent(point).path
-      let killed = try CLIRunner.run(Self.arguments(model, output), environment: ["SAFESHARD_FAULT": "kill-at:\(point)"])
+      let killed = try CLIRunner.run(
+        Self.arguments(model, output), environment: ["SAFESHARD_FAULT": "kill-at:\(point)"])
       #expect(killed.status == 9, "\(point): the injected kill did not happen")
       #expect(!FileManager.default.fileExists(atPath: output + "/model.safetensors.index.json"))
       let resumed = try CLIRunner.run(Self.arguments(model, output))
@@ -104,7 +109,8 @@ import Testing
     let (scratch, model) = try Self.scratchWithModel()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let output = scratch.appendingPathComponent("out").path
-    let killed = try CLIRunner.run(Self.arguments(model, output), environment: ["SAFESHARD_FAULT": "kill-at:finalize-files"])
+    let killed = try CLIRunner.run(
+      Self.arguments(model, output), environment: ["SAFESHARD_FAULT": "kill-at:finalize-files"])
     #expect(killed.status == 9)
     // Another shard size gives another plan.
     var other = Self.arguments(model, output)
@@ -127,7 +133,8 @@ import Testing
 
     let output = scratch.appendingPathComponent("out").path
     // A full disk after 1 MB of the first shard stops the run with a clear error…
-    let full = try CLIRunner.run(Self.arguments(model, output), environment: ["SAFESHARD_FAULT": "enospc-after:1000000"])
+    let full = try CLIRunner.run(
+      Self.arguments(model, output), environment: ["SAFESHARD_FAULT": "enospc-after:1000000"])
     #expect(full.status == 1)
     #expect(full.standardError.contains("No space left on device"))
     #expect(full.standardError.contains(".partial"))
@@ -163,7 +170,9 @@ import Testing
     first.standardError = FileHandle.nullDevice
     try first.run()
     let deadline = Date().addingTimeInterval(10)
-    while Date() < deadline, !FileManager.default.fileExists(atPath: output + "/.safeshard/state.json") { usleep(5_000) }
+    while Date() < deadline, !FileManager.default.fileExists(atPath: output + "/.safeshard/state.json") {
+      usleep(5_000)
+    }
     let second = try CLIRunner.run(Self.arguments(model, output))
     first.waitUntilExit()
     if first.terminationStatus == 0 && second.status == 0 {
@@ -197,7 +206,8 @@ import Testing
   }
 
   static let canMount: Bool = {
-    let probe = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-probe-\(UUID().uuidString)").path
+    let probe = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-probe-\(UUID().uuidString)")
+      .path
     try? FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: probe) }
     guard getuid() == 0, mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe]) else { return false }

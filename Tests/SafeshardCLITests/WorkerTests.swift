@@ -50,14 +50,17 @@ import Testing
     let (scratch, model) = try KillAndResumeTests.scratchWithModel()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let shared = scratch.appendingPathComponent("shared").path
-    let worker0 = try CLIRunner.run(KillAndResumeTests.arguments(model, shared) + ["--worker-index", "0", "--worker-count", "2"])
+    let worker0 = try CLIRunner.run(
+      KillAndResumeTests.arguments(model, shared) + ["--worker-index", "0", "--worker-count", "2"])
     #expect(worker0.status == 0)
     #expect(worker0.standardOutput.contains("run `safeshard finalize"))
     let early = try CLIRunner.run(["finalize", shared])
     #expect(early.status == 1)
     #expect(early.standardError.contains("model-00002-of-00003.safetensors is not finished: worker 1 of 2"))
 
-    #expect(try CLIRunner.run(KillAndResumeTests.arguments(model, shared) + ["--worker-index", "1", "--worker-count", "2"]).status == 0)
+    #expect(
+      try CLIRunner.run(KillAndResumeTests.arguments(model, shared) + ["--worker-index", "1", "--worker-count", "2"])
+        .status == 0)
     // A shard damaged after its worker recorded it is caught.
     let shard = shared + "/model-00001-of-00003.safetensors"
     let handle = try #require(FileHandle(forUpdatingAtPath: shard))

@@ -43,7 +43,11 @@ import TorchAO
       directory = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-flat-\(UUID().uuidString)")
     }
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { if ProcessInfo.processInfo.environment["SAFESHARD_TORCHAO_OUT"] == nil { try? FileManager.default.removeItem(at: directory) } }
+    defer {
+      if ProcessInfo.processInfo.environment["SAFESHARD_TORCHAO_OUT"] == nil {
+        try? FileManager.default.removeItem(at: directory)
+      }
+    }
     let path = directory.appendingPathComponent("output.safetensors").path
     // experts.* are quantized through FqnToConfig in the fixtures; other inputs by the config's
     // own selection. The fixture's outcome says which; follow it.
@@ -68,7 +72,9 @@ import TorchAO
     for (key, value) in theirs where key != "tensor_names" {
       #expect(try JSONParser.parse(mineMetadata[key]!) == JSONParser.parse(value), "\(key)")
     }
-    #expect(Set(try JSONParser.parse(mineMetadata["tensor_names"]!).array ?? []) == Set(try JSONParser.parse(theirs["tensor_names"]!).array ?? []))
+    #expect(
+      Set(try JSONParser.parse(mineMetadata["tensor_names"]!).array ?? [])
+        == Set(try JSONParser.parse(theirs["tensor_names"]!).array ?? []))
     #expect(outcome.count == (try TorchAOMetadata(decoding: mineMetadata)).entries.count)
   }
 }

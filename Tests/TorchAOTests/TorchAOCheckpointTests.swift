@@ -73,7 +73,8 @@ import TorchAO
       $0.metadata["a.weight"] = $0.metadata["a.weight"]!.replacingOccurrences(of: "Int8Tensor", with: "Int9Tensor")
     },
     Damage(name: "part names the scheme does not have", code: .malformedEntry, tensor: "a.weight") {
-      $0.metadata["a.weight"] = $0.metadata["a.weight"]!.replacingOccurrences(of: #"["zero_point", "qdata", "scale"]"#, with: #"["qdata", "scale"]"#)
+      $0.metadata["a.weight"] = $0.metadata["a.weight"]!.replacingOccurrences(
+        of: #"["zero_point", "qdata", "scale"]"#, with: #"["qdata", "scale"]"#)
       $0.remove("a._weight_zero_point")
     },
     Damage(name: "tensor_names lists a missing entry", code: .tensorNames, tensor: "z.weight") {
@@ -117,7 +118,9 @@ import TorchAO
     let path = TorchAOFixtures.directory.appendingPathComponent("\(fixture)/expected.safetensors").path
     let decoded = try TorchAOCheckpoint(Checkpoint(path: path))
     let golden = try SafeTensorsFile(
-      path: TorchAOFixtures.directory.deletingLastPathComponent().appendingPathComponent("dequantized/\(fixture).safetensors").path)
+      path: TorchAOFixtures.directory.deletingLastPathComponent().appendingPathComponent(
+        "dequantized/\(fixture).safetensors"
+      ).path)
     #expect(Set(golden.header.tensors.map(\.name)) == Set(decoded.weights.map(\.name)))
     for weight in decoded.weights {
       let expected = try golden.tensor(named: weight.name)
@@ -125,7 +128,9 @@ import TorchAO
       let format = try #require(FloatFormat(rawValue: expected.dtype.rawValue))
       #expect(format == weight.scheme.source)
       let bytes = try golden.bytes(of: expected)
-      let want = bytes.withUnsafeBytes { raw in (0..<expected.elementCount).map { format.value(at: $0, in: raw.baseAddress!) } }
+      let want = bytes.withUnsafeBytes { raw in
+        (0..<expected.elementCount).map { format.value(at: $0, in: raw.baseAddress!) }
+      }
       let got = try weight.dequantize()
       let mismatches = zip(got, want).filter { !($0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN)) }.count
       #expect(got.count == want.count)

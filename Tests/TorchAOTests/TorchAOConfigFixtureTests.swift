@@ -48,7 +48,8 @@ import TorchAO
 
   @Test func aConfigWithAFieldSafeshardDoesNotModelIsRefused() throws {
     let dict = TorchAOConfig.int8WeightOnly(.perRow).configDict
-    let text = JSONWriter.string(dict).replacingOccurrences(of: #""set_inductor_config":true"#, with: #""set_inductor_config":false"#)
+    let text = JSONWriter.string(dict).replacingOccurrences(
+      of: #""set_inductor_config":true"#, with: #""set_inductor_config":false"#)
     let error = #expect(throws: TorchAOError.self) { try TorchAOConfig(configDict: JSONParser.parse(text)) }
     #expect(error?.code == .unsupported)
     let unknown = #expect(throws: TorchAOError.self) {

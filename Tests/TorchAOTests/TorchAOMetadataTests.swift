@@ -23,13 +23,15 @@ import TorchAO
   }
 
   @Test func flattenedNamesFollowTorchAO() {
-    #expect(FlattenedName.name(parameter: "model.layers.0.mlp.down_proj.weight", part: "qdata")
-      == "model.layers.0.mlp.down_proj._weight_qdata")
+    #expect(
+      FlattenedName.name(parameter: "model.layers.0.mlp.down_proj.weight", part: "qdata")
+        == "model.layers.0.mlp.down_proj._weight_qdata")
     #expect(FlattenedName.name(parameter: "experts.w", part: "scale") == "experts._w_scale")
     #expect(FlattenedName.name(parameter: "weight", part: "qdata") == "_weight_qdata")
   }
 
-  static let int8 = #"{"_type": "Int8Tensor", "_data": {"act_quant_kwargs": null, "reduce_range": false, "block_size": [1, 96], "dtype": {"_type": "torch.dtype", "_data": "bfloat16"}}, "_tensor_data_names": ["zero_point", "qdata", "scale"]}"#
+  static let int8 =
+    #"{"_type": "Int8Tensor", "_data": {"act_quant_kwargs": null, "reduce_range": false, "block_size": [1, 96], "dtype": {"_type": "torch.dtype", "_data": "bfloat16"}}, "_tensor_data_names": ["zero_point", "qdata", "scale"]}"#
 
   struct Bad: CustomTestStringConvertible, Sendable {
     var name: String
@@ -45,21 +47,33 @@ import TorchAO
     Bad(name: "tensor_names empty", metadata: ["tensor_names": "[]"], code: .tensorNames),
     Bad(name: "tensor_names not strings", metadata: ["tensor_names": "[1]"], code: .tensorNames),
     Bad(
-      name: "tensor_names names a missing entry", metadata: ["tensor_names": #"["a.weight", "b.weight"]"#, "a.weight": int8],
+      name: "tensor_names names a missing entry",
+      metadata: ["tensor_names": #"["a.weight", "b.weight"]"#, "a.weight": int8],
       code: .tensorNames, tensor: "b.weight"),
     Bad(
       name: "unknown subclass",
-      metadata: ["tensor_names": #"["a.weight"]"#, "a.weight": int8.replacingOccurrences(of: "Int8Tensor", with: "os.system")],
+      metadata: [
+        "tensor_names": #"["a.weight"]"#, "a.weight": int8.replacingOccurrences(of: "Int8Tensor", with: "os.system"),
+      ],
       code: .unknownType, tensor: "a.weight"),
     Bad(
       name: "unknown nested type",
-      metadata: ["tensor_names": #"["a.weight"]"#, "a.weight": int8.replacingOccurrences(of: "torch.dtype", with: "subprocess.Popen")],
+      metadata: [
+        "tensor_names": #"["a.weight"]"#,
+        "a.weight": int8.replacingOccurrences(of: "torch.dtype", with: "subprocess.Popen"),
+      ],
       code: .unknownType, tensor: "a.weight"),
-    Bad(name: "entry not JSON", metadata: ["tensor_names": #"["a.weight"]"#, "a.weight": "{"], code: .malformedEntry, tensor: "a.weight"),
-    Bad(name: "entry without _type", metadata: ["tensor_names": #"["a.weight"]"#, "a.weight": "{}"], code: .malformedEntry, tensor: "a.weight"),
+    Bad(
+      name: "entry not JSON", metadata: ["tensor_names": #"["a.weight"]"#, "a.weight": "{"], code: .malformedEntry,
+      tensor: "a.weight"),
+    Bad(
+      name: "entry without _type", metadata: ["tensor_names": #"["a.weight"]"#, "a.weight": "{}"],
+      code: .malformedEntry, tensor: "a.weight"),
     Bad(
       name: "subclass without _data",
-      metadata: ["tensor_names": #"["a.weight"]"#, "a.weight": #"{"_type": "Int8Tensor", "_tensor_data_names": ["qdata"]}"#],
+      metadata: [
+        "tensor_names": #"["a.weight"]"#, "a.weight": #"{"_type": "Int8Tensor", "_tensor_data_names": ["qdata"]}"#,
+      ],
       code: .malformedEntry, tensor: "a.weight"),
     Bad(
       name: "subclass without part names",

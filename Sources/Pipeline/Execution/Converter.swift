@@ -207,7 +207,8 @@ public struct Converter: Sendable {
     }
     do {
       try await blockingIO { [plan, output, inputDirectory] in
-        try output.finalize(plan: plan, shards: finished, input: inputDirectory, quantizationConfig: plan.quantizationConfig)
+        try output.finalize(
+          plan: plan, shards: finished, input: inputDirectory, quantizationConfig: plan.quantizationConfig)
       }
     } catch {
       throw (error as? PipelineError) ?? PipelineError(.io, "\(error)")
@@ -262,7 +263,8 @@ public struct Converter: Sendable {
   /// Where an entry's first stored byte goes: (shard, offset).
   private func firstPlacement(_ entry: ConversionPlan.Entry) -> Placement {
     entry.flattened.stored.compactMap { plan.placement(of: $0.spec.name) }
-      .map { Placement(shard: $0.shard, offset: $0.tensor.dataOffsets.lowerBound) }.min() ?? Placement(shard: .max, offset: 0)
+      .map { Placement(shard: $0.shard, offset: $0.tensor.dataOffsets.lowerBound) }.min()
+      ?? Placement(shard: .max, offset: 0)
   }
 
   private struct Placement: Comparable {
@@ -271,4 +273,3 @@ public struct Converter: Sendable {
     static func < (lhs: Placement, rhs: Placement) -> Bool { (lhs.shard, lhs.offset) < (rhs.shard, rhs.offset) }
   }
 }
-

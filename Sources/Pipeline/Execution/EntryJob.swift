@@ -33,7 +33,10 @@ struct EntryJob: Sendable {
       try await budget.reserve(range.count)
       let buffer = PieceBuffer(count: range.count)
       try await read(at: range.lowerBound, into: buffer)
-      await send(Piece(shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound + range.lowerBound, buffer: buffer, elementWidth: width))
+      await send(
+        Piece(
+          shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound + range.lowerBound, buffer: buffer,
+          elementWidth: width))
     }
   }
 
@@ -44,7 +47,9 @@ struct EntryJob: Sendable {
     let layout = try scheme.outputLayout(shape: shape)
     let rowBytes = layout.rowLength * format.byteWidth
     let rowsPerChunk = Converter.rowsPerChunk(layout, rowBytes: rowBytes, chunkBytes: share.chunkBytes)
-    let chunks = stride(from: 0, to: layout.rowCount, by: rowsPerChunk).map { $0..<min($0 + rowsPerChunk, layout.rowCount) }
+    let chunks = stride(from: 0, to: layout.rowCount, by: rowsPerChunk).map {
+      $0..<min($0 + rowsPerChunk, layout.rowCount)
+    }
 
     var statistic = try scheme.makeStatistic(shape: shape)
     if let empty = statistic {
@@ -94,12 +99,14 @@ struct EntryJob: Sendable {
         pieces.append((part, buffer))
       }
       for (name, buffer) in sharedGathered { outputs[name] = buffer.bytes }
-      try scheme.quantize(UnsafeRawBufferPointer(input.bytes), shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
+      try scheme.quantize(
+        UnsafeRawBufferPointer(input.bytes), shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
       await budget.release(inputBytes)
       for (part, buffer) in pieces {
         let placement = placements[part.name]!
         let offset = placement.tensor.dataOffsets.lowerBound + part.byteRange(rows: rows).lowerBound
-        await send(Piece(shard: placement.shard, offset: offset, buffer: buffer, elementWidth: part.elementType.byteWidth))
+        await send(
+          Piece(shard: placement.shard, offset: offset, buffer: buffer, elementWidth: part.elementType.byteWidth))
       }
     }
 
@@ -109,7 +116,9 @@ struct EntryJob: Sendable {
       bytes.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
       let placement = placements[name]!
       let width = layout.part(name)?.elementType.byteWidth ?? 1
-      await send(Piece(shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound, buffer: buffer, elementWidth: width))
+      await send(
+        Piece(
+          shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound, buffer: buffer, elementWidth: width))
     }
     for part in gatheredParts {
       let placement = placements[part.name]!

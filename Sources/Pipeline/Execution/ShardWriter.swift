@@ -90,7 +90,10 @@ actor ShardWriter {
       try handle.seek(toOffset: 0)
       while offset < length {
         guard let chunk = try handle.read(upToCount: min(8 << 20, length - offset)), !chunk.isEmpty else { return nil }
-        if offset < headerCount && Array(chunk.prefix(headerCount - offset)) != Array(shard.headerBytes[offset..<min(headerCount, offset + chunk.count)]) {
+        if offset < headerCount
+          && Array(chunk.prefix(headerCount - offset))
+            != Array(shard.headerBytes[offset..<min(headerCount, offset + chunk.count)])
+        {
           return nil
         }
         hasher.update(data: chunk)

@@ -98,7 +98,8 @@ public struct OutputDirectory: Sendable {
 
   /// The identity an unfinished run recorded, or `nil`.
   public func recordedIdentity() -> RunIdentity? {
-    guard let data = FileManager.default.contents(atPath: stateFile), let json = try? JSONParser.parse(Array(data)) else {
+    guard let data = FileManager.default.contents(atPath: stateFile), let json = try? JSONParser.parse(Array(data))
+    else {
       return nil
     }
     return RunIdentity(json: json)
@@ -175,7 +176,8 @@ public struct OutputDirectory: Sendable {
       let worker = index % plan.options.workerCount
       guard case .done(let size, let sha256) = journals[shard.fileName] else {
         throw PipelineError(
-          .invalidInput, "\(shard.fileName) is not finished: worker \(worker) of \(plan.options.workerCount) has not written it")
+          .invalidInput,
+          "\(shard.fileName) is not finished: worker \(worker) of \(plan.options.workerCount) has not written it")
       }
       let location = [join(stateFolder, shard.fileName), join(path, shard.fileName)].first {
         FileManager.default.fileExists(atPath: $0)
@@ -183,11 +185,13 @@ public struct OutputDirectory: Sendable {
       guard let location, (try? FileManager.default.attributesOfItem(atPath: location)[.size] as? Int) == size,
         size == shard.fileSize
       else {
-        throw PipelineError(.invalidInput, "\(shard.fileName) is missing or not the \(shard.fileSize) bytes worker \(worker) recorded")
+        throw PipelineError(
+          .invalidInput, "\(shard.fileName) is missing or not the \(shard.fileSize) bytes worker \(worker) recorded")
       }
       let digest = try ChecksumList.digest(ofFile: location)
       guard digest == sha256 else {
-        throw PipelineError(.invalidInput, "\(location): SHA-256 \(digest) differs from the \(sha256) worker \(worker) recorded")
+        throw PipelineError(
+          .invalidInput, "\(location): SHA-256 \(digest) differs from the \(sha256) worker \(worker) recorded")
       }
       results.append(ShardWriter.Result(fileName: shard.fileName, size: size, sha256: sha256))
     }
@@ -233,7 +237,8 @@ public struct OutputDirectory: Sendable {
       let target = join(path, name)
       if name == "config.json", let quantizationConfig {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: source)))
-        try writeAtomically(Array(try Self.configText(bytes, quantizationConfig: quantizationConfig, path: source).utf8), to: target)
+        try writeAtomically(
+          Array(try Self.configText(bytes, quantizationConfig: quantizationConfig, path: source).utf8), to: target)
         continue
       }
       let temporary = temporaryPath()
@@ -249,7 +254,8 @@ public struct OutputDirectory: Sendable {
   }
 
   /// The input's `config.json` with `quantization_config` set, as transformers writes it.
-  static func configText(_ bytes: [UInt8], quantizationConfig: JSONValue, path: String) throws(PipelineError) -> String {
+  static func configText(_ bytes: [UInt8], quantizationConfig: JSONValue, path: String) throws(PipelineError) -> String
+  {
     guard let members = (try? JSONParser.parse(bytes))?.members else {
       throw PipelineError(.invalidInput, "\(path) is not a JSON object")
     }
@@ -278,7 +284,9 @@ public struct OutputDirectory: Sendable {
   func writeAtomically(_ bytes: [UInt8], to path: String) throws {
     let temporary = temporaryPath()
     let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard descriptor >= 0 else { throw PipelineError(.io, "creating \(temporary): \(String(cString: strerror(errno)))") }
+    guard descriptor >= 0 else {
+      throw PipelineError(.io, "creating \(temporary): \(String(cString: strerror(errno)))")
+    }
     defer { close(descriptor) }
     var done = 0
     while done < bytes.count {
@@ -289,7 +297,9 @@ public struct OutputDirectory: Sendable {
       }
       done += count
     }
-    guard fsync(descriptor) == 0 else { throw PipelineError(.io, "fsync \(temporary): \(String(cString: strerror(errno)))") }
+    guard fsync(descriptor) == 0 else {
+      throw PipelineError(.io, "fsync \(temporary): \(String(cString: strerror(errno)))")
+    }
     try Self.renameDurably(temporary, to: path)
   }
 

@@ -35,7 +35,8 @@ public struct RunIdentity: Sendable, Equatable {
     workerCount = plan.options.workerCount
     inputFiles = checkpoint.files.map { file in
       let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
-      let modified = (attributes?[.modificationDate] as? Date).map { String(format: "%.6f", $0.timeIntervalSince1970) } ?? ""
+      let modified =
+        (attributes?[.modificationDate] as? Date).map { String(format: "%.6f", $0.timeIntervalSince1970) } ?? ""
       var hasher = SHA256()
       hasher.update(data: Data(file.header.encoded()))
       return InputFile(

@@ -14,7 +14,8 @@ public final class RunLock: Sendable {
     guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
       close(descriptor)
       throw PipelineError(
-        .outputExists, "another safeshard process is converting into this output (it holds \(path)); wait for it or stop it")
+        .outputExists,
+        "another safeshard process is converting into this output (it holds \(path)); wait for it or stop it")
     }
     self.descriptor = descriptor
   }

@@ -43,4 +43,3 @@ public struct ConversionOptions: Sendable, Equatable {
   /// The number of active processors.
   public static var defaultJobs: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 }
-

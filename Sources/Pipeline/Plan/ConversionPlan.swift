@@ -81,7 +81,8 @@ public struct ConversionPlan: Sendable {
       switch selection {
       case .quantize(let config):
         guard let format = FloatFormat(rawValue: tensor.dtype.rawValue) else {
-          throw PipelineError(.invalidInput, "\(file.path): tensor '\(tensor.name)': cannot quantize \(tensor.dtype.rawValue)")
+          throw PipelineError(
+            .invalidInput, "\(file.path): tensor '\(tensor.name)': cannot quantize \(tensor.dtype.rawValue)")
         }
         let flattened: FlattenedEntry
         do {
@@ -100,12 +101,14 @@ public struct ConversionPlan: Sendable {
     let configs = Set(entries.compactMap(\.config))
     if !configs.isEmpty && TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
       throw PipelineError(
-        .invalidInput, "\(checkpoint.path) is already a torchao checkpoint; quantizing it again would break it. "
+        .invalidInput,
+        "\(checkpoint.path) is already a torchao checkpoint; quantizing it again would break it. "
           + "Use --recipe reshard to re-shard it.")
     }
     if configs.count > 1 {
       throw PipelineError(
-        .invalidInput, "the recipe quantizes with \(configs.count) different configs; config.json can describe one "
+        .invalidInput,
+        "the recipe quantizes with \(configs.count) different configs; config.json can describe one "
           + "(transformers' FqnToConfig is not written yet). Use rules that skip, or one scheme.")
     }
     try self.init(entries: entries, inputMetadata: checkpoint.files.first?.header.metadata, options: options)
@@ -156,7 +159,8 @@ public struct ConversionPlan: Sendable {
       let header: SafeTensorsHeader
       do {
         header = try SafeTensorsHeader(
-          metadata: metadata, tensors: group.map { stored[$0] }, order: options.layout == .canonical ? .reference : .given)
+          metadata: metadata, tensors: group.map { stored[$0] },
+          order: options.layout == .canonical ? .reference : .given)
       } catch {
         throw PipelineError(.invalidInput, "\(error)")
       }

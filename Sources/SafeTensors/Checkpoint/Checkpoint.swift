@@ -116,7 +116,8 @@ public struct Checkpoint: Sendable {
     for name in index.shardFiles.sorted(by: utf8Less) {
       let shardPath = (directory as NSString).appendingPathComponent(name)
       guard FileManager.default.fileExists(atPath: shardPath) else {
-        problems.append(SafeTensorsError(.missingShard, "names shard \"\(name)\", which does not exist", file: indexPath))
+        problems.append(
+          SafeTensorsError(.missingShard, "names shard \"\(name)\", which does not exist", file: indexPath))
         continue
       }
       do {
@@ -152,7 +153,8 @@ public struct Checkpoint: Sendable {
     for file in files {
       for tensor in file.header.tensors where !listed.contains(tensor.name) {
         problems.append(
-          SafeTensorsError(.indexMismatch, "is in the shard but not in the index", file: file.path, tensor: tensor.name))
+          SafeTensorsError(.indexMismatch, "is in the shard but not in the index", file: file.path, tensor: tensor.name)
+        )
       }
     }
     return Checkpoint(path: directory, files: files, index: index, locations: locations)

@@ -75,11 +75,14 @@ extension SafeTensorsHeader {
         tensors.append(try decodeEntry(name: member.key, member.value))
       }
     }
-    tensors.sort { ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound) < ($1.dataOffsets.lowerBound, $1.dataOffsets.upperBound) }
+    tensors.sort {
+      ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound) < ($1.dataOffsets.lowerBound, $1.dataOffsets.upperBound)
+    }
     var end = 0
     for tensor in tensors {
       guard tensor.dataOffsets.lowerBound == end else {
-        let problem = tensor.dataOffsets.lowerBound < end ? "overlaps the tensor before it" : "leaves a gap after byte \(end)"
+        let problem =
+          tensor.dataOffsets.lowerBound < end ? "overlaps the tensor before it" : "leaves a gap after byte \(end)"
         throw SafeTensorsError(
           .offsetsNotContiguous,
           "data_offsets [\(tensor.dataOffsets.lowerBound), \(tensor.dataOffsets.upperBound)] \(problem)",
@@ -123,7 +126,8 @@ extension SafeTensorsHeader {
     shape.reserveCapacity(dimensions.count)
     for dimension in dimensions {
       guard let size = dimension.uint64 else {
-        throw SafeTensorsError(.invalidShape, "shape \(JSONWriter.string(shapeValue)) is not all non-negative integers", tensor: name)
+        throw SafeTensorsError(
+          .invalidShape, "shape \(JSONWriter.string(shapeValue)) is not all non-negative integers", tensor: name)
       }
       shape.append(size)
     }
@@ -138,7 +142,8 @@ extension SafeTensorsHeader {
       throw SafeTensorsError(.invalidOffsets, "data_offsets [\(start), \(end)] end before they start", tensor: name)
     }
     guard shape.allSatisfy({ $0 <= UInt64(Int.max) }), end <= UInt64(Int.max) else {
-      throw SafeTensorsError(.sizeOverflow, "shape \(shape) or data_offsets [\(start), \(end)] overflow 64-bit sizes", tensor: name)
+      throw SafeTensorsError(
+        .sizeOverflow, "shape \(shape) or data_offsets [\(start), \(end)] overflow 64-bit sizes", tensor: name)
     }
     let bytes = try dataByteCount(dtype, shape, tensor: name)
     guard bytes == end - start else {

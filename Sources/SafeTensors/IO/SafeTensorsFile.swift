@@ -87,7 +87,8 @@ public final class SafeTensorsFile: Sendable {
     of tensor: TensorInfo, chunkSize: Int, _ body: (UnsafeRawBufferPointer) throws -> Void
   ) throws {
     precondition(chunkSize > 0, "chunkSize must be positive")
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: min(chunkSize, max(tensor.byteCount, 1)), alignment: 64)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: min(chunkSize, max(tensor.byteCount, 1)), alignment: 64)
     defer { buffer.deallocate() }
     var offset = 0
     while offset < tensor.byteCount {
@@ -129,7 +130,8 @@ public final class SafeTensorsFile: Sendable {
           fromAbsoluteOffset: Int64(offset + done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]),
           retryOnInterrupt: true)
       } catch {
-        throw SafeTensorsError(.io, "read of \(buffer.count - done) bytes at offset \(offset + done) failed: \(error)", file: path)
+        throw SafeTensorsError(
+          .io, "read of \(buffer.count - done) bytes at offset \(offset + done) failed: \(error)", file: path)
       }
       if count == 0 {
         throw SafeTensorsError(.io, "file ended at byte \(offset + done); it was changed while open", file: path)

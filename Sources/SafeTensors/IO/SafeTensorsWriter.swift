@@ -21,7 +21,8 @@ public struct SafeTensorsWriter: ~Copyable {
     let descriptor: FileDescriptor
     do {
       descriptor = try FileDescriptor.open(
-        FilePath(path), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        FilePath(path), .writeOnly, options: [.create, .truncate, .closeOnExec],
+        permissions: [.ownerReadWrite, .groupRead, .otherRead])
     } catch {
       throw SafeTensorsError(.io, "cannot create: \(error)", file: path)
     }
@@ -43,7 +44,8 @@ public struct SafeTensorsWriter: ~Copyable {
   public mutating func write(_ bytes: UnsafeRawBufferPointer) throws(SafeTensorsError) {
     guard bytes.count <= header.dataLength - written else {
       throw SafeTensorsError(
-        .invalidArgument, "\(bytes.count) more bytes would pass the \(header.dataLength) the header describes", file: path)
+        .invalidArgument, "\(bytes.count) more bytes would pass the \(header.dataLength) the header describes",
+        file: path)
     }
     try Self.writeAll(descriptor, bytes, path: path)
     written += bytes.count

@@ -80,9 +80,15 @@ public struct JSONParser: ~Copyable {
     case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
     case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
     case UInt8(ascii: "\""): return .string(try parseString())
-    case UInt8(ascii: "t"): try parseLiteral("true"); return .bool(true)
-    case UInt8(ascii: "f"): try parseLiteral("false"); return .bool(false)
-    case UInt8(ascii: "n"): try parseLiteral("null"); return .null
+    case UInt8(ascii: "t"):
+      try parseLiteral("true")
+      return .bool(true)
+    case UInt8(ascii: "f"):
+      try parseLiteral("false")
+      return .bool(false)
+    case UInt8(ascii: "n"):
+      try parseLiteral("null")
+      return .null
     case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
     default: throw failure("unexpected character")
     }
@@ -121,7 +127,9 @@ public struct JSONParser: ~Copyable {
       skipWhitespace()
       switch current {
       case UInt8(ascii: ","): position += 1
-      case UInt8(ascii: "}"): position += 1; return .object(members)
+      case UInt8(ascii: "}"):
+        position += 1
+        return .object(members)
       default: throw failure("expected ',' or '}'")
       }
     }
@@ -142,7 +150,9 @@ public struct JSONParser: ~Copyable {
       skipWhitespace()
       switch current {
       case UInt8(ascii: ","): position += 1
-      case UInt8(ascii: "]"): position += 1; return .array(elements)
+      case UInt8(ascii: "]"):
+        position += 1
+        return .array(elements)
       default: throw failure("expected ',' or ']'")
       }
     }
@@ -272,12 +282,20 @@ func firstInvalidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
     var high: UInt8 = 0xBF
     switch lead {
     case 0xC2...0xDF: length = 2
-    case 0xE0: length = 3; low = 0xA0
+    case 0xE0:
+      length = 3
+      low = 0xA0
     case 0xE1...0xEC, 0xEE...0xEF: length = 3
-    case 0xED: length = 3; high = 0x9F
-    case 0xF0: length = 4; low = 0x90
+    case 0xED:
+      length = 3
+      high = 0x9F
+    case 0xF0:
+      length = 4
+      low = 0x90
     case 0xF1...0xF3: length = 4
-    case 0xF4: length = 4; high = 0x8F
+    case 0xF4:
+      length = 4
+      high = 0x8F
     default: return index
     }
     guard count - index >= length else { return index }

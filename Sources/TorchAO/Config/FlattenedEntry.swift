@@ -26,7 +26,8 @@ public struct FlattenedEntry: Sendable, Equatable {
   /// A plain tensor, stored unchanged.
   public static func plain(_ name: String, dtype: DType, shape: [Int]) -> FlattenedEntry {
     FlattenedEntry(
-      name: name, description: .plainTensor, stored: [Stored(spec: TensorSpec(name: name, dtype: dtype, shape: shape), part: nil)])
+      name: name, description: .plainTensor,
+      stored: [Stored(spec: TensorSpec(name: name, dtype: dtype, shape: shape), part: nil)])
   }
 }
 

@@ -40,7 +40,8 @@ extension TorchAOConfig {
         "Int8DynamicActivationInt8WeightConfig", 2,
         [
           JSONMember("act_mapping_type", Self.enumValue("MappingType", mapping.rawValue)),
-          JSONMember("granularity", Self.versioned(granularity)), JSONMember("reduce_range", .bool(reduceRange)), inductor,
+          JSONMember("granularity", Self.versioned(granularity)), JSONMember("reduce_range", .bool(reduceRange)),
+          inductor,
           JSONMember("weight_only_decode", .bool(false)),
         ]
       )
@@ -64,7 +65,8 @@ extension TorchAOConfig {
           JSONMember("activation_dtype", e4m3), JSONMember("activation_value_lb", .null),
           JSONMember("activation_value_ub", .null), JSONMember("alg_id", .number("0")),
           JSONMember("granularity", .array([Self.versioned(granularity), Self.versioned(granularity)])),
-          JSONMember("kernel_preference", Self.enumValue("KernelPreference", "AUTO")), JSONMember("mm_config", mmConfig),
+          JSONMember("kernel_preference", Self.enumValue("KernelPreference", "AUTO")),
+          JSONMember("mm_config", mmConfig),
           JSONMember("packing_format", Self.enumValue("Float8PackingFormat", "PLAIN")), inductor,
           JSONMember("weight_dtype", e4m3),
         ]

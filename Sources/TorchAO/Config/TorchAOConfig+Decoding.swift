@@ -91,6 +91,7 @@ extension TorchAOConfig {
       }
     default: break
     }
-    throw TorchAOError(.unsupported, "\(type): unsupported granularity \(value.map { JSONWriter.string($0) } ?? "none")")
+    throw TorchAOError(
+      .unsupported, "\(type): unsupported granularity \(value.map { JSONWriter.string($0) } ?? "none")")
   }
 }

@@ -36,7 +36,8 @@ extension TorchAOConfig {
       return TensorDescription(
         subclass: "Int4Tensor",
         attributes: [
-          JSONMember("activation_dtype", Self.torchDType("bfloat16")), JSONMember("block_size", Self.blockSize(.perGroup(groupSize), shape: shape)),
+          JSONMember("activation_dtype", Self.torchDType("bfloat16")),
+          JSONMember("block_size", Self.blockSize(.perGroup(groupSize), shape: shape)),
           JSONMember("shape", Self.integers(shape)),
         ],
         tensorDataNames: ["qdata", "scale", "zero_point"])
@@ -52,7 +53,8 @@ extension TorchAOConfig {
       return TensorDescription(
         subclass: "MXTensor",
         attributes: [
-          JSONMember("elem_dtype", elementType), JSONMember("block_size", .number("32")), JSONMember("orig_dtype", dtype),
+          JSONMember("elem_dtype", elementType), JSONMember("block_size", .number("32")),
+          JSONMember("orig_dtype", dtype),
           JSONMember("kernel_preference", Self.enumValue("KernelPreference", "AUTO")),
           JSONMember("act_quant_kwargs", activation), JSONMember("is_swizzled_scales", .bool(true)),
         ],
@@ -106,7 +108,8 @@ extension TorchAOConfig {
       subclass: "Float8Tensor",
       attributes: [
         JSONMember("block_size", Self.blockSize(granularity, shape: shape)),
-        JSONMember("mm_config", dynamic ? mmConfig : .null), JSONMember("act_quant_kwargs", dynamic ? activation : .null),
+        JSONMember("mm_config", dynamic ? mmConfig : .null),
+        JSONMember("act_quant_kwargs", dynamic ? activation : .null),
         JSONMember("kernel_preference", automatic), JSONMember("dtype", dtype),
       ],
       tensorDataNames: ["qdata", "scale"])

@@ -18,7 +18,8 @@ extension TensorDescription {
     }
     func format(_ key: String) throws(TorchAOError) -> FloatFormat {
       guard let text = self[attribute: key]?["_data"]?.string, let format = FloatFormat(torchName: text) else {
-        throw TorchAOError(.malformedEntry, "\(subclass) attribute \(key) is not bfloat16, float16 or float32", tensor: name)
+        throw TorchAOError(
+          .malformedEntry, "\(subclass) attribute \(key) is not bfloat16, float16 or float32", tensor: name)
       }
       return format
     }
@@ -31,7 +32,9 @@ extension TensorDescription {
       let columns = shape[shape.count - 1]
       if block == leading + [columns] { return .perRow }
       if block == shape { return .perTensor }
-      if Array(block.dropLast()) == leading, let size = block.last, size > 0, columns % size == 0 { return .perGroup(size) }
+      if Array(block.dropLast()) == leading, let size = block.last, size > 0, columns % size == 0 {
+        return .perGroup(size)
+      }
       throw TorchAOError(.partShape, "block_size \(block) does not tile the shape \(shape)", tensor: name)
     }
 
@@ -71,8 +74,11 @@ extension TensorDescription {
       }
       return (Int4Scheme(source: source, groupSize: groupSize), shape)
     case "MXTensor":
-      guard let elementName = self[attribute: "elem_dtype"]?["_data"]?.string, let element = MXElement(rawValue: elementName)
-      else { throw TorchAOError(.unsupported, "MXTensor elem_dtype is not float8_e4m3fn or float4_e2m1fn_x2", tensor: name) }
+      guard let elementName = self[attribute: "elem_dtype"]?["_data"]?.string,
+        let element = MXElement(rawValue: elementName)
+      else {
+        throw TorchAOError(.unsupported, "MXTensor elem_dtype is not float8_e4m3fn or float4_e2m1fn_x2", tensor: name)
+      }
       guard self[attribute: "block_size"]?.uint64 == 32 else {
         throw TorchAOError(.unsupported, "MXTensor block_size is not 32", tensor: name)
       }
@@ -116,7 +122,8 @@ extension TensorDescription {
       }
     }
     switch scheme {
-    case let int8 as Int8Scheme: return "int8 \(granularity(int8.granularity))" + (int8.reduceRange ? " reduce-range" : "")
+    case let int8 as Int8Scheme:
+      return "int8 \(granularity(int8.granularity))" + (int8.reduceRange ? " reduce-range" : "")
     case let float8 as Float8Scheme: return "float8 e4m3 \(granularity(float8.granularity))"
     case let intx as IntxScheme: return "int\(intx.bits) \(granularity(intx.granularity))"
     case let int4 as Int4Scheme: return "int4 group \(int4.groupSize)"

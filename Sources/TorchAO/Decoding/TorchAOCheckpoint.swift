@@ -70,10 +70,12 @@ public struct TorchAOCheckpoint: Sendable {
       let file = try checkpoint.file(holding: name)
       let tensor = try file.tensor(named: name)
       guard let format = FloatFormat(rawValue: tensor.dtype.rawValue) else {
-        throw TorchAOError(.unsupported, "a \(tensor.dtype.rawValue) tensor has no float values", tensor: name, file: file.path)
+        throw TorchAOError(
+          .unsupported, "a \(tensor.dtype.rawValue) tensor has no float values", tensor: name, file: file.path)
       }
       let bytes = try file.bytes(of: tensor)
-      return bytes.withUnsafeBytes { raw in (0..<tensor.elementCount).map { format.value(at: $0, in: raw.baseAddress!) } }
+      return bytes.withUnsafeBytes { raw in (0..<tensor.elementCount).map { format.value(at: $0, in: raw.baseAddress!) }
+      }
     } catch let error as TorchAOError {
       throw error
     } catch {
@@ -89,7 +91,8 @@ public struct TorchAOCheckpoint: Sendable {
       if let first = checkpoint.files.first, file !== first, metadata != (first.header.metadata ?? [:]) {
         problems.append(
           TorchAOError(
-            .shardMetadata, "its __metadata__ differs from the first shard's; transformers needs the full metadata in every shard",
+            .shardMetadata,
+            "its __metadata__ differs from the first shard's; transformers needs the full metadata in every shard",
             file: file.path))
       }
       merged.merge(metadata) { _, new in new }
@@ -133,7 +136,9 @@ public struct TorchAOCheckpoint: Sendable {
 
   /// The subclass entry whose part-name prefix `name` starts with, if any.
   private static func owner(of name: String, prefixes: [String: String]) -> String? {
-    guard let boundary = name.range(of: "._", options: .backwards)?.upperBound ?? (name.hasPrefix("_") ? name.index(after: name.startIndex) : nil)
+    guard
+      let boundary = name.range(of: "._", options: .backwards)?.upperBound
+        ?? (name.hasPrefix("_") ? name.index(after: name.startIndex) : nil)
     else { return nil }
     var index = boundary
     while let underscore = name[index...].firstIndex(of: "_") {
@@ -150,7 +155,8 @@ public struct TorchAOCheckpoint: Sendable {
     for part in description.tensorDataNames {
       let partName = FlattenedName.name(parameter: name, part: part)
       guard let file = try? checkpoint.file(holding: partName), let tensor = try? file.tensor(named: partName) else {
-        throw TorchAOError(.missingPart, "\(description.subclass ?? "") part \"\(part)\" (\(partName)) is in no file", tensor: name)
+        throw TorchAOError(
+          .missingPart, "\(description.subclass ?? "") part \"\(part)\" (\(partName)) is in no file", tensor: name)
       }
       stored[part] = QuantizedWeight.Part(tensor: tensor, file: file)
     }
@@ -164,14 +170,16 @@ public struct TorchAOCheckpoint: Sendable {
     let expected = Set(layout.parts.map(\.name.rawValue))
     guard expected == Set(description.tensorDataNames) else {
       throw TorchAOError(
-        .malformedEntry, "_tensor_data_names \(description.tensorDataNames) should be \(expected.sorted())", tensor: name)
+        .malformedEntry, "_tensor_data_names \(description.tensorDataNames) should be \(expected.sorted())",
+        tensor: name)
     }
     var parts: [PartName: QuantizedWeight.Part] = [:]
     for part in layout.parts {
       let found = stored[part.name.rawValue]!
       guard found.tensor.dtype.rawValue == part.elementType.rawValue else {
         throw TorchAOError(
-          .partDType, "part \(part.name.rawValue) is \(found.tensor.dtype.rawValue), expected \(part.elementType.rawValue)",
+          .partDType,
+          "part \(part.name.rawValue) is \(found.tensor.dtype.rawValue), expected \(part.elementType.rawValue)",
           tensor: found.tensor.name, file: found.file.path)
       }
       guard found.tensor.shape == part.shape else {

@@ -77,7 +77,8 @@ public struct TensorDescription: Sendable, Equatable {
       return
     }
     guard Self.allowedSubclasses.contains(type) else {
-      throw TorchAOError(.unknownType, "_type \"\(type)\" is not a torchao tensor subclass on the allowlist", tensor: tensor)
+      throw TorchAOError(
+        .unknownType, "_type \"\(type)\" is not a torchao tensor subclass on the allowlist", tensor: tensor)
     }
     guard let attributes = value["_data"]?.members else {
       throw TorchAOError(.malformedEntry, "\(type) has no \"_data\" object", tensor: tensor)
@@ -104,7 +105,9 @@ public struct TensorDescription: Sendable, Equatable {
       }
       for member in members { try checkAllowed(member.value, path: "\(path).\(member.key)", tensor: tensor) }
     case .array(let elements):
-      for (index, element) in elements.enumerated() { try checkAllowed(element, path: "\(path)[\(index)]", tensor: tensor) }
+      for (index, element) in elements.enumerated() {
+        try checkAllowed(element, path: "\(path)[\(index)]", tensor: tensor)
+      }
     default:
       break
     }

@@ -58,7 +58,8 @@ public struct TorchAOMetadata: Sendable, Equatable {
         throw TorchAOError(.tensorNames, "\"tensor_names\" lists the entry twice", tensor: name)
       }
       guard let entry = metadata[name] else {
-        throw TorchAOError(.tensorNames, "\"tensor_names\" lists an entry that the metadata does not have", tensor: name)
+        throw TorchAOError(
+          .tensorNames, "\"tensor_names\" lists an entry that the metadata does not have", tensor: name)
       }
       entries.append((name, try TensorDescription(decoding: entry, tensor: name)))
     }

@@ -50,11 +50,14 @@ struct Manifest: Equatable {
         JSONMember("data_hex", .string(tensor.data.map { String(format: "%02x", $0) }.joined())),
       ])
     }
-    return JSONWriter.string(.object([JSONMember("metadata", metadataValue), JSONMember("tensors", .array(tensorValues))]))
+    return JSONWriter.string(
+      .object([JSONMember("metadata", metadataValue), JSONMember("tensors", .array(tensorValues))]))
   }
 
   static func bytes(hex: String) -> [UInt8] {
     let digits = Array(hex.utf8)
-    return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)! }
+    return stride(from: 0, to: digits.count, by: 2).map {
+      UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)!
+    }
   }
 }
