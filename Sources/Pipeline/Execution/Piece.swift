@@ -1,3 +1,5 @@
+import Foundation
+
 /// Bytes on their way to an output shard: where they go, and the memory that holds them.
 ///
 /// A piece owns its buffer (freed with the last reference) and the budget reservation of its
@@ -15,18 +17,39 @@ struct Piece: Sendable {
   var count: Int { buffer.bytes.count }
 }
 
-/// A heap buffer that frees itself; shared between tasks by reference, written by one at a time.
+/// A buffer that frees itself; shared between tasks by reference, written by one at a time.
+///
+/// Buffers of 1 MiB or more are mapped straight from the kernel (`mmap`) and returned to it when
+/// freed (`munmap`): glibc's allocator would keep freed pieces in per-thread arenas, and the
+/// process would hold far more than the memory budget says is in use.
 final class PieceBuffer: @unchecked Sendable {
   /// The bytes.
   let bytes: UnsafeMutableRawBufferPointer
   private let allocation: UnsafeMutableRawBufferPointer
+  private let mapped: Bool
+
+  static let mappingThreshold = 1 << 20
 
   init(count: Int) {
-    allocation = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
-    bytes = UnsafeMutableRawBufferPointer(rebasing: allocation[0..<count])
+    var mapped = false
+    var allocation: UnsafeMutableRawBufferPointer?
+    if count >= Self.mappingThreshold,
+      let address = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+      address != MAP_FAILED
+    {
+      allocation = UnsafeMutableRawBufferPointer(start: address, count: count)
+      mapped = true
+    }
+    self.allocation = allocation ?? UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
+    self.mapped = mapped
+    bytes = UnsafeMutableRawBufferPointer(rebasing: self.allocation[0..<count])
   }
 
   deinit {
-    allocation.deallocate()
+    if mapped {
+      munmap(allocation.baseAddress, allocation.count)
+    } else {
+      allocation.deallocate()
+    }
   }
 }

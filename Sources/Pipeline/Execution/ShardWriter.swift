@@ -181,12 +181,27 @@ actor ShardWriter {
   /// Appends at the cursor, opening the partial file (and writing the header) on first use.
   private func append(_ bytes: UnsafeRawBufferPointer) throws(PipelineError) {
     let descriptor = try openIfNeeded()
-    do {
-      _ = try descriptor.writeAll(toAbsoluteOffset: Int64(shard.headerBytes.count + cursor), bytes)
-    } catch {
-      throw PipelineError(.io, "writing \(partialPath): \(error)")
+    let offset = Int64(shard.headerBytes.count + cursor)
+    let failure = Locked<String?>(nil)
+    let write = { @Sendable (bytes: SendableBytes) in
+      do {
+        _ = try descriptor.writeAll(toAbsoluteOffset: offset, bytes.bytes)
+      } catch {
+        failure.withLock { $0 = "\(error)" }
+      }
     }
-    hasher.update(bufferPointer: bytes)
+    if bytes.count >= 1 << 20 {
+      // The write and the SHA-256 only read the bytes: run them side by side.
+      let group = DispatchGroup()
+      let shared = SendableBytes(bytes: bytes)
+      DispatchQueue.global(qos: .userInitiated).async(group: group) { write(shared) }
+      hasher.update(bufferPointer: bytes)
+      group.wait()
+    } else {
+      write(SendableBytes(bytes: bytes))
+      hasher.update(bufferPointer: bytes)
+    }
+    if let failure = failure.value { throw PipelineError(.io, "writing \(partialPath): \(failure)") }
     cursor += bytes.count
     try Fault.checkWrite(path: partialPath, total: cursor)
     if cursor - committed >= commitInterval && cursor < shard.header.dataLength {
@@ -248,6 +263,11 @@ actor ShardWriter {
     for piece in staged.values { staging.remove(piece.count) }
     staged = [:]
   }
+}
+
+/// Bytes handed to another thread for the length of a blocking call that waits for it.
+private struct SendableBytes: @unchecked Sendable {
+  let bytes: UnsafeRawBufferPointer
 }
 
 /// The bytes staged in memory by every shard writer, against one limit.
