@@ -64,7 +64,7 @@ public struct Converter: Sendable {
     let options = plan.options
     let chunkBytes = max(4096, options.memory / (4 * (options.jobs + 1)))
     var largest = 0
-    for entry in plan.entries { largest = max(largest, try jobBytes(entry, chunkBytes: chunkBytes)) }
+    for entry in plan.entries { largest = max(largest, jobBytes(entry, chunkBytes: chunkBytes)) }
     let workers = max(1, min(options.jobs, (options.memory / 2) / max(largest, 1)))
     // One more job's worth is kept back for reading a spilled piece back.
     let stagingLimit = options.memory - (workers + 1) * largest
@@ -78,37 +78,12 @@ public struct Converter: Sendable {
   }
 
   /// The bytes one chunk job of `entry` reserves: its input rows, its output pieces, and the
-  /// parts that live for the whole tensor.
-  static func jobBytes(_ entry: ConversionPlan.Entry, chunkBytes: Int) throws(PipelineError) -> Int {
-    guard let config = entry.config, let format = entry.format else {
+  /// parts that live for the whole tensor; for a copy, one chunk of its bytes.
+  static func jobBytes(_ entry: ConversionPlan.Entry, chunkBytes: Int) -> Int {
+    guard let layout = entry.layout, let format = entry.format else {
       return min(chunkBytes, max(entry.source.byteCount, 1))
     }
-    let layout = try layoutOf(entry, config: config, format: format)
-    let rows = rowsPerChunk(layout, rowBytes: layout.rowLength * format.byteWidth, chunkBytes: chunkBytes)
-    let input = rows * layout.rowLength * format.byteWidth
-    let outputs = layout.parts.reduce(0) { total, part in
-      switch part.placement {
-      case .rows, .tiles: total + part.byteRange(rows: 0..<rows).count
-      case .gathered, .tensor: total + part.byteCount
-      }
-    }
-    return input + outputs
-  }
-
-  static func layoutOf(_ entry: ConversionPlan.Entry, config: TorchAOConfig, format: FloatFormat) throws(PipelineError)
-    -> QuantizedLayout
-  {
-    do {
-      return try config.scheme(source: format).outputLayout(shape: entry.source.shape)
-    } catch {
-      throw PipelineError(.invalidInput, "tensor '\(entry.source.name)': \(error)")
-    }
-  }
-
-  static func rowsPerChunk(_ layout: QuantizedLayout, rowBytes: Int, chunkBytes: Int) -> Int {
-    let alignment = max(layout.rowAlignment, 1)
-    let rows = max(alignment, (chunkBytes / max(rowBytes, 1)) / alignment * alignment)
-    return min(rows, max(layout.rowCount, 1))
+    return ChunkPlan(layout: layout, format: format, chunkBytes: chunkBytes).largestJob
   }
 
   /// Runs the conversion to the end.

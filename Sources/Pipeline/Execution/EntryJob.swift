@@ -14,8 +14,9 @@ struct EntryJob: Sendable {
   let share: Converter.MemoryShare
 
   func run() async throws {
-    if let config = entry.config, let format = entry.format {
-      try await quantize(config.scheme(source: format), format: format)
+    if let config = entry.config, let format = entry.format, let layout = entry.layout {
+      let chunking = ChunkPlan(layout: layout, format: format, chunkBytes: share.chunkBytes)
+      try await quantize(config.scheme(source: format), chunking: chunking)
     } else {
       try await copy()
     }
@@ -42,14 +43,11 @@ struct EntryJob: Sendable {
 
   /// Quantizes the tensor: the statistic pass when the scheme has one, then row chunks, then
   /// the parts that belong to the whole tensor.
-  private func quantize(_ scheme: any QuantizationScheme, format: FloatFormat) async throws {
+  private func quantize(_ scheme: any QuantizationScheme, chunking: ChunkPlan) async throws {
     let shape = entry.source.shape
-    let layout = try scheme.outputLayout(shape: shape)
-    let rowBytes = layout.rowLength * format.byteWidth
-    let rowsPerChunk = Converter.rowsPerChunk(layout, rowBytes: rowBytes, chunkBytes: share.chunkBytes)
-    let chunks = stride(from: 0, to: layout.rowCount, by: rowsPerChunk).map {
-      $0..<min($0 + rowsPerChunk, layout.rowCount)
-    }
+    let layout = chunking.layout
+    let rowBytes = chunking.rowBytes
+    let chunks = chunking.chunks
 
     var statistic = try scheme.makeStatistic(shape: shape)
     if let empty = statistic {
@@ -77,18 +75,12 @@ struct EntryJob: Sendable {
       gathered[part.name] = buffer
     }
     let sharedGathered = gathered
-    let rowParts = layout.parts.filter {
-      switch $0.placement {
-      case .rows, .tiles: true
-      case .gathered, .tensor: false
-      }
-    }
+    let rowParts = chunking.rowParts
     let placements = try Dictionary(uniqueKeysWithValues: layout.parts.map { ($0.name, try place(partName($0.name))) })
 
     try await forEachConcurrently(chunks) { rows in
       let inputBytes = rows.count * rowBytes
-      let outputBytes = rowParts.reduce(0) { $0 + $1.byteRange(rows: rows).count }
-      try await budget.reserve(inputBytes + outputBytes)
+      try await budget.reserve(chunking.chunkBytes(rows))
       let input = PieceBuffer(count: inputBytes)
       try await read(at: rows.lowerBound * rowBytes, into: input)
       var outputs: [PartName: UnsafeMutableRawBufferPointer] = [:]

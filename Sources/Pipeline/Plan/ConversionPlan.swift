@@ -21,6 +21,8 @@ public struct ConversionPlan: Sendable {
     public var reason: String?
     /// What is stored for it.
     public var flattened: FlattenedEntry
+    /// The parts the scheme writes, for a quantized tensor.
+    public var layout: QuantizedLayout?
 
     /// The input format of a quantized tensor.
     public var format: FloatFormat? { FloatFormat(rawValue: source.dtype.rawValue) }
@@ -85,17 +87,20 @@ public struct ConversionPlan: Sendable {
             .invalidInput, "\(file.path): tensor '\(tensor.name)': cannot quantize \(tensor.dtype.rawValue)")
         }
         let flattened: FlattenedEntry
+        let layout: QuantizedLayout
         do {
           flattened = try config.flattenedEntry(name: tensor.name, shape: tensor.shape, source: format)
+          layout = try config.scheme(source: format).outputLayout(shape: tensor.shape)
         } catch {
           throw PipelineError(.invalidInput, "\(file.path): tensor '\(tensor.name)': \(error)")
         }
-        entries.append(Entry(source: tensor, file: position, config: config, reason: nil, flattened: flattened))
+        entries.append(
+          Entry(source: tensor, file: position, config: config, reason: nil, flattened: flattened, layout: layout))
       case .keep(let reason):
         entries.append(
           Entry(
             source: tensor, file: position, config: nil, reason: reason,
-            flattened: .plain(tensor.name, dtype: tensor.dtype, shape: tensor.shape)))
+            flattened: .plain(tensor.name, dtype: tensor.dtype, shape: tensor.shape), layout: nil))
       }
     }
     let configs = Set(entries.compactMap(\.config))

@@ -1,0 +1,53 @@
+import Quantization
+
+/// How a quantized tensor is cut into row chunks, and what one chunk job reserves: the one
+/// place both the memory share (``Converter/memoryShare(_:)``) and the job that runs the
+/// chunks take these numbers from, so the budget's arithmetic and its use cannot drift apart.
+struct ChunkPlan {
+  let layout: QuantizedLayout
+  /// Input bytes of one row.
+  let rowBytes: Int
+  /// Rows per chunk: as many as fit in the chunk size, in whole tiles where the layout has them.
+  let rowsPerChunk: Int
+
+  init(layout: QuantizedLayout, format: FloatFormat, chunkBytes: Int) {
+    self.layout = layout
+    rowBytes = layout.rowLength * format.byteWidth
+    let alignment = max(layout.rowAlignment, 1)
+    let rows = max(alignment, (chunkBytes / max(rowBytes, 1)) / alignment * alignment)
+    rowsPerChunk = min(rows, max(layout.rowCount, 1))
+  }
+
+  /// The chunks, front to back.
+  var chunks: [Range<Int>] {
+    stride(from: 0, to: layout.rowCount, by: rowsPerChunk).map { $0..<min($0 + rowsPerChunk, layout.rowCount) }
+  }
+
+  /// The parts written chunk by chunk (row and tile placements).
+  var rowParts: [PartLayout] {
+    layout.parts.filter {
+      switch $0.placement {
+      case .rows, .tiles: true
+      case .gathered, .tensor: false
+      }
+    }
+  }
+
+  /// The bytes of the parts that live for the whole tensor (gathered and per-tensor parts).
+  var wholeTensorBytes: Int {
+    layout.parts.reduce(0) { total, part in
+      switch part.placement {
+      case .rows, .tiles: total
+      case .gathered, .tensor: total + part.byteCount
+      }
+    }
+  }
+
+  /// What the chunk of `rows` reserves: its input rows and its row and tile pieces.
+  func chunkBytes(_ rows: Range<Int>) -> Int {
+    rows.count * rowBytes + rowParts.reduce(0) { $0 + $1.byteRange(rows: rows).count }
+  }
+
+  /// The most one job of this tensor holds at once: a full chunk and the whole-tensor parts.
+  var largestJob: Int { chunkBytes(0..<min(rowsPerChunk, layout.rowCount)) + wholeTensorBytes }
+}
