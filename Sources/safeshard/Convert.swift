@@ -57,7 +57,7 @@ struct Convert: AsyncParsableCommand {
     switch status {
     case .finished:
       do {
-        try FinishedOutput(directory: directory, plan: plan).check()
+        try await FinishedOutput(directory: directory, plan: plan).check()
       } catch {
         throw ToolFailure("\(error)")
       }

@@ -249,7 +249,7 @@ actor ShardWriter {
     }
     try? spillFile?.remove()
     spillFile = nil
-    let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    let digest = ChecksumList.hex(hasher.finalize())
     try journal.done(shard.fileName, size: shard.fileSize, sha256: digest)
     return Result(fileName: shard.fileName, size: shard.fileSize, sha256: digest)
   }

@@ -52,7 +52,12 @@ public struct ChecksumList: Sendable, Equatable {
     } catch {
       throw PipelineError(.io, "reading \(path): \(error.localizedDescription)")
     }
-    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    return hex(hasher.finalize())
+  }
+
+  /// A digest as lowercase hex, as `sha256sum` prints it.
+  static func hex(_ digest: SHA256.Digest) -> String {
+    digest.map { String(format: "%02x", $0) }.joined()
   }
 
   /// Every listed file of `directory` whose SHA-256 differs or that is missing, one message each.

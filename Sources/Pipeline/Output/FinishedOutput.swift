@@ -15,8 +15,19 @@ public struct FinishedOutput: Sendable {
   /// same shard files with the same headers and sizes, an index (or not) as planned, and shards
   /// whose SHA-256 matches `SHA256SUMS`.
   ///
+  /// Reading and hashing every shard is blocking I/O: it runs on a thread of its own, and the
+  /// call suspends until it is done.
+  ///
   /// - Throws: ``PipelineError`` (`outputExists`) saying what differs.
-  public func check() throws(PipelineError) {
+  public func check() async throws(PipelineError) {
+    do {
+      try await blockingIO { [self] in try checkNow() }
+    } catch {
+      throw (error as? PipelineError) ?? PipelineError(.io, "\(error)")
+    }
+  }
+
+  private func checkNow() throws(PipelineError) {
     let sums = try ChecksumList(directory: directory.path).digests
     let weights = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter {
       $0.hasSuffix(".safetensors")

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemPackage
 
 /// The durable record of a run's progress: an append-only log in the state folder.
 ///
@@ -18,20 +19,24 @@ final class Journal: Sendable {
   }
 
   let path: String
-  private let descriptor: Mutex<Int32>
+  /// The file, behind a lock so that lines from several shard writers never interleave.
+  private let descriptor: Mutex<FileDescriptor>
 
   /// Opens (creating if needed) the journal at `path` for appending.
   init(path: String) throws(PipelineError) {
-    let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-    guard descriptor >= 0 else {
-      throw PipelineError(.io, "opening \(path): \(String(cString: strerror(errno)))")
+    do {
+      descriptor = Mutex(
+        try FileDescriptor.open(
+          FilePath(path), .writeOnly, options: [.create, .append, .closeOnExec],
+          permissions: [.ownerReadWrite, .groupRead, .otherRead]))
+    } catch {
+      throw PipelineError(.io, "opening \(path): \(error)")
     }
     self.path = path
-    self.descriptor = Mutex(descriptor)
   }
 
   deinit {
-    descriptor.withLock { _ = close($0) }
+    descriptor.withLock { try? $0.close() }
   }
 
   /// What the journal at `path` records, the last word for each shard; empty when it is missing.
@@ -71,19 +76,16 @@ final class Journal: Sendable {
     try append("done \(fileName) \(size) \(sha256)\n")
   }
 
+  /// Appends `line` and fsyncs it before returning.
   private func append(_ line: String) throws(PipelineError) {
-    let bytes = Array(line.utf8)
-    let failure: String? = descriptor.withLock { descriptor in
-      var done = 0
-      while done < bytes.count {
-        let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + done, bytes.count - done) }
-        if count < 0 {
-          if errno == EINTR { continue }
-          return String(cString: strerror(errno))
-        }
-        done += count
+    let failure: (any Error)? = descriptor.withLock { descriptor in
+      do {
+        _ = try descriptor.writeAll(line.utf8)
+        try descriptor.sync()
+        return nil
+      } catch {
+        return error
       }
-      return fsync(descriptor) == 0 ? nil : String(cString: strerror(errno))
     }
     if let failure { throw PipelineError(.io, "writing \(path): \(failure)") }
   }

@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import SystemPackage
 
 /// The output directory of a conversion and its state folder.
 ///
@@ -150,7 +151,7 @@ public struct OutputDirectory: Sendable {
         // A run that died after this rename finds the shard in place and goes on.
         let staged = join(stateFolder, plan.shards[0].fileName)
         if FileManager.default.fileExists(atPath: staged) {
-          try Self.renameDurably(staged, to: join(path, plan.shards[0].fileName))
+          try Self.moveIntoPlace(staged, to: join(path, plan.shards[0].fileName))
         }
       } else {
         try writeAtomically(Array(Self.indexText(plan).utf8), to: join(path, ShardIndex.fileName))
@@ -200,21 +201,13 @@ public struct OutputDirectory: Sendable {
 
   /// `model.safetensors.index.json` as transformers writes it (`indent=2, sort_keys=True`).
   static func indexText(_ plan: ConversionPlan) -> String {
-    var weightMap: [(String, String)] = []
-    for shard in plan.shards {
-      for tensor in shard.header.tensors { weightMap.append((tensor.name, shard.fileName)) }
-    }
-    weightMap.sort { $0.0 < $1.0 }
-    let index = JSONValue.object([
-      JSONMember(
-        "metadata",
-        .object([
-          JSONMember("total_parameters", .number(String(plan.totalParameters))),
-          JSONMember("total_size", .number(String(plan.totalSize))),
-        ])),
-      JSONMember("weight_map", .object(weightMap.map { JSONMember($0.0, .string($0.1)) })),
-    ])
-    return JSONWriter.string(index, style: .pythonIndented) + "\n"
+    ShardIndex(
+      metadata: [
+        JSONMember("total_parameters", .number(String(plan.totalParameters))),
+        JSONMember("total_size", .number(String(plan.totalSize))),
+      ],
+      weightMap: plan.shards.flatMap { shard in shard.header.tensors.map { ($0.name, shard.fileName) } }
+    ).encoded()
   }
 
   /// File name endings of weights in other formats, which are not copied: the output holds the
@@ -249,7 +242,7 @@ public struct OutputDirectory: Sendable {
         _ = fsync(descriptor)
         close(descriptor)
       }
-      try Self.renameDurably(temporary, to: target)
+      try Self.moveIntoPlace(temporary, to: target)
     }
   }
 
@@ -261,18 +254,10 @@ public struct OutputDirectory: Sendable {
     }
     var config = members.filter { $0.key != "quantization_config" }
     config.append(JSONMember("quantization_config", quantizationConfig))
-    return JSONWriter.string(sortedKeys(.object(config)), style: .pythonIndented) + "\n"
+    return JSONWriter.string(JSONValue.object(config).sortingKeys(), style: .pythonIndented) + "\n"
   }
 
-  /// `value` with every object's keys sorted, as `json.dumps(sort_keys=True)` writes them.
-  static func sortedKeys(_ value: JSONValue) -> JSONValue {
-    switch value {
-    case .object(let members):
-      .object(members.map { JSONMember($0.key, sortedKeys($0.value)) }.sorted { $0.key < $1.key })
-    case .array(let elements): .array(elements.map(sortedKeys))
-    default: value
-    }
-  }
+
 
   /// A fresh temporary name in the state folder: on the output's filesystem, so a rename moves
   /// it into place, and removed with the state folder if a crash leaves it behind.
@@ -283,27 +268,22 @@ public struct OutputDirectory: Sendable {
   /// Writes `bytes` to a temporary file, fsyncs, and renames it over `path`.
   func writeAtomically(_ bytes: [UInt8], to path: String) throws {
     let temporary = temporaryPath()
-    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard descriptor >= 0 else {
-      throw PipelineError(.io, "creating \(temporary): \(String(cString: strerror(errno)))")
-    }
-    defer { close(descriptor) }
-    var done = 0
-    while done < bytes.count {
-      let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + done, bytes.count - done) }
-      if count < 0 {
-        if errno == EINTR { continue }
-        throw PipelineError(.io, "writing \(temporary): \(String(cString: strerror(errno)))")
+    do {
+      let descriptor = try FileDescriptor.open(
+        FilePath(temporary), .writeOnly, options: [.create, .truncate, .closeOnExec],
+        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+      try descriptor.closeAfter {
+        _ = try descriptor.writeAll(bytes)
+        try descriptor.sync()
       }
-      done += count
+    } catch {
+      throw PipelineError(.io, "writing \(temporary): \(error)")
     }
-    guard fsync(descriptor) == 0 else {
-      throw PipelineError(.io, "fsync \(temporary): \(String(cString: strerror(errno)))")
-    }
-    try Self.renameDurably(temporary, to: path)
+    try Self.moveIntoPlace(temporary, to: path)
   }
 
-  static func renameDurably(_ from: String, to path: String) throws {
+  /// Renames `from` over `path`; the directory is fsynced once, at the end of ``finalize``.
+  static func moveIntoPlace(_ from: String, to path: String) throws {
     guard rename(from, path) == 0 else {
       throw PipelineError(.io, "renaming \(from) to \(path): \(String(cString: strerror(errno)))")
     }
@@ -313,7 +293,9 @@ public struct OutputDirectory: Sendable {
     let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     guard descriptor >= 0 else { throw PipelineError(.io, "opening \(path): \(String(cString: strerror(errno)))") }
     defer { close(descriptor) }
-    _ = fsync(descriptor)
+    guard fsync(descriptor) == 0 else {
+      throw PipelineError(.io, "fsync \(path): \(String(cString: strerror(errno)))")
+    }
   }
 }
 

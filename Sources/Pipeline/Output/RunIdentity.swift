@@ -41,14 +41,14 @@ public struct RunIdentity: Sendable, Equatable {
       hasher.update(data: Data(file.header.encoded()))
       return InputFile(
         name: (file.path as NSString).lastPathComponent, size: file.dataStart + file.header.dataLength,
-        modified: modified, headerSHA256: Self.hex(hasher.finalize()))
+        modified: modified, headerSHA256: ChecksumList.hex(hasher.finalize()))
     }
     var hasher = SHA256()
     for shard in plan.shards {
       hasher.update(data: Data(shard.fileName.utf8))
       hasher.update(data: Data(shard.headerBytes))
     }
-    planDigest = Self.hex(hasher.finalize())
+    planDigest = ChecksumList.hex(hasher.finalize())
   }
 
   /// The identity as the JSON object of `state.json`.
@@ -118,9 +118,5 @@ public struct RunIdentity: Sendable, Equatable {
       changes.append("the recipe or options give other shards (--max-shard-size, --layout, or the recipe's settings)")
     }
     return changes
-  }
-
-  private static func hex(_ digest: SHA256.Digest) -> String {
-    digest.map { String(format: "%02x", $0) }.joined()
   }
 }

@@ -16,6 +16,22 @@ public struct ShardIndex: Sendable, Equatable {
       && lhs.weightMap.elementsEqual(rhs.weightMap) { $0.tensor == $1.tensor && $0.file == $1.file }
   }
 
+  /// Creates an index.
+  public init(metadata: [JSONMember], weightMap: [(tensor: String, file: String)]) {
+    self.metadata = metadata
+    self.weightMap = weightMap
+  }
+
+  /// The file's text as transformers writes it: `json.dumps(index, indent=2, sort_keys=True)`
+  /// and a newline.
+  public func encoded() -> String {
+    let index = JSONValue.object([
+      JSONMember("metadata", .object(metadata)),
+      JSONMember("weight_map", .object(weightMap.map { JSONMember($0.tensor, .string($0.file)) })),
+    ])
+    return JSONWriter.string(index.sortingKeys(), style: .pythonIndented) + "\n"
+  }
+
   /// The shard file names, each once, in order of first mention.
   public var shardFiles: [String] {
     var seen = Set<String>()

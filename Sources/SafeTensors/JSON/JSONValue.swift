@@ -39,6 +39,17 @@ public enum JSONValue: Sendable, Hashable {
     return UInt64(text)
   }
 
+  /// The same value with every object's members sorted by key in code-point order, as Python's
+  /// `json.dumps(sort_keys=True)` writes them.
+  public func sortingKeys() -> JSONValue {
+    switch self {
+    case .object(let members):
+      .object(members.map { JSONMember($0.key, $0.value.sortingKeys()) }.sorted { utf8Less($0.key, $1.key) })
+    case .array(let elements): .array(elements.map { $0.sortingKeys() })
+    default: self
+    }
+  }
+
   /// The member named `key` of an object, or `nil`.
   public subscript(key: String) -> JSONValue? {
     members?.first { $0.key == key }?.value
