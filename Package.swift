@@ -36,10 +36,11 @@ let package = Package(
     .target(name: "Quantization", swiftSettings: strict),
     .target(name: "TorchAO", dependencies: ["SafeTensors", "Quantization"], swiftSettings: strict),
     .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+    .target(name: "CPlatform"),
     .target(
       name: "Pipeline",
       dependencies: [
-        "SafeTensors", "Quantization", "TorchAO", "CLZ4",
+        "SafeTensors", "Quantization", "TorchAO", "CLZ4", "CPlatform",
         .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
         .product(name: "Crypto", package: "swift-crypto"),

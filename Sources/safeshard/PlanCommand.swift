@@ -70,6 +70,7 @@ struct PlanCommand: ParsableCommand {
     }
     text += "\nmemory: budget \(plan.options.memory) bytes; chunks of \(share.chunkBytes) input bytes; "
     text += "\(share.workers) worker\(share.workers == 1 ? "" : "s") of at most \(share.largestJob) bytes; "
+    text += "\(share.writeBuffers / share.writeBlockSize) write blocks of \(share.writeBlockSize) bytes; "
     text += "staging up to \(share.stagingLimit) bytes before spilling (\(plan.options.spillCompression.rawValue))\n"
     return text
   }
@@ -113,6 +114,7 @@ struct PlanCommand: ParsableCommand {
           JSONMember("budget", number(plan.options.memory)), JSONMember("chunk_bytes", number(share.chunkBytes)),
           JSONMember("workers", number(share.workers)), JSONMember("largest_job", number(share.largestJob)),
           JSONMember("staging_limit", number(share.stagingLimit)),
+          JSONMember("write_buffers", number(share.writeBuffers)),
         ])),
     ])
     return JSONWriter.string(root) + "\n"

@@ -57,6 +57,11 @@ public struct Converter: Sendable {
     public var workers: Int
     /// The most bytes staged in memory before pieces spill.
     public var stagingLimit: Int
+    /// The size of each of the ``WriteBlocks/count`` blocks that carry output to the disk.
+    public var writeBlockSize: Int
+
+    /// The bytes of every write block.
+    public var writeBuffers: Int { WriteBlocks.count * writeBlockSize }
   }
 
   /// The division of `plan`'s budget, or a `budget` error when one job cannot fit.
@@ -66,15 +71,18 @@ public struct Converter: Sendable {
     var largest = 0
     for entry in plan.entries { largest = max(largest, jobBytes(entry, chunkBytes: chunkBytes)) }
     let workers = max(1, min(options.jobs, (options.memory / 2) / max(largest, 1)))
+    let writeBlockSize = WriteBlocks.size(memory: options.memory)
     // One more job's worth is kept back for reading a spilled piece back.
-    let stagingLimit = options.memory - (workers + 1) * largest
-    guard stagingLimit >= 0 else {
+    let fixed = (workers + 1) * largest + WriteBlocks.count * writeBlockSize
+    guard fixed <= options.memory else {
       throw PipelineError(
         .budget,
-        "--memory \(options.memory) is too small: one step needs \(largest) bytes and the run needs at least \(2 * largest); raise --memory"
+        "--memory \(options.memory) is too small: one step needs \(largest) bytes and the run needs at least \(2 * largest + WriteBlocks.count * writeBlockSize); raise --memory"
       )
     }
-    return MemoryShare(chunkBytes: chunkBytes, largestJob: largest, workers: workers, stagingLimit: stagingLimit)
+    return MemoryShare(
+      chunkBytes: chunkBytes, largestJob: largest, workers: workers, stagingLimit: options.memory - fixed,
+      writeBlockSize: writeBlockSize)
   }
 
   /// The bytes one chunk job of `entry` reserves: its input rows, its output pieces, and the
@@ -93,6 +101,12 @@ public struct Converter: Sendable {
     let share = try Self.memoryShare(plan)
     let budget = MemoryBudget(capacity: plan.options.memory)
     let staging = StagingAccount(limit: share.stagingLimit)
+    do {
+      try await budget.reserve(share.writeBuffers)
+    } catch {
+      throw PipelineError(.cancelled, "stopped before the start")
+    }
+    let blocks = WriteBlocks(size: share.writeBlockSize)
     let spillFolder = plan.options.spillDirectory ?? output.spillFolder
     try preflight(spillFolder: spillFolder)
     // What earlier runs made durable: finished shards are kept, partial ones continue.
@@ -103,7 +117,7 @@ public struct Converter: Sendable {
         shard: shard, partialPath: output.partialPath(shard.fileName),
         finalPath: output.finishedPath(shard.fileName, shardCount: plan.shards.count), staging: staging,
         spillDirectory: spillFolder, spillCompression: plan.options.spillCompression, journal: journal,
-        commitInterval: plan.options.commitInterval)
+        commitInterval: plan.options.commitInterval, blocks: blocks)
     }
     let results = Locked<[ShardWriter.Result]>([])
     var cursors: [Int?] = []
@@ -137,7 +151,10 @@ public struct Converter: Sendable {
       try await withThrowingDiscardingTaskGroup { group in
         group.addTask {
           var done = alreadyDone
-          for await piece in channel {
+          // A few pieces wait between the workers and the writer, so that a worker starts its next
+          // chunk (or the next tensor) while the writer takes the last one; the budget still
+          // bounds their bytes.
+          for await piece in channel.buffer(policy: .bounded(2 * share.workers)) {
             let receipt = try await writers[piece.shard].receive(piece)
             await budget.release(receipt.released)
             done += receipt.written

@@ -9,11 +9,12 @@ import SystemPackage
 /// A piece at the write cursor is appended at once, followed by every staged piece that has
 /// become contiguous; a piece ahead of the cursor waits in memory while the shared staging
 /// account has room, and is spilled to disk (``SpillFile``) when it has not. The file is written
-/// under a partial name in the state folder with its SHA-256 computed on the way; when the last
-/// byte is in, it is fsynced and renamed to its final name.
+/// under a partial name in the state folder (through a ``BlockFile``, whose queue writes while
+/// the writer copies and hashes the next bytes) with its SHA-256 computed on the way; when the
+/// last byte is in, it is fsynced and renamed to its final name.
 ///
-/// The writer runs on an executor of its own (``IOExecutor``): its methods make blocking system
-/// calls and never suspend.
+/// The writer runs on an executor of its own (``IOExecutor``): its methods make blocking calls
+/// and never suspend.
 actor ShardWriter {
   /// A finished shard.
   struct Result: Sendable, Equatable {
@@ -45,7 +46,8 @@ actor ShardWriter {
   private let spillCompression: SpillCompression
   private let journal: Journal
   private let commitInterval: Int
-  private var descriptor: FileDescriptor?
+  private let blocks: WriteBlocks
+  private var file: BlockFile?
   private var cursor = 0
   private var committed = 0
   private var hasher = SHA256()
@@ -55,7 +57,8 @@ actor ShardWriter {
 
   init(
     shard: ConversionPlan.Shard, partialPath: String, finalPath: String, staging: StagingAccount,
-    spillDirectory: String, spillCompression: SpillCompression, journal: Journal, commitInterval: Int
+    spillDirectory: String, spillCompression: SpillCompression, journal: Journal, commitInterval: Int,
+    blocks: WriteBlocks
   ) {
     self.executor = IOExecutor(label: "safeshard.writer.\(shard.fileName)")
     self.shard = shard
@@ -66,6 +69,7 @@ actor ShardWriter {
     self.spillCompression = spillCompression
     self.journal = journal
     self.commitInterval = commitInterval
+    self.blocks = blocks
   }
 
   /// The data offset from which this writer still needs bytes.
@@ -99,12 +103,10 @@ actor ShardWriter {
         hasher.update(data: chunk)
         offset += chunk.count
       }
-      let opened = try FileDescriptor.open(FilePath(partialPath), .writeOnly, options: [.closeOnExec])
-      try opened.resize(to: Int64(length))
-      descriptor = opened
     } catch {
       throw PipelineError(.io, "resuming \(partialPath): \(error)")
     }
+    file = try BlockFile(continuing: partialPath, length: length, blocks: blocks)
     self.hasher = hasher
     cursor = length - headerCount
     committed = cursor
@@ -180,70 +182,36 @@ actor ShardWriter {
 
   /// Appends at the cursor, opening the partial file (and writing the header) on first use.
   private func append(_ bytes: UnsafeRawBufferPointer) throws(PipelineError) {
-    let descriptor = try openIfNeeded()
-    let offset = Int64(shard.headerBytes.count + cursor)
-    let failure = Locked<String?>(nil)
-    let write = { @Sendable (bytes: SendableBytes) in
-      do {
-        _ = try descriptor.writeAll(toAbsoluteOffset: offset, bytes.bytes)
-      } catch {
-        failure.withLock { $0 = "\(error)" }
-      }
-    }
-    if bytes.count >= 1 << 20 {
-      // The write and the SHA-256 only read the bytes: run them side by side.
-      let group = DispatchGroup()
-      let shared = SendableBytes(bytes: bytes)
-      DispatchQueue.global(qos: .userInitiated).async(group: group) { write(shared) }
-      hasher.update(bufferPointer: bytes)
-      group.wait()
-    } else {
-      write(SendableBytes(bytes: bytes))
-      hasher.update(bufferPointer: bytes)
-    }
-    if let failure = failure.value { throw PipelineError(.io, "writing \(partialPath): \(failure)") }
+    try openIfNeeded().append(bytes) { hasher.update(bufferPointer: $0) }
     cursor += bytes.count
     try Fault.checkWrite(path: partialPath, total: cursor)
     if cursor - committed >= commitInterval && cursor < shard.header.dataLength {
-      try commit()
+      commit()
     }
   }
 
-  /// Makes everything written so far durable and records it in the journal.
-  private func commit() throws(PipelineError) {
-    do {
-      try descriptor?.sync()
-    } catch {
-      throw PipelineError(.io, "flushing \(partialPath): \(error)")
-    }
-    try journal.commit(shard.fileName, length: shard.headerBytes.count + cursor)
+  /// Has everything written so far made durable and then recorded in the journal, while the
+  /// writer goes on.
+  private func commit() {
+    let (journal, fileName, length) = (journal, shard.fileName, shard.headerBytes.count + cursor)
+    file?.commit { () throws(PipelineError) in try journal.commit(fileName, length: length) }
     committed = cursor
   }
 
-  private func openIfNeeded() throws(PipelineError) -> FileDescriptor {
-    if let descriptor { return descriptor }
-    do {
-      let opened = try FileDescriptor.open(
-        FilePath(partialPath), .writeOnly, options: [.create, .truncate, .closeOnExec],
-        permissions: [.ownerReadWrite, .groupRead, .otherRead])
-      _ = try opened.writeAll(toAbsoluteOffset: 0, shard.headerBytes)
-      shard.headerBytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-      descriptor = opened
-      return opened
-    } catch {
-      throw PipelineError(.io, "creating \(partialPath): \(error)")
-    }
+  private func openIfNeeded() throws(PipelineError) -> BlockFile {
+    if let file { return file }
+    let created = try BlockFile(creating: partialPath, blocks: blocks)
+    file = created
+    try shard.headerBytes.withUnsafeBytes { header in
+      Swift.Result { () throws(PipelineError) in try created.append(header) { hasher.update(bufferPointer: $0) } }
+    }.get()
+    return created
   }
 
   private func finish() throws(PipelineError) -> Result {
-    let descriptor = try openIfNeeded()
-    self.descriptor = nil
-    do {
-      defer { try? descriptor.close() }
-      try descriptor.sync()
-    } catch {
-      throw PipelineError(.io, "flushing \(partialPath): \(error)")
-    }
+    let file = try openIfNeeded()
+    self.file = nil
+    try file.finish()
     guard rename(partialPath, finalPath) == 0 else {
       throw PipelineError(.io, "renaming \(partialPath) to \(finalPath): \(String(cString: strerror(errno)))")
     }
@@ -256,18 +224,13 @@ actor ShardWriter {
 
   /// Closes the file and removes spill data, when a run stops early.
   func abandon() {
-    try? descriptor?.close()
-    descriptor = nil
+    file?.close()
+    file = nil
     try? spillFile?.remove()
     spillFile = nil
     for piece in staged.values { staging.remove(piece.count) }
     staged = [:]
   }
-}
-
-/// Bytes handed to another thread for the length of a blocking call that waits for it.
-private struct SendableBytes: @unchecked Sendable {
-  let bytes: UnsafeRawBufferPointer
 }
 
 /// The bytes staged in memory by every shard writer, against one limit.

@@ -1,0 +1,252 @@
+import CPlatform
+import Dispatch
+import Foundation
+import SafeTensors
+import Synchronization
+import SystemPackage
+
+/// Page-aligned memory blocks through which the shard writers of a run hand their bytes to the
+/// disk: a fixed number, allocated once (after their bytes are reserved from the budget), taken
+/// by a writer to fill and given back when their write is done.
+final class WriteBlocks: Sendable {
+  /// The alignment of every block's address and size and of every file offset written: the
+  /// page, which direct I/O accepts wherever the file system takes it at all.
+  static let alignment = 4096
+  /// Blocks per run: one being filled while the others are written.
+  static let count = 3
+
+  let size: Int
+  private let free: Mutex<[UInt]>
+  private let available = DispatchSemaphore(value: WriteBlocks.count)
+
+  /// ``count`` blocks of `size` bytes (a positive multiple of ``alignment``).
+  init(size: Int) {
+    precondition(size > 0 && size % Self.alignment == 0)
+    self.size = size
+    free = Mutex(
+      (0..<Self.count).map { _ in
+        UInt(bitPattern: UnsafeMutableRawPointer.allocate(byteCount: size, alignment: Self.alignment))
+      })
+  }
+
+  deinit {
+    free.withLock { addresses in
+      for address in addresses { UnsafeMutableRawPointer(bitPattern: address)?.deallocate() }
+    }
+  }
+
+  /// The block size for a memory budget: a 32nd of it, in whole pages, at most 8 MiB.
+  static func size(memory: Int) -> Int {
+    min(8 << 20, max(alignment, memory / 32 / alignment * alignment))
+  }
+
+  /// A free block; waits for a write to finish when there is none.
+  fileprivate func take() -> Block {
+    available.wait()
+    let address = free.withLock { $0.removeLast() }
+    return Block(bytes: UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address), count: size))
+  }
+
+  fileprivate func give(_ block: Block) {
+    free.withLock { $0.append(UInt(bitPattern: block.bytes.baseAddress)) }
+    available.signal()
+  }
+}
+
+/// A block on its way to the disk queue, which alone touches it until it is given back.
+private struct Block: @unchecked Sendable {
+  let bytes: UnsafeMutableRawBufferPointer
+}
+
+/// A file written front to back through ``WriteBlocks``, by a queue of its own, so that the
+/// disk works while the writer prepares the next bytes.
+///
+/// Appended bytes are copied into blocks, and each block is written whole at a page-aligned
+/// offset, with direct I/O (`O_DIRECT`) where the file system takes it: the output goes to the
+/// device without filling the page cache, and the final `fsync` has little left to do. A block
+/// that ends inside a page is written padded to the page; the bytes of that page are kept and
+/// written again at the start of the next block, and ``finish()`` cuts the file to its length.
+/// Where direct I/O is refused, the same writes go through the page cache.
+///
+/// Errors of the queue are reported by the next call.
+final class BlockFile {
+  let path: String
+  /// Bytes appended.
+  private(set) var length: Int
+  private let descriptor: FileDescriptor
+  private let blocks: WriteBlocks
+  /// Writes the blocks, in order.
+  private let queue = DispatchQueue(label: "safeshard.disk")
+  /// Makes written bytes durable, beside the writes that follow them.
+  private let syncQueue = DispatchQueue(label: "safeshard.disk.sync")
+  private let disk: DiskState
+  /// The appended bytes of the last, partial page (`length % alignment` of them).
+  private var tail: [UInt8]
+
+  /// Creates the file at `path`, or empties it.
+  convenience init(creating path: String, blocks: WriteBlocks) throws(PipelineError) {
+    try self.init(path: path, length: 0, options: [.create, .truncate], blocks: blocks)
+  }
+
+  /// Opens the file at `path` to append after its first `length` bytes, cutting off the rest.
+  convenience init(continuing path: String, length: Int, blocks: WriteBlocks) throws(PipelineError) {
+    try self.init(path: path, length: length, options: [], blocks: blocks)
+  }
+
+  private init(path: String, length: Int, options: FileDescriptor.OpenOptions, blocks: WriteBlocks)
+    throws(PipelineError)
+  {
+    let alignment = WriteBlocks.alignment
+    let descriptor: FileDescriptor
+    let tailCount = length % alignment
+    var tail = [UInt8](repeating: 0, count: tailCount)
+    do {
+      descriptor = try FileDescriptor.open(
+        FilePath(path), .readWrite, options: options.union(.closeOnExec),
+        permissions: [.ownerReadWrite, .groupRead, .otherRead])
+      do {
+        try descriptor.resize(to: Int64(length))
+        let read = try tail.withUnsafeMutableBytes {
+          try descriptor.read(fromAbsoluteOffset: Int64(length - tailCount), into: $0)
+        }
+        guard read == tailCount else { throw Errno.ioError }
+      } catch {
+        try? descriptor.close()
+        throw error
+      }
+    } catch {
+      throw PipelineError(.io, "opening \(path) for writing: \(error)")
+    }
+    self.path = path
+    self.length = length
+    self.descriptor = descriptor
+    self.blocks = blocks
+    self.tail = tail
+    disk = DiskState(direct: Self.setDirectIO(descriptor, true))
+  }
+
+  /// Appends `bytes`, handing each slice of them to `observe` (in order) as it is copied.
+  func append(_ bytes: UnsafeRawBufferPointer, observe: (UnsafeRawBufferPointer) -> Void) throws(PipelineError) {
+    try checkFailure()
+    let alignment = WriteBlocks.alignment
+    var taken = 0
+    while taken < bytes.count {
+      let block = blocks.take()
+      let start = length - tail.count
+      tail.withUnsafeBytes { block.bytes.copyMemory(from: $0) }
+      let count = min(block.bytes.count - tail.count, bytes.count - taken)
+      let slice = UnsafeRawBufferPointer(rebasing: bytes[taken..<taken + count])
+      UnsafeMutableRawBufferPointer(rebasing: block.bytes[tail.count...]).copyMemory(from: slice)
+      observe(slice)
+      let filled = tail.count + count
+      let whole = filled / alignment * alignment
+      let padded = (filled + alignment - 1) / alignment * alignment
+      tail = Array(block.bytes[whole..<filled])
+      UnsafeMutableRawBufferPointer(rebasing: block.bytes[filled..<padded]).initializeMemory(as: UInt8.self, repeating: 0)
+      taken += count
+      length += count
+      submit(block, count: padded, at: start)
+    }
+  }
+
+  /// Once every write so far is done, makes them durable (`fsync`) and calls `then`; neither
+  /// the caller nor the writes that follow wait for it.
+  func commit(then: @escaping @Sendable () throws(PipelineError) -> Void) {
+    queue.async { [descriptor, disk, path, syncQueue] in
+      syncQueue.async {
+        guard disk.failure == nil else { return }
+        do {
+          try descriptor.sync()
+        } catch {
+          disk.fail("flushing \(path): \(error)")
+          return
+        }
+        do {
+          try then()
+        } catch {
+          disk.fail("\(error)")
+        }
+      }
+    }
+  }
+
+  /// Waits for every write, cuts the file to its length, makes it durable and closes it.
+  func finish() throws(PipelineError) {
+    drain()
+    defer { try? descriptor.close() }
+    try checkFailure()
+    do {
+      try descriptor.resize(to: Int64(length))
+      try descriptor.sync()
+    } catch {
+      throw PipelineError(.io, "flushing \(path): \(error)")
+    }
+  }
+
+  /// Waits for the writes in flight and closes the file, when a run stops early.
+  func close() {
+    drain()
+    try? descriptor.close()
+  }
+
+  /// Waits for every write and commit handed to the queues.
+  private func drain() {
+    queue.sync {}
+    syncQueue.sync {}
+  }
+
+  private func checkFailure() throws(PipelineError) {
+    if let failure = disk.failure { throw PipelineError(.io, failure) }
+  }
+
+  private func submit(_ block: Block, count: Int, at offset: Int) {
+    queue.async { [descriptor, blocks, disk, path] in
+      defer { blocks.give(block) }
+      guard disk.failure == nil else { return }
+      let bytes = UnsafeRawBufferPointer(rebasing: block.bytes[0..<count])
+      do {
+        _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
+      } catch let error as Errno where error == .invalidArgument && disk.direct {
+        // The file system took the flag but refuses this write: go on through the page cache.
+        disk.direct = Self.setDirectIO(descriptor, false)
+        do {
+          _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
+        } catch {
+          disk.fail("writing \(path): \(error)")
+        }
+      } catch {
+        disk.fail("writing \(path): \(error)")
+      }
+    }
+  }
+
+  /// Turns direct I/O on or off for `descriptor`; returns whether it is on.
+  private static func setDirectIO(_ descriptor: FileDescriptor, _ on: Bool) -> Bool {
+    let flag = safeshard_direct_io_flag()
+    let flags = fcntl(descriptor.rawValue, F_GETFL)
+    guard flag != 0, flags >= 0 else { return false }
+    return fcntl(descriptor.rawValue, F_SETFL, on ? flags | flag : flags & ~flag) == 0 && on
+  }
+}
+
+/// What the disk queue of a ``BlockFile`` shares with its owner.
+private final class DiskState: Sendable {
+  private let state: Mutex<(direct: Bool, failure: String?)>
+
+  init(direct: Bool) {
+    state = Mutex((direct, nil))
+  }
+
+  /// Whether writes go around the page cache.
+  var direct: Bool {
+    get { state.withLock { $0.direct } }
+    set { state.withLock { $0.direct = newValue } }
+  }
+
+  /// The first failure, which stops every later write.
+  var failure: String? { state.withLock { $0.failure } }
+
+  func fail(_ message: String) {
+    state.withLock { if $0.failure == nil { $0.failure = message } }
+  }
+}
