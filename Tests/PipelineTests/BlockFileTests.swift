@@ -17,7 +17,9 @@ struct BlockFileTests {
       let file = try BlockFile(creating: path, blocks: Self.blocks)
       var observed: [UInt8] = []
       var taken = 0
-      for length in [0, 1, 4095, 1, 4096, 4097, 8191, 8192, 8193, 3, 20_000, 0, 7, 12_288] + Array(repeating: 2_900, count: 20) {
+      for length in [0, 1, 4095, 1, 4096, 4097, 8191, 8192, 8193, 3, 20_000, 0, 7, 12_288]
+        + Array(repeating: 2_900, count: 20)
+      {
         try source.withUnsafeBytes { bytes in
           try file.append(UnsafeRawBufferPointer(rebasing: bytes[taken..<taken + length])) { observed += $0 }
         }

@@ -142,7 +142,8 @@ final class BlockFile {
       let whole = filled / alignment * alignment
       let padded = (filled + alignment - 1) / alignment * alignment
       tail = Array(block.bytes[whole..<filled])
-      UnsafeMutableRawBufferPointer(rebasing: block.bytes[filled..<padded]).initializeMemory(as: UInt8.self, repeating: 0)
+      UnsafeMutableRawBufferPointer(rebasing: block.bytes[filled..<padded]).initializeMemory(
+        as: UInt8.self, repeating: 0)
       taken += count
       length += count
       submit(block, count: padded, at: start)

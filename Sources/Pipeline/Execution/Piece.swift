@@ -49,7 +49,8 @@ final class PieceBuffer: @unchecked Sendable {
       if let reused {
         allocation = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: reused), count: capacity)
       }
-      if allocation == nil, let address = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+      if allocation == nil,
+        let address = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
         address != MAP_FAILED
       {
         allocation = UnsafeMutableRawBufferPointer(start: address, count: capacity)

@@ -257,8 +257,6 @@ public struct OutputDirectory: Sendable {
     return JSONWriter.string(JSONValue.object(config).sortingKeys(), style: .pythonIndented) + "\n"
   }
 
-
-
   /// A fresh temporary name in the state folder: on the output's filesystem, so a rename moves
   /// it into place, and removed with the state folder if a crash leaves it behind.
   private func temporaryPath() -> String {
