@@ -7,16 +7,18 @@ import SystemPackage
 
 /// Page-aligned memory blocks through which the shard writers of a run hand their bytes to the
 /// disk: a fixed number, allocated once (after their bytes are reserved from the budget), taken
-/// by a writer to fill and given back when their write is done.
+/// by a writer to fill and given back when their write is done. Each block is written by a
+/// serial queue of its own (so by a thread of its own: writes block on the disk).
 final class WriteBlocks: Sendable {
   /// The alignment of every block's address and size and of every file offset written: the
   /// page, which direct I/O accepts wherever the file system takes it at all.
   static let alignment = 4096
-  /// Blocks per run: one being filled while the others are written.
-  static let count = 3
+  /// Blocks per run: one being filled while the others are written, several at once (a
+  /// virtual disk here wrote 2 GiB in 7.6 s one 8 MiB write at a time, in 4.1 s three at a time).
+  static let count = 4
 
   let size: Int
-  private let free: Mutex<[UInt]>
+  private let free: Mutex<[Block]>
   private let available = DispatchSemaphore(value: WriteBlocks.count)
 
   /// ``count`` blocks of `size` bytes (a positive multiple of ``alignment``).
@@ -24,14 +26,16 @@ final class WriteBlocks: Sendable {
     precondition(size > 0 && size % Self.alignment == 0)
     self.size = size
     free = Mutex(
-      (0..<Self.count).map { _ in
-        UInt(bitPattern: UnsafeMutableRawPointer.allocate(byteCount: size, alignment: Self.alignment))
+      (0..<Self.count).map { index in
+        Block(
+          bytes: .allocate(byteCount: size, alignment: Self.alignment),
+          queue: DispatchQueue(label: "safeshard.disk.\(index)"))
       })
   }
 
   deinit {
-    free.withLock { addresses in
-      for address in addresses { UnsafeMutableRawPointer(bitPattern: address)?.deallocate() }
+    free.withLock { blocks in
+      for block in blocks { block.bytes.deallocate() }
     }
   }
 
@@ -43,23 +47,23 @@ final class WriteBlocks: Sendable {
   /// A free block; waits for a write to finish when there is none.
   fileprivate func take() -> Block {
     available.wait()
-    let address = free.withLock { $0.removeLast() }
-    return Block(bytes: UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address), count: size))
+    return free.withLock { $0.removeLast() }
   }
 
   fileprivate func give(_ block: Block) {
-    free.withLock { $0.append(UInt(bitPattern: block.bytes.baseAddress)) }
+    free.withLock { $0.append(block) }
     available.signal()
   }
 }
 
-/// A block on its way to the disk queue, which alone touches it until it is given back.
+/// A block and the queue that writes it; whoever took it alone touches it until it is given back.
 private struct Block: @unchecked Sendable {
   let bytes: UnsafeMutableRawBufferPointer
+  let queue: DispatchQueue
 }
 
-/// A file written front to back through ``WriteBlocks``, by a queue of its own, so that the
-/// disk works while the writer prepares the next bytes.
+/// A file written front to back through ``WriteBlocks``, whose queues write while the owner
+/// prepares the next bytes.
 ///
 /// Appended bytes are copied into blocks, and each block is written whole at a page-aligned
 /// offset, with direct I/O (`O_DIRECT`) where the file system takes it: the output goes to the
@@ -68,20 +72,26 @@ private struct Block: @unchecked Sendable {
 /// written again at the start of the next block, and ``finish()`` cuts the file to its length.
 /// Where direct I/O is refused, the same writes go through the page cache.
 ///
-/// Errors of the queue are reported by the next call.
+/// Blocks are written several at once, in any order, except that a block starting in the page
+/// where the one before it ended waits for that one. Errors of the writes and commits are
+/// reported by the next call.
 final class BlockFile {
   let path: String
   /// Bytes appended.
   private(set) var length: Int
   private let descriptor: FileDescriptor
   private let blocks: WriteBlocks
-  /// Writes the blocks, in order.
-  private let queue = DispatchQueue(label: "safeshard.disk")
   /// Makes written bytes durable, beside the writes that follow them.
   private let syncQueue = DispatchQueue(label: "safeshard.disk.sync")
   private let disk: DiskState
+  /// Every write not yet done.
+  private let inFlight = DispatchGroup()
   /// The appended bytes of the last, partial page (`length % alignment` of them).
   private var tail: [UInt8]
+  /// The last write handed out (left when done) and the file offset where it ends.
+  private var lastWrite: (done: DispatchGroup, end: Int)?
+  /// The writes handed out since the last commit.
+  private var uncommitted: [DispatchGroup] = []
 
   /// Creates the file at `path`, or empties it.
   convenience init(creating path: String, blocks: WriteBlocks) throws(PipelineError) {
@@ -153,20 +163,21 @@ final class BlockFile {
   /// Once every write so far is done, makes them durable (`fsync`) and calls `then`; neither
   /// the caller nor the writes that follow wait for it.
   func commit(then: @escaping @Sendable () throws(PipelineError) -> Void) {
-    queue.async { [descriptor, disk, path, syncQueue] in
-      syncQueue.async {
-        guard disk.failure == nil else { return }
-        do {
-          try descriptor.sync()
-        } catch {
-          disk.fail("flushing \(path): \(error)")
-          return
-        }
-        do {
-          try then()
-        } catch {
-          disk.fail("\(error)")
-        }
+    let writes = uncommitted
+    uncommitted = []
+    syncQueue.async { [descriptor, disk, path] in
+      for write in writes { write.wait() }
+      guard disk.failure == nil else { return }
+      do {
+        try descriptor.sync()
+      } catch {
+        disk.fail("flushing \(path): \(error)")
+        return
+      }
+      do {
+        try then()
+      } catch {
+        disk.fail("\(error)")
       }
     }
   }
@@ -190,9 +201,9 @@ final class BlockFile {
     try? descriptor.close()
   }
 
-  /// Waits for every write and commit handed to the queues.
+  /// Waits for every write and commit handed out.
   private func drain() {
-    queue.sync {}
+    inFlight.wait()
     syncQueue.sync {}
   }
 
@@ -201,8 +212,19 @@ final class BlockFile {
   }
 
   private func submit(_ block: Block, count: Int, at offset: Int) {
-    queue.async { [descriptor, blocks, disk, path] in
-      defer { blocks.give(block) }
+    let done = DispatchGroup()
+    done.enter()
+    inFlight.enter()
+    let before = lastWrite.flatMap { $0.end > offset ? $0.done : nil }
+    lastWrite = (done, offset + count)
+    uncommitted.append(done)
+    block.queue.async { [descriptor, blocks, disk, path, inFlight] in
+      defer {
+        blocks.give(block)
+        done.leave()
+        inFlight.leave()
+      }
+      before?.wait()
       guard disk.failure == nil else { return }
       let bytes = UnsafeRawBufferPointer(rebasing: block.bytes[0..<count])
       do {
