@@ -73,7 +73,9 @@ let package = Package(
     ),
     .testTarget(
       name: "PipelineTests",
-      dependencies: ["Pipeline", "TorchAO", "Quantization", "SafeTensors"],
+      dependencies: [
+        "Pipeline", "TorchAO", "Quantization", "SafeTensors", .product(name: "Crypto", package: "swift-crypto"),
+      ],
       swiftSettings: testSettings
     ),
     .testTarget(

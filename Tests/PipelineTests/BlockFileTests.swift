@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Synchronization
 import Testing
@@ -9,26 +10,25 @@ struct BlockFileTests {
   /// Two pages per block, so that appends cross blocks and pages in every way.
   static let blocks = WriteBlocks(size: 2 * WriteBlocks.alignment)
 
-  @Test("appends of any length, across pages and blocks, land byte for byte and are observed in order")
+  @Test("appends of any length, across pages and blocks, land byte for byte and hash to the file's SHA-256")
   func appendsLandInOrder() throws {
     try withTemporaryDirectory { directory in
       let path = directory + "/out.partial"
       let source = SpillTestData.randomBytes(count: 140_000, seed: 21)
       let file = try BlockFile(creating: path, blocks: Self.blocks)
-      var observed: [UInt8] = []
       var taken = 0
       for length in [0, 1, 4095, 1, 4096, 4097, 8191, 8192, 8193, 3, 20_000, 0, 7, 12_288]
         + Array(repeating: 2_900, count: 20)
       {
         try source.withUnsafeBytes { bytes in
-          try file.append(UnsafeRawBufferPointer(rebasing: bytes[taken..<taken + length])) { observed += $0 }
+          try file.append(UnsafeRawBufferPointer(rebasing: bytes[taken..<taken + length]))
         }
         taken += length
         #expect(file.length == taken)
       }
-      try file.finish()
-      #expect(observed == Array(source[..<taken]))
+      let digest = try file.finish()
       #expect(try contents(path) == Array(source[..<taken]))
+      #expect(digest == SHA256.hash(data: source[..<taken]))
     }
   }
 
@@ -39,14 +39,17 @@ struct BlockFileTests {
       let first = SpillTestData.randomBytes(count: 10_000, seed: 22)
       let second = SpillTestData.randomBytes(count: 9_000, seed: 23)
       let file = try BlockFile(creating: path, blocks: Self.blocks)
-      try first.withUnsafeBytes { try file.append($0) { _ in } }
-      try file.finish()
+      try first.withUnsafeBytes { try file.append($0) }
+      _ = try file.finish()
       let kept = 6_001
-      let continued = try BlockFile(continuing: path, length: kept, blocks: Self.blocks)
+      var hashed = SHA256()
+      hashed.update(data: first[..<kept])
+      let continued = try BlockFile(continuing: path, length: kept, hashed: hashed, blocks: Self.blocks)
       #expect(continued.length == kept)
-      try second.withUnsafeBytes { try continued.append($0) { _ in } }
-      try continued.finish()
+      try second.withUnsafeBytes { try continued.append($0) }
+      let digest = try continued.finish()
       #expect(try contents(path) == Array(first[..<kept]) + second)
+      #expect(digest == SHA256.hash(data: first[..<kept] + second))
     }
   }
 
@@ -57,12 +60,12 @@ struct BlockFileTests {
       let source = SpillTestData.randomBytes(count: 50_000, seed: 24)
       let file = try BlockFile(creating: path, blocks: Self.blocks)
       let seen = Mutex<[UInt8]?>(nil)
-      try source.withUnsafeBytes { try file.append(UnsafeRawBufferPointer(rebasing: $0[..<30_001])) { _ in } }
+      try source.withUnsafeBytes { try file.append(UnsafeRawBufferPointer(rebasing: $0[..<30_001])) }
       file.commit { () throws(PipelineError) in
         let bytes = FileManager.default.contents(atPath: path).map { Array($0.prefix(30_001)) }
         seen.withLock { $0 = bytes }
       }
-      try source.withUnsafeBytes { try file.append(UnsafeRawBufferPointer(rebasing: $0[30_001...])) { _ in } }
+      try source.withUnsafeBytes { try file.append(UnsafeRawBufferPointer(rebasing: $0[30_001...])) }
       file.commit { () throws(PipelineError) in throw PipelineError(.io, "the journal is gone") }
       let error = #expect(throws: PipelineError.self) { try file.finish() }
       #expect(error?.message == "the journal is gone")

@@ -1,4 +1,5 @@
 import CPlatform
+import Crypto
 import Dispatch
 import Foundation
 import SafeTensors
@@ -62,8 +63,8 @@ private struct Block: @unchecked Sendable {
   let queue: DispatchQueue
 }
 
-/// A file written front to back through ``WriteBlocks``, whose queues write while the owner
-/// prepares the next bytes.
+/// A file written front to back through ``WriteBlocks``, and its SHA-256: the owner only copies
+/// bytes into blocks, while the blocks' queues write them and a queue of the file's hashes them.
 ///
 /// Appended bytes are copied into blocks, and each block is written whole at a page-aligned
 /// offset, with direct I/O (`O_DIRECT`) where the file system takes it: the output goes to the
@@ -73,8 +74,9 @@ private struct Block: @unchecked Sendable {
 /// Where direct I/O is refused, the same writes go through the page cache.
 ///
 /// Blocks are written several at once, in any order, except that a block starting in the page
-/// where the one before it ended waits for that one. Errors of the writes and commits are
-/// reported by the next call.
+/// where the one before it ended waits for that one; they are hashed one after the other, beside
+/// the writes, and taken again once both are done. Errors of the writes and commits are reported
+/// by the next call.
 final class BlockFile {
   let path: String
   /// Bytes appended.
@@ -83,6 +85,9 @@ final class BlockFile {
   private let blocks: WriteBlocks
   /// Makes written bytes durable, beside the writes that follow them.
   private let syncQueue = DispatchQueue(label: "safeshard.disk.sync")
+  /// Hashes the appended bytes, in order.
+  private let hashQueue = DispatchQueue(label: "safeshard.disk.hash")
+  private let hasher: Hasher
   private let disk: DiskState
   /// Every write not yet done.
   private let inFlight = DispatchGroup()
@@ -95,17 +100,20 @@ final class BlockFile {
 
   /// Creates the file at `path`, or empties it.
   convenience init(creating path: String, blocks: WriteBlocks) throws(PipelineError) {
-    try self.init(path: path, length: 0, options: [.create, .truncate], blocks: blocks)
+    try self.init(path: path, length: 0, hashed: SHA256(), options: [.create, .truncate], blocks: blocks)
   }
 
-  /// Opens the file at `path` to append after its first `length` bytes, cutting off the rest.
-  convenience init(continuing path: String, length: Int, blocks: WriteBlocks) throws(PipelineError) {
-    try self.init(path: path, length: length, options: [], blocks: blocks)
-  }
-
-  private init(path: String, length: Int, options: FileDescriptor.OpenOptions, blocks: WriteBlocks)
+  /// Opens the file at `path` to append after its first `length` bytes, cutting off the rest;
+  /// `hashed` has taken those bytes.
+  convenience init(continuing path: String, length: Int, hashed: SHA256, blocks: WriteBlocks)
     throws(PipelineError)
   {
+    try self.init(path: path, length: length, hashed: hashed, options: [], blocks: blocks)
+  }
+
+  private init(
+    path: String, length: Int, hashed: SHA256, options: FileDescriptor.OpenOptions, blocks: WriteBlocks
+  ) throws(PipelineError) {
     let alignment = WriteBlocks.alignment
     let descriptor: FileDescriptor
     let tailCount = length % alignment
@@ -132,11 +140,12 @@ final class BlockFile {
     self.descriptor = descriptor
     self.blocks = blocks
     self.tail = tail
+    hasher = Hasher(hashed)
     disk = DiskState(direct: Self.setDirectIO(descriptor, true))
   }
 
-  /// Appends `bytes`, handing each slice of them to `observe` (in order) as it is copied.
-  func append(_ bytes: UnsafeRawBufferPointer, observe: (UnsafeRawBufferPointer) -> Void) throws(PipelineError) {
+  /// Appends `bytes`.
+  func append(_ bytes: UnsafeRawBufferPointer) throws(PipelineError) {
     try checkFailure()
     let alignment = WriteBlocks.alignment
     var taken = 0
@@ -147,16 +156,15 @@ final class BlockFile {
       let count = min(block.bytes.count - tail.count, bytes.count - taken)
       let slice = UnsafeRawBufferPointer(rebasing: bytes[taken..<taken + count])
       UnsafeMutableRawBufferPointer(rebasing: block.bytes[tail.count...]).copyMemory(from: slice)
-      observe(slice)
       let filled = tail.count + count
       let whole = filled / alignment * alignment
       let padded = (filled + alignment - 1) / alignment * alignment
       tail = Array(block.bytes[whole..<filled])
       UnsafeMutableRawBufferPointer(rebasing: block.bytes[filled..<padded]).initializeMemory(
         as: UInt8.self, repeating: 0)
+      submit(block, count: padded, at: start, new: filled - count..<filled)
       taken += count
       length += count
-      submit(block, count: padded, at: start)
     }
   }
 
@@ -183,7 +191,9 @@ final class BlockFile {
   }
 
   /// Waits for every write, cuts the file to its length, makes it durable and closes it.
-  func finish() throws(PipelineError) {
+  ///
+  /// - Returns: the SHA-256 of the whole file.
+  func finish() throws(PipelineError) -> SHA256.Digest {
     drain()
     defer { try? descriptor.close() }
     try checkFailure()
@@ -193,6 +203,7 @@ final class BlockFile {
     } catch {
       throw PipelineError(.io, "flushing \(path): \(error)")
     }
+    return hasher.finalize()
   }
 
   /// Waits for the writes in flight and closes the file, when a run stops early.
@@ -201,9 +212,10 @@ final class BlockFile {
     try? descriptor.close()
   }
 
-  /// Waits for every write and commit handed out.
+  /// Waits for every write, hash and commit handed out.
   private func drain() {
     inFlight.wait()
+    hashQueue.sync {}
     syncQueue.sync {}
   }
 
@@ -211,18 +223,27 @@ final class BlockFile {
     if let failure = disk.failure { throw PipelineError(.io, failure) }
   }
 
-  private func submit(_ block: Block, count: Int, at offset: Int) {
+  /// Hands a block to its queue, to write its first `count` bytes at `offset`, and to the hash
+  /// queue for its `new` bytes; it is given back once both are done.
+  private func submit(_ block: Block, count: Int, at offset: Int, new: Range<Int>) {
     let done = DispatchGroup()
     done.enter()
     inFlight.enter()
     let before = lastWrite.flatMap { $0.end > offset ? $0.done : nil }
     lastWrite = (done, offset + count)
     uncommitted.append(done)
-    block.queue.async { [descriptor, blocks, disk, path, inFlight] in
+    let used = DispatchGroup()
+    used.enter()
+    hashQueue.async { [hasher] in
+      hasher.update(UnsafeRawBufferPointer(rebasing: block.bytes[new]))
+      used.leave()
+    }
+    used.enter()
+    block.queue.async { [descriptor, disk, path, inFlight] in
       defer {
-        blocks.give(block)
         done.leave()
         inFlight.leave()
+        used.leave()
       }
       before?.wait()
       guard disk.failure == nil else { return }
@@ -241,6 +262,7 @@ final class BlockFile {
         disk.fail("writing \(path): \(error)")
       }
     }
+    used.notify(queue: block.queue) { [blocks] in blocks.give(block) }
   }
 
   /// Turns direct I/O on or off for `descriptor`; returns whether it is on.
@@ -271,5 +293,22 @@ private final class DiskState: Sendable {
 
   func fail(_ message: String) {
     state.withLock { if $0.failure == nil { $0.failure = message } }
+  }
+}
+
+/// The SHA-256 of a ``BlockFile``, updated on its hash queue only.
+private final class Hasher: @unchecked Sendable {
+  private var state: SHA256
+
+  init(_ state: SHA256) {
+    self.state = state
+  }
+
+  func update(_ bytes: UnsafeRawBufferPointer) {
+    state.update(bufferPointer: bytes)
+  }
+
+  func finalize() -> SHA256.Digest {
+    state.finalize()
   }
 }

@@ -9,9 +9,9 @@ import SystemPackage
 /// A piece at the write cursor is appended at once, followed by every staged piece that has
 /// become contiguous; a piece ahead of the cursor waits in memory while the shared staging
 /// account has room, and is spilled to disk (``SpillFile``) when it has not. The file is written
-/// under a partial name in the state folder (through a ``BlockFile``, whose queue writes while
-/// the writer copies and hashes the next bytes) with its SHA-256 computed on the way; when the
-/// last byte is in, it is fsynced and renamed to its final name.
+/// under a partial name in the state folder through a ``BlockFile``, which writes and hashes it
+/// on queues of its own while the writer copies the next bytes; when the last byte is in, it is
+/// fsynced and renamed to its final name.
 ///
 /// The writer runs on an executor of its own (``IOExecutor``): its methods make blocking calls
 /// and never suspend.
@@ -50,7 +50,6 @@ actor ShardWriter {
   private var file: BlockFile?
   private var cursor = 0
   private var committed = 0
-  private var hasher = SHA256()
   private var staged: [Int: Piece] = [:]
   private var spilled: [Int: (record: SpillRecord, count: Int)] = [:]
   private var spillFile: SpillFile?
@@ -106,8 +105,7 @@ actor ShardWriter {
     } catch {
       throw PipelineError(.io, "resuming \(partialPath): \(error)")
     }
-    file = try BlockFile(continuing: partialPath, length: length, blocks: blocks)
-    self.hasher = hasher
+    file = try BlockFile(continuing: partialPath, length: length, hashed: hasher, blocks: blocks)
     cursor = length - headerCount
     committed = cursor
     return cursor == shard.header.dataLength ? try finish() : nil
@@ -182,7 +180,7 @@ actor ShardWriter {
 
   /// Appends at the cursor, opening the partial file (and writing the header) on first use.
   private func append(_ bytes: UnsafeRawBufferPointer) throws(PipelineError) {
-    try openIfNeeded().append(bytes) { hasher.update(bufferPointer: $0) }
+    try openIfNeeded().append(bytes)
     cursor += bytes.count
     try Fault.checkWrite(path: partialPath, total: cursor)
     if cursor - committed >= commitInterval && cursor < shard.header.dataLength {
@@ -203,7 +201,7 @@ actor ShardWriter {
     let created = try BlockFile(creating: partialPath, blocks: blocks)
     file = created
     try shard.headerBytes.withUnsafeBytes { header in
-      Swift.Result { () throws(PipelineError) in try created.append(header) { hasher.update(bufferPointer: $0) } }
+      Swift.Result { () throws(PipelineError) in try created.append(header) }
     }.get()
     return created
   }
@@ -211,13 +209,12 @@ actor ShardWriter {
   private func finish() throws(PipelineError) -> Result {
     let file = try openIfNeeded()
     self.file = nil
-    try file.finish()
+    let digest = ChecksumList.hex(try file.finish())
     guard rename(partialPath, finalPath) == 0 else {
       throw PipelineError(.io, "renaming \(partialPath) to \(finalPath): \(String(cString: strerror(errno)))")
     }
     try? spillFile?.remove()
     spillFile = nil
-    let digest = ChecksumList.hex(hasher.finalize())
     try journal.done(shard.fileName, size: shard.fileSize, sha256: digest)
     return Result(fileName: shard.fileName, size: shard.fileSize, sha256: digest)
   }
