@@ -10,6 +10,9 @@
 #   cp -r INPUT DEST                                   wall time (and `sync` after it, timed apart)
 #   safeshard convert INPUT OUT --recipe int8-weight-only --memory $MEMORY --progress none
 #                                                      wall time, peak RSS (/usr/bin/time -v)
+#   dd if=/dev/zero bs=8M conv=fsync, as many bytes as the output, right after each convert: the
+#                                                      time the disk takes to make that much durable
+#                                                      (convert fsyncs its shards; `cp -r` does not)
 # Before each measured command it runs `sync` (so the previous command's writeback is done) and
 # reads the whole input once (`cat > /dev/null`), so both commands read from the page cache:
 # caches cannot be dropped here, so the benchmark measures warm reads on purpose. Outputs are
@@ -110,7 +113,7 @@ for size in "${sizes[@]}"; do
   "$python" Benchmarks/make_synthetic_llama.py "$input" "${size}GiB" >&2
   input_bytes=$(du -sb "$input" | cut -f1)
   layers=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["num_hidden_layers"])' "$input/config.json")
-  cp_times="" sync_times="" cv_times="" rss_all="" peak_rss=0 out_bytes=0
+  cp_times="" sync_times="" cv_times="" floor_times="" rss_all="" peak_rss=0 out_bytes=0
   for ((round = 1; round <= rounds; round++)); do
     if ((round % 2)); then order=(cp convert); else order=(convert cp); fi
     for what in "${order[@]}"; do
@@ -135,16 +138,24 @@ for size in "${sizes[@]}"; do
         ((rss > peak_rss)) && peak_rss=$rss
         echo "  $size GiB round $round: convert $t s, peak RSS $(mib "$rss") MiB," \
           "$(awk -F': ' '/Percent of CPU/ { print $2 " CPU" }' "$work/time.txt")" >&2
+        out_bytes=$(du -sb "$work/out" | cut -f1)
         if ((round == rounds)); then
-          out_bytes=$(du -sb "$work/out" | cut -f1)
           if "$safeshard" verify "$work/out" >&2; then verified=yes; else verified=NO; failed+=("verify $size GiB"); fi
         fi
         rm -rf "$work/out"
+        sync
+        start=$(now)
+        dd if=/dev/zero of="$work/floor" bs=8M count=$(((out_bytes + (8 << 20) - 1) / (8 << 20))) conv=fsync status=none
+        f=$(elapsed "$start")
+        floor_times+=" $f"
+        echo "  $size GiB round $round: dd of the output's size + fsync $f s" >&2
+        rm -f "$work/floor"
       fi
     done
   done
   read -r cp_best cp_median <<<"$(stats "$cp_times")"
   read -r sync_best _ <<<"$(stats "$sync_times")"
+  read -r floor_best floor_median <<<"$(stats "$floor_times")"
   read -r cv_best cv_median <<<"$(stats "$cv_times")"
   gbs=$(awk -v b="$input_bytes" -v t="$cv_best" 'BEGIN { printf "%.2f", b / 1e9 / t }')
   cp_gbs=$(awk -v b="$input_bytes" -v t="$cp_best" 'BEGIN { printf "%.2f", b / 1e9 / t }')
@@ -155,7 +166,7 @@ for size in "${sizes[@]}"; do
   rss_ok=$( ((peak_rss <= rss_limit_kib)) && echo met || echo MISSED)
   [[ $wall_ok == met ]] || failed+=("wall time $size GiB")
   [[ $rss_ok == met ]] || failed+=("peak RSS $size GiB")
-  rows+=("| $size GiB: $layers layers, $(awk -v b="$input_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB → $(awk -v b="$out_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB | $cp_best / $cp_median ($cp_gbs GB/s) | $sync_best | $cv_best / $cv_median | $gbs | **$ratio** ($wall_ok) / $ratio_median / $ratio_sync | **$(mib "$peak_rss")** ($rss_ok; rounds:$rss_all) | $verified |")
+  rows+=("| $size GiB: $layers layers, $(awk -v b="$input_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB → $(awk -v b="$out_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB | $cp_best / $cp_median ($cp_gbs GB/s) | $sync_best | $cv_best / $cv_median | $floor_best / $floor_median | $gbs | **$ratio** ($wall_ok) / $ratio_median / $ratio_sync | **$(mib "$peak_rss")** ($rss_ok; rounds:$rss_all) | $verified |")
 
   if [[ -z "$ref_row" && -x "$ref_python" ]]; then
     if "$ref_python" -c 'import torch, torchao, transformers' 2>/dev/null; then
@@ -178,9 +189,9 @@ EOF
         t=$(elapsed "$start")
         ref_bytes=$(du -sb "$work/ref" | cut -f1)
         if "$safeshard" verify "$work/ref" >&2; then ref_verified=yes; else ref_verified=no; fi
-        ref_row="| $size GiB, transformers + torchao (reference, 1 run) | | | $t | $(awk -v b="$input_bytes" -v t="$t" 'BEGIN { printf "%.2f", b / 1e9 / t }') | $(awk -v a="$t" -v b="$cp_best" 'BEGIN { printf "%.2f", a / b }') | $(mib "$(max_rss "$work/time-ref.txt")") | $ref_verified ($(awk -v b="$ref_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB) |"
+        ref_row="| $size GiB, transformers + torchao (reference, 1 run) | | | $t | | $(awk -v b="$input_bytes" -v t="$t" 'BEGIN { printf "%.2f", b / 1e9 / t }') | $(awk -v a="$t" -v b="$cp_best" 'BEGIN { printf "%.2f", a / b }') | $(mib "$(max_rss "$work/time-ref.txt")") | $ref_verified ($(awk -v b="$ref_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB) |"
       else
-        ref_row="| $size GiB, transformers + torchao (reference) | failed: see the log above | | | | | | |"
+        ref_row="| $size GiB, transformers + torchao (reference) | failed: see the log above | | | | | | | |"
       fi
       rm -rf "$work/ref"
     else
@@ -191,8 +202,8 @@ EOF
 done
 
 echo
-echo "| model (input → output) | \`cp -r\` best / median (s) | \`cp -r\` + \`sync\` best (s) | convert best / median (s) | convert GB/s of input | convert / \`cp -r\`: best (≤ 1.2) / median / best over (\`cp -r\` + \`sync\`) | peak RSS MiB (≤ $(mib "$rss_limit_kib")) | verify |"
-echo "|---|---:|---:|---:|---:|---:|---:|---|"
+echo "| model (input → output) | \`cp -r\` best / median (s) | \`cp -r\` + \`sync\` best (s) | convert best / median (s) | \`dd\` of the output's size + \`fsync\` best / median (s) | convert GB/s of input | convert / \`cp -r\`: best (≤ 1.2) / median / best over (\`cp -r\` + \`sync\`) | peak RSS MiB (≤ $(mib "$rss_limit_kib")) | verify |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 printf '%s\n' "${rows[@]}"
 [[ -z "$ref_row" ]] || echo "$ref_row"
 echo
