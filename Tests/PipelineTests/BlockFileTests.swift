@@ -10,12 +10,14 @@ struct BlockFileTests {
   /// Two pages per block, so that appends cross blocks and pages in every way.
   static let blocks = WriteBlocks(size: 2 * WriteBlocks.alignment)
 
-  @Test("appends of any length, across pages and blocks, land byte for byte and hash to the file's SHA-256")
-  func appendsLandInOrder() throws {
+  @Test(
+    "appends of any length, across pages and blocks, land byte for byte and hash to the file's SHA-256, with and without direct I/O",
+    arguments: [true, false])
+  func appendsLandInOrder(directIO: Bool) throws {
     try withTemporaryDirectory { directory in
       let path = directory + "/out.partial"
       let source = SpillTestData.randomBytes(count: 140_000, seed: 21)
-      let file = try BlockFile(creating: path, blocks: Self.blocks)
+      let file = try BlockFile(creating: path, blocks: Self.blocks, directIO: directIO)
       var taken = 0
       for length in [0, 1, 4095, 1, 4096, 4097, 8191, 8192, 8193, 3, 20_000, 0, 7, 12_288]
         + Array(repeating: 2_900, count: 20)
@@ -25,6 +27,11 @@ struct BlockFileTests {
         }
         taken += length
         #expect(file.length == taken)
+        if !directIO {
+          // Only new bytes, at the end: never padding past what was appended.
+          let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64)
+          #expect(size <= UInt64(taken))
+        }
       }
       let digest = try file.finish()
       #expect(try contents(path) == Array(source[..<taken]))

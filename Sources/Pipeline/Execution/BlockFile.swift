@@ -66,17 +66,17 @@ private struct Block: @unchecked Sendable {
 /// A file written front to back through ``WriteBlocks``, and its SHA-256: the owner only copies
 /// bytes into blocks, while the blocks' queues write them and a queue of the file's hashes them.
 ///
-/// Appended bytes are copied into blocks, and each block is written whole at a page-aligned
-/// offset, with direct I/O (`O_DIRECT`) where the file system takes it: the output goes to the
-/// device without filling the page cache, and the final `fsync` has little left to do. A block
-/// that ends inside a page is written padded to the page; the bytes of that page are kept and
-/// written again at the start of the next block, and ``finish()`` cuts the file to its length.
-/// Where direct I/O is refused, the same writes go through the page cache.
+/// Appended bytes are copied into blocks. With direct I/O (`O_DIRECT`, where the file system
+/// takes it) the output goes to the device without filling the page cache, and the final `fsync`
+/// has little left to do: each block is written whole at a page-aligned offset, several at once,
+/// in any order, except that a block starting in the page where the one before it ended waits for
+/// that one. A block that ends inside a page is written padded to the page; the bytes of that page
+/// are kept and written again at the start of the next block, and ``finish()`` cuts the file to
+/// its length. Where direct I/O is refused, only each block's new bytes are written, one block
+/// after the other: the file only ever grows at its end, as append-only file systems require.
 ///
-/// Blocks are written several at once, in any order, except that a block starting in the page
-/// where the one before it ended waits for that one; they are hashed one after the other, beside
-/// the writes, and taken again once both are done. Errors of the writes and commits are reported
-/// by the next call.
+/// Blocks are hashed one after the other, beside the writes, and taken again once both are done.
+/// Errors of the writes and commits are reported by the next call.
 final class BlockFile {
   let path: String
   /// Bytes appended.
@@ -99,8 +99,11 @@ final class BlockFile {
   private var uncommitted: [DispatchGroup] = []
 
   /// Creates the file at `path`, or empties it.
-  convenience init(creating path: String, blocks: WriteBlocks) throws(PipelineError) {
-    try self.init(path: path, length: 0, hashed: SHA256(), options: [.create, .truncate], blocks: blocks)
+  ///
+  /// - Parameter directIO: whether to try direct I/O (tests turn it off to check the other way).
+  convenience init(creating path: String, blocks: WriteBlocks, directIO: Bool = true) throws(PipelineError) {
+    try self.init(
+      path: path, length: 0, hashed: SHA256(), options: [.create, .truncate], blocks: blocks, directIO: directIO)
   }
 
   /// Opens the file at `path` to append after its first `length` bytes, cutting off the rest;
@@ -108,11 +111,12 @@ final class BlockFile {
   convenience init(continuing path: String, length: Int, hashed: SHA256, blocks: WriteBlocks)
     throws(PipelineError)
   {
-    try self.init(path: path, length: length, hashed: hashed, options: [], blocks: blocks)
+    try self.init(path: path, length: length, hashed: hashed, options: [], blocks: blocks, directIO: true)
   }
 
   private init(
-    path: String, length: Int, hashed: SHA256, options: FileDescriptor.OpenOptions, blocks: WriteBlocks
+    path: String, length: Int, hashed: SHA256, options: FileDescriptor.OpenOptions, blocks: WriteBlocks,
+    directIO: Bool
   ) throws(PipelineError) {
     let alignment = WriteBlocks.alignment
     let descriptor: FileDescriptor
@@ -141,7 +145,7 @@ final class BlockFile {
     self.blocks = blocks
     self.tail = tail
     hasher = Hasher(hashed)
-    disk = DiskState(direct: Self.setDirectIO(descriptor, true))
+    disk = DiskState(direct: directIO && Self.setDirectIO(descriptor, true))
   }
 
   /// Appends `bytes`.
@@ -162,7 +166,7 @@ final class BlockFile {
       tail = Array(block.bytes[whole..<filled])
       UnsafeMutableRawBufferPointer(rebasing: block.bytes[filled..<padded]).initializeMemory(
         as: UInt8.self, repeating: 0)
-      submit(block, count: padded, at: start, new: filled - count..<filled)
+      submit(block, at: start, padded: padded, new: filled - count..<filled)
       taken += count
       length += count
     }
@@ -198,7 +202,9 @@ final class BlockFile {
     defer { try? descriptor.close() }
     try checkFailure()
     do {
-      try descriptor.resize(to: Int64(length))
+      if try descriptor.seek(offset: 0, from: .end) != length {
+        try descriptor.resize(to: Int64(length))
+      }
       try descriptor.sync()
     } catch {
       throw PipelineError(.io, "flushing \(path): \(error)")
@@ -223,14 +229,17 @@ final class BlockFile {
     if let failure = disk.failure { throw PipelineError(.io, failure) }
   }
 
-  /// Hands a block to its queue, to write its first `count` bytes at `offset`, and to the hash
-  /// queue for its `new` bytes; it is given back once both are done.
-  private func submit(_ block: Block, count: Int, at offset: Int, new: Range<Int>) {
+  /// Hands a block that goes at file offset `start` to its queue and to the hash queue; it is
+  /// given back once both are done. Its `new` bytes are hashed; with direct I/O its first
+  /// `padded` bytes are written, otherwise its new bytes only, after the block before it.
+  private func submit(_ block: Block, at start: Int, padded: Int, new: Range<Int>) {
     let done = DispatchGroup()
     done.enter()
     inFlight.enter()
-    let before = lastWrite.flatMap { $0.end > offset ? $0.done : nil }
-    lastWrite = (done, offset + count)
+    let direct = disk.direct
+    let (range, offset) = direct ? (0..<padded, start) : (new, start + new.lowerBound)
+    let before = lastWrite.flatMap { !direct || $0.end > offset ? $0.done : nil }
+    lastWrite = (done, offset + range.count)
     uncommitted.append(done)
     let used = DispatchGroup()
     used.enter()
@@ -247,7 +256,7 @@ final class BlockFile {
       }
       before?.wait()
       guard disk.failure == nil else { return }
-      let bytes = UnsafeRawBufferPointer(rebasing: block.bytes[0..<count])
+      let bytes = UnsafeRawBufferPointer(rebasing: block.bytes[range])
       do {
         _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
       } catch let error as Errno where error == .invalidArgument && disk.direct {
