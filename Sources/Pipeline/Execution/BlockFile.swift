@@ -283,7 +283,7 @@ final class BlockFile {
   }
 }
 
-/// What the disk queue of a ``BlockFile`` shares with its owner.
+/// What the queues of a ``BlockFile`` share with its owner.
 private final class DiskState: Sendable {
   private let state: Mutex<(direct: Bool, failure: String?)>
 
