@@ -29,8 +29,7 @@ struct BlockFileTests {
         #expect(file.length == taken)
         if !directIO {
           // Only new bytes, at the end: never padding past what was appended.
-          let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64)
-          #expect(size <= UInt64(taken))
+          #expect(try fileSize(path) <= UInt64(taken))
         }
       }
       let digest = try file.finish()
@@ -82,12 +81,5 @@ struct BlockFileTests {
 
   private func contents(_ path: String) throws -> [UInt8] {
     Array(try #require(FileManager.default.contents(atPath: path)))
-  }
-
-  private func withTemporaryDirectory(_ body: (String) throws -> Void) throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("block-file-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    try body(directory.path)
   }
 }

@@ -140,15 +140,4 @@ struct SpillFileTests {
     try bytes.withUnsafeMutableBytes { try file.read(record, into: $0) }
     return bytes
   }
-
-  private func fileSize(_ path: String) throws -> UInt64 {
-    try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64)
-  }
-
-  private func withTemporaryDirectory(_ body: (String) throws -> Void) throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spill-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    try body(directory.path)
-  }
 }

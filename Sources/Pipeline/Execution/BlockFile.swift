@@ -89,13 +89,11 @@ final class BlockFile {
   private let hashQueue = DispatchQueue(label: "safeshard.disk.hash")
   private let hasher: Hasher
   private let disk: DiskState
-  /// Every write not yet done.
-  private let inFlight = DispatchGroup()
   /// The appended bytes of the last, partial page (`length % alignment` of them).
   private var tail: [UInt8]
   /// The last write handed out (left when done) and the file offset where it ends.
   private var lastWrite: (done: DispatchGroup, end: Int)?
-  /// The writes handed out since the last commit.
+  /// The writes handed out since the last commit (the commits wait for those before them).
   private var uncommitted: [DispatchGroup] = []
 
   /// Creates the file at `path`, or empties it.
@@ -220,7 +218,7 @@ final class BlockFile {
 
   /// Waits for every write, hash and commit handed out.
   private func drain() {
-    inFlight.wait()
+    for write in uncommitted { write.wait() }
     hashQueue.sync {}
     syncQueue.sync {}
   }
@@ -235,7 +233,6 @@ final class BlockFile {
   private func submit(_ block: Block, at start: Int, padded: Int, new: Range<Int>) {
     let done = DispatchGroup()
     done.enter()
-    inFlight.enter()
     let direct = disk.direct
     let (range, offset) = direct ? (0..<padded, start) : (new, start + new.lowerBound)
     let before = lastWrite.flatMap { !direct || $0.end > offset ? $0.done : nil }
@@ -248,28 +245,22 @@ final class BlockFile {
       used.leave()
     }
     used.enter()
-    block.queue.async { [descriptor, disk, path, inFlight] in
+    block.queue.async { [descriptor, disk, path] in
       defer {
         done.leave()
-        inFlight.leave()
         used.leave()
       }
       before?.wait()
       guard disk.failure == nil else { return }
       let bytes = UnsafeRawBufferPointer(rebasing: block.bytes[range])
-      do {
-        _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
-      } catch let error as Errno where error == .invalidArgument && disk.direct {
+      let write = { Result { try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes) } }
+      var result = write()
+      if case .failure(Errno.invalidArgument) = result, disk.direct {
         // The file system took the flag but refuses this write: go on through the page cache.
         disk.direct = Self.setDirectIO(descriptor, false)
-        do {
-          _ = try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
-        } catch {
-          disk.fail("writing \(path): \(error)")
-        }
-      } catch {
-        disk.fail("writing \(path): \(error)")
+        result = write()
       }
+      if case .failure(let error) = result { disk.fail("writing \(path): \(error)") }
     }
     used.notify(queue: block.queue) { [blocks] in blocks.give(block) }
   }
