@@ -35,10 +35,10 @@ struct PlanCommand: ParsableCommand {
     }
     let (recipe, options) = try flags.resolve()
     let plan: ConversionPlan
-    let share: Converter.MemoryShare
+    let share: MemoryShare
     do {
       plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
-      share = try Converter.memoryShare(plan)
+      share = try MemoryShare(plan: plan)
     } catch {
       throw ToolFailure("\(error)")
     }
@@ -52,7 +52,7 @@ struct PlanCommand: ParsableCommand {
     return config.description(shape: entry.source.shape, source: format).subclass.map { "\($0)" } ?? "quantize"
   }
 
-  static func text(_ plan: ConversionPlan, recipe: String, share: Converter.MemoryShare) -> String {
+  static func text(_ plan: ConversionPlan, recipe: String, share: MemoryShare) -> String {
     var text =
       "recipe \(recipe): \(plan.entries.filter { $0.config != nil }.count) of \(plan.entries.count) tensors quantized\n\n"
     let width = plan.entries.map(\.source.name.count).max() ?? 0
@@ -75,7 +75,7 @@ struct PlanCommand: ParsableCommand {
     return text
   }
 
-  static func json(_ plan: ConversionPlan, recipe: String, share: Converter.MemoryShare) -> String {
+  static func json(_ plan: ConversionPlan, recipe: String, share: MemoryShare) -> String {
     func number(_ value: Int) -> JSONValue { .number(String(value)) }
     let entries: [JSONValue] = plan.entries.map { entry in
       .object([

@@ -141,12 +141,12 @@ public struct OutputDirectory: Sendable {
     plan: ConversionPlan, shards: [ShardWriter.Result], input: String?, quantizationConfig: JSONValue?
   ) throws(PipelineError) {
     do {
-      Fault.reach("finalize-files")
+      FaultInjection.reach("finalize-files")
       if let input { try copyOtherFiles(from: input, quantizationConfig: quantizationConfig) }
-      Fault.reach("finalize-sums")
+      FaultInjection.reach("finalize-sums")
       let sums = ChecksumList(digests: Dictionary(uniqueKeysWithValues: shards.map { ($0.fileName, $0.sha256) }))
       try writeAtomically(Array(sums.text.utf8), to: join(path, ChecksumList.fileName))
-      Fault.reach("finalize-weights")
+      FaultInjection.reach("finalize-weights")
       if plan.shards.count == 1 {
         // A run that died after this rename finds the shard in place and goes on.
         let staged = join(stateFolder, plan.shards[0].fileName)

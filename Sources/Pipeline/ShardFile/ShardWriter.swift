@@ -182,7 +182,7 @@ actor ShardWriter {
   private func append(_ bytes: UnsafeRawBufferPointer) throws(PipelineError) {
     try openIfNeeded().append(bytes)
     cursor += bytes.count
-    try Fault.checkWrite(path: partialPath, total: cursor)
+    try FaultInjection.checkWrite(path: partialPath, total: cursor)
     if cursor - committed >= commitInterval && cursor < shard.header.dataLength {
       commit()
     }
@@ -227,28 +227,5 @@ actor ShardWriter {
     spillFile = nil
     for piece in staged.values { staging.remove(piece.count) }
     staged = [:]
-  }
-}
-
-/// The bytes staged in memory by every shard writer, against one limit.
-final class StagingAccount: Sendable {
-  let limit: Int
-  private let bytes = Mutex(0)
-
-  init(limit: Int) {
-    self.limit = limit
-  }
-
-  /// Adds `count` bytes when they fit under the limit; returns whether they did.
-  func tryAdd(_ count: Int) -> Bool {
-    bytes.withLock { total in
-      guard total + count <= limit else { return false }
-      total += count
-      return true
-    }
-  }
-
-  func remove(_ count: Int) {
-    bytes.withLock { $0 -= count }
   }
 }

@@ -7,7 +7,7 @@ import Foundation
 ///   full disk would make it.
 /// - `kill-at:POINT`: the process kills itself with SIGKILL when it reaches `POINT`
 ///   (`finalize-files`, `finalize-sums`, `finalize-weights`: the steps of finalisation).
-enum Fault {
+enum FaultInjection {
   private static let spec: (kind: String, value: String)? = {
     guard let text = ProcessInfo.processInfo.environment["SAFESHARD_FAULT"],
       let colon = text.firstIndex(of: ":")

@@ -5,13 +5,13 @@ import TorchAO
 
 /// The work for one input tensor: copy it, or quantize it chunk by chunk, sending every
 /// output byte to its shard as a ``Piece``.
-struct EntryJob: Sendable {
+struct TensorJob: Sendable {
   let entry: ConversionPlan.Entry
   let file: SafeTensorsFile
   let plan: ConversionPlan
   let budget: MemoryBudget
   let channel: AsyncChannel<Piece>
-  let share: Converter.MemoryShare
+  let share: MemoryShare
 
   func run() async throws {
     if let config = entry.config, let format = entry.format, let layout = entry.layout {
