@@ -46,7 +46,8 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Yams", package: "Yams"),
       ],
-      swiftSettings: strict
+      // Fault points (`SAFESHARD_FAULT`) exist only in debug builds, which the tests use.
+      swiftSettings: strict + [.define("SAFESHARD_FAULTS", .when(configuration: .debug))]
     ),
     .executableTarget(
       name: "safeshard",

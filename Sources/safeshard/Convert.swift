@@ -39,6 +39,10 @@ struct Convert: AsyncParsableCommand {
   var restart = false
 
   func run() async throws {
+    // Signals stop the run from the start: checking a finished output hashes every shard.
+    let stop = SignalStop()
+    stop.install()
+
     let checkpoint: Checkpoint
     do {
       checkpoint = try Checkpoint(path: input)
@@ -52,63 +56,21 @@ struct Convert: AsyncParsableCommand {
     } catch {
       throw ToolFailure("\(error)")
     }
-    let directory = OutputDirectory(path: output)
-    let status = directory.status()
-    switch status {
-    case .finished:
-      do {
-        try await FinishedOutput(directory: directory, plan: plan).check()
-      } catch {
-        throw ToolFailure("\(error)")
-      }
-      print("\(output): already complete and matches this conversion; nothing to do")
-      return
-    case .foreign(let what):
-      throw ToolFailure("\(output) is not empty and not a safeshard output (\(what)); choose a new directory")
-    case .empty, .unfinished:
-      break
-    }
-
-    let lock: RunLock
-    let identity = RunIdentity(
-      input: URL(fileURLWithPath: input).standardizedFileURL.path, recipe: flags.recipeReference,
-      checkpoint: checkpoint,
-      plan: plan)
-    do {
-      lock = try directory.lock(worker: options.workerIndex)
-      if restart { try directory.reset() }
-      if status == .unfinished, !restart, let recorded = directory.recordedIdentity() {
-        let changes = identity.differences(from: recorded)
-        guard changes.isEmpty else {
-          throw ToolFailure(
-            "\(output) holds an unfinished conversion that cannot be continued: \(changes.joined(separator: "; ")). "
-              + "Run with --restart to start over.")
-        }
-      } else {
-        try directory.record(identity)
-      }
-    } catch let failure as ToolFailure {
-      throw failure
-    } catch {
-      throw ToolFailure("\(error)")
-    }
-
+    let conversion = Conversion(
+      input: input, checkpoint: checkpoint, plan: plan, output: output, recipeReference: flags.recipeReference)
     let reporter = ProgressReporter(style: progress ?? ProgressStyle.automatic)
-    let inputDirectory = FileManager.default.isDirectory(input) ? input : nil
-    let converter = Converter(
-      checkpoint: checkpoint, plan: plan, output: directory, inputDirectory: inputDirectory, progress: reporter.report)
-    let stop = SignalStop()
-    let task = Task { try await converter.run() }
-    stop.install { task.cancel() }
+    let task = Task { [restart] in try await conversion.run(restart: restart, progress: reporter.report) }
+    stop.onStop { task.cancel() }
     let result = await task.result
-    withExtendedLifetime(lock) {}
     reporter.close()
     switch result {
-    case .success(let report) where !report.finalized:
+    case .success(.alreadyComplete):
+      print("\(output): already complete and matches this conversion; nothing to do")
+    case .success(.converted(let report)) where !report.finalized:
       print(
         "\(output): worker \(options.workerIndex) of \(options.workerCount) wrote \(report.shards.count) shards; "
           + "run `safeshard finalize \(output)` when every worker is done")
-    case .success(let report):
+    case .success(.converted(let report)):
       let spilled = report.spilledBytes > 0 ? ", \(report.spilledBytes) bytes spilled" : ""
       if reporter.style != .json {
         print(
@@ -128,9 +90,3 @@ struct Convert: AsyncParsableCommand {
   }
 }
 
-extension FileManager {
-  func isDirectory(_ path: String) -> Bool {
-    var isDirectory: ObjCBool = false
-    return fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-  }
-}

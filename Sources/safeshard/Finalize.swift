@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Pipeline
-import SafeTensors
 
 struct Finalize: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -22,33 +21,14 @@ struct Finalize: ParsableCommand {
   var output: String
 
   func run() throws {
-    let directory = OutputDirectory(path: output)
-    guard directory.status() == .unfinished, let identity = directory.recordedIdentity() else {
-      throw ToolFailure("\(output) has no unfinished safeshard conversion to finalize")
-    }
+    let plan: ConversionPlan
     do {
-      let lock = try directory.lock(worker: 0)
-      defer { withExtendedLifetime(lock) {} }
-      let checkpoint = try Checkpoint(path: identity.input)
-      var options = ConversionOptions()
-      options.maxShardSize = identity.maxShardSize
-      options.layout = identity.layout
-      options.workerCount = identity.workerCount
-      let plan = try ConversionPlan(checkpoint: checkpoint, recipe: try Recipe.load(identity.recipe), options: options)
-      let now = RunIdentity(input: identity.input, recipe: identity.recipe, checkpoint: checkpoint, plan: plan)
-      let changes = now.differences(from: identity)
-      guard changes.isEmpty else {
-        throw ToolFailure("the input or recipe changed since the workers ran: \(changes.joined(separator: "; "))")
-      }
-      let inputDirectory = FileManager.default.isDirectory(identity.input) ? identity.input : nil
-      try directory.finishWorkers(plan: plan, input: inputDirectory)
-      print(
-        "\(output): \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s") checked; index, config and SHA256SUMS written"
-      )
-    } catch let failure as ToolFailure {
-      throw failure
+      plan = try Conversion.finalizeWorkers(output: output)
     } catch {
       throw ToolFailure("\(error)")
     }
+    print(
+      "\(output): \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s") checked; index, config and SHA256SUMS written"
+    )
   }
 }

@@ -33,7 +33,7 @@ enum ConversionHarness {
     let directory = OutputDirectory(path: output)
     let lock = try directory.lock(worker: plan.options.workerIndex)
     defer { withExtendedLifetime(lock) {} }
-    if directory.recordedIdentity() == nil {
+    if try directory.recordedIdentity() == nil {
       try directory.record(RunIdentity(input: input, recipe: recipe, checkpoint: checkpoint, plan: plan))
     }
     var isDirectory: ObjCBool = false

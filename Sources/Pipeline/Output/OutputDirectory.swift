@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import SafeTensors
 import SystemPackage
@@ -24,12 +25,21 @@ public struct OutputDirectory: Sendable {
 
   var stateFolder: String { join(path, Self.stateFolderName) }
   var stateFile: String { join(stateFolder, "state.json") }
-  var spillFolder: String { join(stateFolder, "spill") }
+
+  /// Where worker `index` spills: a folder of its own, in the state folder, or in `directory`
+  /// (`--spill-dir`) under a name made from the output's path, so that a resumed run can empty
+  /// it of what a killed run left without touching another run's files.
+  func spillFolder(worker index: Int, in directory: String?) -> String {
+    guard let directory else { return join(stateFolder, "spill-\(index)") }
+    let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+    let digest = ChecksumList.hex(SHA256.hash(data: Data(absolute.utf8))).prefix(16)
+    return join(directory, "safeshard-\(digest)-\(index)")
+  }
   /// The journal of worker `index` (each worker has its own: appends from several machines to
   /// one file are not atomic on shared filesystems).
   func journalPath(worker index: Int) -> String { join(stateFolder, "journal-\(index).log") }
 
-  /// Every worker's journal, merged: the last word on each shard.
+  /// Every worker's journal, merged: the last word on each shard. Read only.
   func allJournals() -> [String: Journal.Entry] {
     let names = ((try? FileManager.default.contentsOfDirectory(atPath: stateFolder)) ?? []).filter {
       $0.hasPrefix("journal-") && $0.hasSuffix(".log")
@@ -76,7 +86,13 @@ public struct OutputDirectory: Sendable {
     guard isDirectory.boolValue else { return .foreign("it is a file") }
     let names = (try? manager.contentsOfDirectory(atPath: path)) ?? []
     if names.isEmpty { return .empty }
-    if manager.fileExists(atPath: stateFolder) { return .unfinished }
+    switch Self.fileType(stateFolder) {
+    case S_IFDIR: return .unfinished
+    case S_IFLNK:
+      return .foreign("\(Self.stateFolderName) is a symbolic link, and safeshard never follows one for its state")
+    case nil: break
+    default: return .foreign("\(Self.stateFolderName) is not a folder")
+    }
     if names.contains("SHA256SUMS") && (names.contains("model.safetensors") || names.contains(ShardIndex.fileName)) {
       return .finished
     }
@@ -89,21 +105,76 @@ public struct OutputDirectory: Sendable {
   ///
   /// The lock is a `flock(2)`, which the kernel releases when its holder dies.
   public func lock(worker index: Int = 0) throws(PipelineError) -> RunLock {
-    do {
-      try FileManager.default.createDirectory(atPath: stateFolder, withIntermediateDirectories: true)
-    } catch {
-      throw PipelineError(.io, "creating \(stateFolder): \(error.localizedDescription)")
-    }
-    return try RunLock(path: join(stateFolder, "lock-\(index)"))
+    try makeStateFolder()
+    return try RunLock(path: join(stateFolder, "lock-\(index)"), worker: index)
   }
 
-  /// The identity an unfinished run recorded, or `nil`.
-  public func recordedIdentity() -> RunIdentity? {
-    guard let data = FileManager.default.contents(atPath: stateFile), let json = try? JSONParser.parse(Array(data))
-    else {
-      return nil
+  /// Takes the lock of every worker: `0..<workerCount` and any other `lock-*` in the state folder
+  /// (a run with more workers left them). What `--restart` and `finalize` need before they touch
+  /// other workers' files.
+  ///
+  /// - Throws: ``PipelineError`` (`locked`) naming the first worker that still runs; no lock is
+  ///   kept then.
+  public func lockAll(workerCount: Int) throws(PipelineError) -> [Int: RunLock] {
+    try makeStateFolder()
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: stateFolder)) ?? []
+    let recorded = names.compactMap { name in name.hasPrefix("lock-") ? Int(name.dropFirst(5)) : nil }
+    let workers = Set(0..<max(1, workerCount)).union(recorded.filter { $0 >= 0 }).sorted()
+    var locks: [Int: RunLock] = [:]
+    for worker in workers {
+      locks[worker] = try RunLock(path: join(stateFolder, "lock-\(worker)"), worker: worker)
     }
-    return RunIdentity(json: json)
+    return locks
+  }
+
+  /// Creates the state folder; refuses one that is a symbolic link or not a folder (a link is
+  /// never followed: `--restart` would empty its target).
+  private func makeStateFolder() throws(PipelineError) {
+    switch Self.fileType(stateFolder) {
+    case S_IFDIR: return
+    case nil: break
+    case S_IFLNK:
+      throw PipelineError(
+        .outputExists,
+        "\(stateFolder) is a symbolic link; safeshard never follows one for its state. Remove the link, or choose another OUTPUT",
+        path: stateFolder)
+    default:
+      throw PipelineError(.outputExists, "\(stateFolder) is not a folder", path: stateFolder)
+    }
+    do {
+      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+      throw PipelineError(.io, "creating \(path): \(error.localizedDescription)", path: path, cause: error)
+    }
+    guard mkdir(stateFolder, 0o755) == 0 || errno == EEXIST, Self.fileType(stateFolder) == S_IFDIR else {
+      throw PipelineError.systemCall("mkdir", Errno(rawValue: errno), path: stateFolder)
+    }
+  }
+
+  /// The type bits (`S_IFDIR`, `S_IFLNK`, ...) of `path` itself, not of what a link points to;
+  /// `nil` when nothing is there.
+  static func fileType(_ path: String) -> mode_t? {
+    var status = stat()
+    guard lstat(path, &status) == 0 else { return nil }
+    return status.st_mode & S_IFMT
+  }
+
+  /// The identity an unfinished run recorded; `nil` when there is no `state.json` (a run killed
+  /// before it recorded one).
+  ///
+  /// - Throws: ``PipelineError`` (`outputExists`) when `state.json` is there but is not one
+  ///   safeshard wrote: its journals cannot be trusted.
+  public func recordedIdentity() throws(PipelineError) -> RunIdentity? {
+    guard Self.fileType(stateFile) != nil else { return nil }
+    guard let data = FileManager.default.contents(atPath: stateFile), let json = try? JSONParser.parse(Array(data)),
+      let identity = RunIdentity(json: json)
+    else {
+      throw PipelineError(
+        .outputExists,
+        "\(stateFile) is damaged, so the unfinished run in \(path) cannot be continued. Run with --restart to start over",
+        path: stateFile)
+    }
+    return identity
   }
 
   /// Records `identity` in `state.json` (atomically: workers starting together write the same
@@ -118,9 +189,11 @@ public struct OutputDirectory: Sendable {
   }
 
   /// Discards an unfinished run (`--restart`): empties the state folder but for the locks, and
-  /// removes the weights, index and checksums it put in place.
+  /// removes the weights, index and checksums it put in place. The caller holds every worker's
+  /// lock (``lockAll(workerCount:)``).
   public func reset() throws(PipelineError) {
     let manager = FileManager.default
+    try makeStateFolder()
     do {
       for name in (try? manager.contentsOfDirectory(atPath: stateFolder)) ?? [] where !name.hasPrefix("lock-") {
         try manager.removeItem(atPath: join(stateFolder, name))
@@ -287,13 +360,12 @@ public struct OutputDirectory: Sendable {
     }
   }
 
-  static func syncDirectory(_ path: String) throws {
+  /// Makes the entries of folder `path` (a rename into it) durable.
+  static func syncDirectory(_ path: String) throws(PipelineError) {
     let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard descriptor >= 0 else { throw PipelineError(.io, "opening \(path): \(String(cString: strerror(errno)))") }
+    guard descriptor >= 0 else { throw PipelineError.systemCall("open", Errno(rawValue: errno), path: path) }
     defer { close(descriptor) }
-    guard fsync(descriptor) == 0 else {
-      throw PipelineError(.io, "fsync \(path): \(String(cString: strerror(errno)))")
-    }
+    guard fsync(descriptor) == 0 else { throw PipelineError.systemCall("fsync", Errno(rawValue: errno), path: path) }
   }
 }
 

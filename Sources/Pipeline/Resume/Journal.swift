@@ -22,16 +22,26 @@ final class Journal: Sendable {
   /// The file, behind a lock so that lines from several shard writers never interleave.
   private let descriptor: Mutex<FileDescriptor>
 
-  /// Opens (creating if needed) the journal at `path` for appending.
+  /// Opens (creating if needed) this worker's journal at `path` for appending. A torn or
+  /// damaged end (what ``read(_:)`` ignores) is cut off first, so that the next line starts on a
+  /// line of its own.
   init(path: String) throws(PipelineError) {
+    let opened: FileDescriptor
     do {
-      descriptor = Mutex(
-        try FileDescriptor.open(
-          FilePath(path), .writeOnly, options: [.create, .append, .closeOnExec],
-          permissions: [.ownerReadWrite, .groupRead, .otherRead]))
+      opened = try FileDescriptor.open(
+        FilePath(path), .writeOnly, options: [.create, .append, .closeOnExec],
+        permissions: [.ownerReadWrite, .groupRead, .otherRead])
     } catch {
-      throw PipelineError(.io, "opening \(path): \(error)")
+      throw PipelineError(.io, "opening \(path): \(error)", path: path, cause: error)
     }
+    let valid = Self.parse(FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []).validLength
+    do {
+      if try opened.seek(offset: 0, from: .end) > valid { try opened.resize(to: Int64(valid)) }
+    } catch {
+      try? opened.close()
+      throw PipelineError(.io, "cutting the torn end of \(path): \(error)", path: path, cause: error)
+    }
+    descriptor = Mutex(opened)
     self.path = path
   }
 
@@ -40,19 +50,22 @@ final class Journal: Sendable {
   }
 
   /// What the journal at `path` records, the last word for each shard; empty when it is missing.
-  /// An incomplete or unreadable last part is ignored, and truncated away so later appends start
-  /// on a clean line.
+  /// An incomplete or unreadable line and everything after it are ignored. Reading never writes:
+  /// other workers' journals are read while they append to them.
   static func read(_ path: String) -> [String: Entry] {
     guard let data = FileManager.default.contents(atPath: path) else { return [:] }
+    return parse([UInt8](data)).entries
+  }
+
+  /// The entries of a journal's bytes, and the length of the lines that parse (the valid prefix).
+  static func parse(_ bytes: [UInt8]) -> (entries: [String: Entry], validLength: Int) {
     var entries: [String: Entry] = [:]
-    var valid = 0
     var lineStart = 0
-    let bytes = [UInt8](data)
     for (index, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
       let fields = String(decoding: bytes[lineStart..<index], as: UTF8.self).split(separator: " ").map(String.init)
       if fields.count == 3, fields[0] == "commit", let length = Int(fields[2]), length >= 0 {
         entries[fields[1]] = .committed(length: length)
-      } else if fields.count == 4, fields[0] == "done", let size = Int(fields[2]), fields[3].count == 64,
+      } else if fields.count == 4, fields[0] == "done", let size = Int(fields[2]), size >= 0, fields[3].count == 64,
         fields[3].allSatisfy(\.isHexDigit)
       {
         entries[fields[1]] = .done(size: size, sha256: fields[3])
@@ -60,10 +73,8 @@ final class Journal: Sendable {
         break
       }
       lineStart = index + 1
-      valid = lineStart
     }
-    if valid < bytes.count { truncate(path, off_t(valid)) }
-    return entries
+    return (entries, lineStart)
   }
 
   /// Records that the first `length` bytes of `fileName`'s partial file are fsynced.
@@ -78,7 +89,7 @@ final class Journal: Sendable {
 
   /// Appends `line` and fsyncs it before returning.
   private func append(_ line: String) throws(PipelineError) {
-    let failure: (any Error)? = descriptor.withLock { descriptor in
+    let failure: (any Error & Sendable)? = descriptor.withLock { descriptor in
       do {
         _ = try descriptor.writeAll(line.utf8)
         try descriptor.sync()
@@ -87,6 +98,6 @@ final class Journal: Sendable {
         return error
       }
     }
-    if let failure { throw PipelineError(.io, "writing \(path): \(failure)") }
+    if let failure { throw PipelineError(.io, "writing \(path): \(failure)", path: path, cause: failure) }
   }
 }

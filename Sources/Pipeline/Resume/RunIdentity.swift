@@ -71,20 +71,22 @@ public struct RunIdentity: Sendable, Equatable {
     ])
   }
 
-  /// Reads an identity from `state.json`; `nil` when it is not one.
+  /// Reads an identity from `state.json`; `nil` when it is not one (a missing member, a wrong
+  /// type, a number out of range).
   public init?(json: JSONValue) {
     guard json["tool"]?.string == "safeshard", let input = json["input"]?.string, let recipe = json["recipe"]?.string,
       let maxShardSize = json["max_shard_size"]?.uint64.flatMap({ Int(exactly: $0) }),
       let layout = json["layout"]?.string.flatMap(ConversionOptions.Layout.init(rawValue:)),
       let workerCount = json["worker_count"]?.uint64.flatMap({ Int(exactly: $0) }),
-      let files = json["input_files"]?.array, let planDigest = json["plan_sha256"]?.string
+      let files = json["input_files"]?.array, let planDigest = json["plan_sha256"]?.string,
+      maxShardSize >= 1, workerCount >= 1
     else { return nil }
     var inputFiles: [InputFile] = []
     for file in files {
-      guard let name = file["name"]?.string, let size = file["size"]?.uint64, let modified = file["modified"]?.string,
-        let header = file["header_sha256"]?.string
+      guard let name = file["name"]?.string, let size = file["size"]?.uint64.flatMap({ Int(exactly: $0) }),
+        let modified = file["modified"]?.string, let header = file["header_sha256"]?.string
       else { return nil }
-      inputFiles.append(InputFile(name: name, size: Int(size), modified: modified, headerSHA256: header))
+      inputFiles.append(InputFile(name: name, size: size, modified: modified, headerSHA256: header))
     }
     self.input = input
     self.recipe = recipe

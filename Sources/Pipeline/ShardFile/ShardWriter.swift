@@ -13,6 +13,11 @@ import SystemPackage
 /// on queues of its own while the writer copies the next bytes; when the last byte is in, it is
 /// fsynced and renamed to its final name.
 ///
+/// A writer goes through three phases, once each: idle (nothing written by this run), writing
+/// (the partial file is open, from the start or continued at a ``ShardStart/resume(dataOffset:)``),
+/// and finished (renamed into place, `done` in the journal). A finished writer writes nothing
+/// again: a piece that reaches it is dropped and its bytes released.
+///
 /// The writer runs on an executor of its own (``IOExecutor``): its methods make blocking calls
 /// and never suspend.
 actor ShardWriter {
@@ -47,9 +52,10 @@ actor ShardWriter {
   private let journal: Journal
   private let commitInterval: Int
   private let blocks: WriteBlocks
-  private var file: BlockFile?
+  private var phase = Phase.idle
   private var cursor = 0
   private var committed = 0
+  private var commits = 0
   private var staged: [Int: Piece] = [:]
   private var spilled: [Int: (record: SpillRecord, count: Int)] = [:]
   private var spillFile: SpillFile?
@@ -71,50 +77,55 @@ actor ShardWriter {
     self.blocks = blocks
   }
 
-  /// The data offset from which this writer still needs bytes.
-  var dataCursor: Int { cursor }
+  /// Where a writer is in its life.
+  private enum Phase {
+    /// Nothing written by this run yet.
+    case idle
+    /// The partial file is open; `cursor` data bytes are in it.
+    case writing(BlockFile)
+    /// Renamed into place and recorded `done`.
+    case finished(Result)
+  }
 
-  /// Continues a partial file whose first `length` bytes (header included) the journal says are
-  /// durable: reads them back into the SHA-256, cuts off anything written after them, and, when
-  /// that was the whole shard, finishes it.
+  /// Continues the partial file whose header and first `dataOffset` data bytes ``RunState``
+  /// found durable (``ShardStart/resume(dataOffset:)``): reads them back into the SHA-256 and
+  /// cuts off anything written after them. Called once, before the first piece.
   ///
-  /// A partial file shorter than `length`, or a header that is not the planned one, means the
-  /// state is damaged: the shard starts over.
-  func resume(committedLength length: Int) throws(PipelineError) -> Result? {
-    let headerCount = shard.headerBytes.count
-    guard length >= headerCount, length <= shard.fileSize,
-      let handle = FileHandle(forReadingAtPath: partialPath),
-      let size = try? handle.seekToEnd(), size >= UInt64(length)
-    else { return nil }
-    defer { try? handle.close() }
+  /// - Throws: ``PipelineError`` (`io`) when the partial file can no longer be read as checked.
+  func resume(dataOffset: Int) throws(PipelineError) {
+    guard case .idle = phase else { preconditionFailure("\(shard.fileName) resumed twice") }
+    let length = shard.headerBytes.count + dataOffset
     var hasher = SHA256()
-    var offset = 0
     do {
-      try handle.seek(toOffset: 0)
-      while offset < length {
-        guard let chunk = try handle.read(upToCount: min(8 << 20, length - offset)), !chunk.isEmpty else { return nil }
-        if offset < headerCount
-          && Array(chunk.prefix(headerCount - offset))
-            != Array(shard.headerBytes[offset..<min(headerCount, offset + chunk.count)])
-        {
-          return nil
+      let descriptor = try FileDescriptor.open(FilePath(partialPath), .readOnly, options: [.closeOnExec])
+      try descriptor.closeAfter {
+        var buffer = [UInt8](repeating: 0, count: min(8 << 20, max(1, length)))
+        var offset = 0
+        while offset < length {
+          let count = try buffer.withUnsafeMutableBytes { bytes in
+            try descriptor.read(
+              fromAbsoluteOffset: Int64(offset), into: UnsafeMutableRawBufferPointer(rebasing: bytes[..<min(bytes.count, length - offset)]))
+          }
+          guard count > 0 else { throw Errno.ioError }
+          hasher.update(data: buffer[..<count])
+          offset += count
         }
-        hasher.update(data: chunk)
-        offset += chunk.count
       }
     } catch {
-      throw PipelineError(.io, "resuming \(partialPath): \(error)")
+      throw PipelineError(.io, "resuming \(partialPath): \(error)", path: partialPath, cause: error)
     }
-    file = try BlockFile(continuing: partialPath, length: length, hashed: hasher, blocks: blocks)
-    cursor = length - headerCount
+    phase = .writing(try BlockFile(continuing: partialPath, length: length, hashed: hasher, blocks: blocks))
+    cursor = dataOffset
     committed = cursor
-    return cursor == shard.header.dataLength ? try finish() : nil
   }
 
   /// Takes a piece: writes it and whatever it unblocks, or stages or spills it.
   ///
   /// - Throws: ``PipelineError`` (`io`) naming the file and the system error.
   func receive(_ piece: Piece) throws(PipelineError) -> Receipt {
+    if case .finished = phase {
+      return Receipt(released: piece.count, written: 0, spilled: 0, finished: nil)
+    }
     let before = cursor
     var released = 0
     var spilledBytes = 0
@@ -139,7 +150,7 @@ actor ShardWriter {
 
   /// Finishes a shard with no data (all its tensors are empty).
   func finishIfEmpty() throws(PipelineError) -> Result? {
-    guard shard.header.dataLength == 0 else { return nil }
+    guard shard.header.dataLength == 0, case .idle = phase else { return nil }
     return try finish()
   }
 
@@ -173,6 +184,7 @@ actor ShardWriter {
       }
       let record = try spillFile!.append(UnsafeRawBufferPointer(piece.buffer.bytes), elementWidth: piece.elementWidth)
       spilled[piece.offset] = (record, piece.count)
+      FaultInjection.spilled()
     } catch {
       throw PipelineError(.io, "spilling staged data of \(shard.fileName) to \(spillDirectory): \(error)")
     }
@@ -191,38 +203,56 @@ actor ShardWriter {
   /// Has everything written so far made durable and then recorded in the journal, while the
   /// writer goes on.
   private func commit() {
-    let (journal, fileName, length) = (journal, shard.fileName, shard.headerBytes.count + cursor)
-    file?.commit { () throws(PipelineError) in try journal.commit(fileName, length: length) }
+    guard case .writing(let file) = phase else { return }
+    commits += 1
+    let (journal, fileName, length, number) = (journal, shard.fileName, shard.headerBytes.count + cursor, commits)
+    file.commit { () throws(PipelineError) in
+      try journal.commit(fileName, length: length)
+      FaultInjection.reach("commit:\(fileName):\(number)")
+    }
     committed = cursor
   }
 
   private func openIfNeeded() throws(PipelineError) -> BlockFile {
-    if let file { return file }
+    switch phase {
+    case .writing(let file): return file
+    case .finished: preconditionFailure("\(shard.fileName) is finished; nothing of it is written again")
+    case .idle: break
+    }
     let created = try BlockFile(creating: partialPath, blocks: blocks)
-    file = created
+    phase = .writing(created)
     try shard.headerBytes.withUnsafeBytes { header in
       Swift.Result { () throws(PipelineError) in try created.append(header) }
     }.get()
     return created
   }
 
+  /// Makes the file durable, renames it into place, makes the rename durable (an fsync of the
+  /// folder it went to), and only then records `done`: a journal never claims a shard that a
+  /// power loss could take back.
   private func finish() throws(PipelineError) -> Result {
     let file = try openIfNeeded()
-    self.file = nil
     let digest = ChecksumList.hex(try file.finish())
     guard rename(partialPath, finalPath) == 0 else {
-      throw PipelineError(.io, "renaming \(partialPath) to \(finalPath): \(String(cString: strerror(errno)))")
+      throw PipelineError.systemCall("rename", Errno(rawValue: errno), path: partialPath)
     }
+    let folder = (finalPath as NSString).deletingLastPathComponent
+    try OutputDirectory.syncDirectory(folder.isEmpty ? "." : folder)
     try? spillFile?.remove()
     spillFile = nil
     try journal.done(shard.fileName, size: shard.fileSize, sha256: digest)
-    return Result(fileName: shard.fileName, size: shard.fileSize, sha256: digest)
+    let result = Result(fileName: shard.fileName, size: shard.fileSize, sha256: digest)
+    phase = .finished(result)
+    FaultInjection.reach("done:\(shard.fileName)")
+    return result
   }
 
   /// Closes the file and removes spill data, when a run stops early.
   func abandon() {
-    file?.close()
-    file = nil
+    if case .writing(let file) = phase {
+      file.close()
+      phase = .idle
+    }
     try? spillFile?.remove()
     spillFile = nil
     for piece in staged.values { staging.remove(piece.count) }

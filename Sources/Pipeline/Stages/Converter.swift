@@ -60,43 +60,34 @@ public struct Converter: Sendable {
       throw PipelineError(.cancelled, "stopped before the start")
     }
     let blocks = WriteBlocks(size: share.writeBlockSize)
-    let spillFolder = plan.options.spillDirectory ?? output.spillFolder
+    let spillFolder = output.spillFolder(worker: plan.options.workerIndex, in: plan.options.spillDirectory)
     try preflight(spillFolder: spillFolder)
-    // What earlier runs made durable: finished shards are kept, partial ones continue.
-    let recorded = output.allJournals()
+    defer { try? FileManager.default.removeItem(atPath: spillFolder) }
+    // What this run still writes, decided once from every journal and the files on disk:
+    // finished shards are kept, partial ones continue, and only the rest get a writer.
+    let state = RunState(plan: plan, output: output)
     let journal = try Journal(path: output.journalPath(worker: plan.options.workerIndex))
-    let writers = plan.shards.map { shard in
-      ShardWriter(
+    var created: [Int: ShardWriter] = [:]
+    for (index, shard) in plan.shards.enumerated() where state.starts[index].isWritten {
+      let writer = ShardWriter(
         shard: shard, partialPath: output.partialPath(shard.fileName),
         finalPath: output.finishedPath(shard.fileName, shardCount: plan.shards.count), staging: staging,
         spillDirectory: spillFolder, spillCompression: plan.options.spillCompression, journal: journal,
         commitInterval: plan.options.commitInterval, blocks: blocks)
+      if case .resume(let offset) = state.starts[index] { try await writer.resume(dataOffset: offset) }
+      created[index] = writer
     }
-    let results = Locked<[ShardWriter.Result]>([])
-    var cursors: [Int?] = []
-    for (index, shard) in plan.shards.enumerated() {
-      guard plan.options.owns(shard: index) else {
-        cursors.append(nil)
-        continue
-      }
-      switch recorded[shard.fileName] {
-      case .done(let size, let sha256) where size == shard.fileSize && output.hasFinished(shard.fileName, size: size):
-        results.withLock { $0.append(ShardWriter.Result(fileName: shard.fileName, size: size, sha256: sha256)) }
-        cursors.append(nil)
-      case .committed(let length):
-        if let finished = try await writers[index].resume(committedLength: length) {
-          results.withLock { $0.append(finished) }
-          cursors.append(nil)
-        } else {
-          cursors.append(await writers[index].dataCursor)
-        }
-      default:
-        cursors.append(0)
-      }
-    }
-    let resumeFrom = cursors
+    let writers = created
+    let starts = state.starts
+    let results = Locked(state.finished)
     let totalBytes = plan.shards.reduce(0) { $0 + $1.header.dataLength }
-    let alreadyDone = zip(plan.shards, resumeFrom).reduce(0) { $0 + ($1.1 ?? $1.0.header.dataLength) }
+    let alreadyDone = zip(plan.shards, starts).reduce(0) { done, pair in
+      switch pair.1 {
+      case .fresh: done
+      case .resume(let offset): done + offset
+      case .finished, .notOwned: done + pair.0.header.dataLength
+      }
+    }
     progress(.started(totalBytes: totalBytes, shards: plan.shards.count))
     let spilled = Locked(0)
     do {
@@ -108,7 +99,12 @@ public struct Converter: Sendable {
           // chunk (or the next tensor) while the writer takes the last one; the budget still
           // bounds their bytes.
           for await piece in channel.buffer(policy: .bounded(2 * share.workers)) {
-            let receipt = try await writers[piece.shard].receive(piece)
+            guard let writer = writers[piece.shard] else {
+              // `TensorJob.send` sends nothing for a shard this run does not write.
+              await budget.release(piece.count)
+              continue
+            }
+            let receipt = try await writer.receive(piece)
             await budget.release(receipt.released)
             done += receipt.written
             if receipt.spilled > 0 { spilled.withLock { $0 += receipt.spilled } }
@@ -121,17 +117,17 @@ public struct Converter: Sendable {
         }
         group.addTask {
           defer { channel.finish() }
-          try await produce(into: channel, budget: budget, share: share, resumeFrom: resumeFrom)
+          try await produce(into: channel, budget: budget, share: share, starts: starts)
         }
       }
-      for (writer, cursor) in zip(writers, resumeFrom) where cursor != nil {
+      for writer in writers.values {
         if let finished = try await writer.finishIfEmpty() {
           results.withLock { $0.append(finished) }
           progress(.shardFinished(fileName: finished.fileName, size: finished.size, sha256: finished.sha256))
         }
       }
     } catch {
-      for writer in writers { await writer.abandon() }
+      for writer in writers.values { await writer.abandon() }
       if error is CancellationError || Task.isCancelled {
         throw PipelineError(.cancelled, "stopped before the end")
       }
@@ -139,9 +135,17 @@ public struct Converter: Sendable {
       throw PipelineError(.io, "\(error)")
     }
     let finished = results.value
-    let owned = plan.shards.indices.filter { plan.options.owns(shard: $0) }.count
-    guard finished.count == owned else {
-      throw PipelineError(.io, "only \(finished.count) of \(owned) shards were completed")
+    let owned = plan.shards.indices.filter { plan.options.owns(shard: $0) }.map { plan.shards[$0].fileName }
+    let completions = Dictionary(grouping: finished.map(\.fileName), by: { $0 })
+    let missing = owned.filter { completions[$0] == nil }
+    let twice = completions.filter { $0.value.count > 1 }.keys.sorted()
+    guard missing.isEmpty, twice.isEmpty else {
+      var problems: [String] = []
+      if !missing.isEmpty { problems.append("missing: \(missing.joined(separator: ", "))") }
+      if !twice.isEmpty { problems.append("completed more than once: \(twice.joined(separator: ", "))") }
+      throw PipelineError(
+        .io,
+        "only \(owned.count - missing.count) of \(owned.count) shards were completed (\(problems.joined(separator: "; ")))")
     }
     guard plan.options.workerCount == 1 else {
       // Another process finalises once every worker is done (`safeshard finalize`).
@@ -166,7 +170,8 @@ public struct Converter: Sendable {
   }
 
   /// Checks, before any data moves, what would otherwise fail only at the end: the input's
-  /// `config.json` takes the quantization config, and the spill folder can be created.
+  /// `config.json` takes the quantization config, and the spill folder can be created. What a
+  /// killed run left in the spill folder (this worker's own) is removed.
   private func preflight(spillFolder: String) throws(PipelineError) {
     if let inputDirectory, let quantization = plan.quantizationConfig {
       let path = join(inputDirectory, "config.json")
@@ -175,24 +180,22 @@ public struct Converter: Sendable {
       }
     }
     do {
+      if OutputDirectory.fileType(spillFolder) != nil { try FileManager.default.removeItem(atPath: spillFolder) }
       try FileManager.default.createDirectory(atPath: spillFolder, withIntermediateDirectories: true)
     } catch {
       throw PipelineError(.io, "cannot create the spill folder \(spillFolder): \(error.localizedDescription)")
     }
   }
 
-  /// Reads and quantizes every entry, in output order, sending its pieces; entries whose bytes
-  /// are all durable already (`resumeFrom`: each shard's data cursor, `nil` when finished) are
-  /// skipped.
+  /// Reads and quantizes every entry, in output order, sending its pieces; an entry none of
+  /// whose bytes this run writes (``ShardStart/needs(_:)``) is skipped.
   private func produce(
-    into channel: AsyncChannel<Piece>, budget: MemoryBudget, share: MemoryShare, resumeFrom: [Int?]
+    into channel: AsyncChannel<Piece>, budget: MemoryBudget, share: MemoryShare, starts: [ShardStart]
   ) async throws {
     let order = plan.entries.indices.filter { index in
       plan.entries[index].flattened.stored.contains { stored in
-        guard let placement = plan.placement(of: stored.spec.name), let cursor = resumeFrom[placement.shard] else {
-          return false
-        }
-        return placement.tensor.dataOffsets.upperBound > cursor || placement.tensor.byteCount == 0
+        guard let placement = plan.placement(of: stored.spec.name) else { return false }
+        return starts[placement.shard].needs(placement.tensor.dataOffsets)
       }
     }.map { ($0, firstPlacement(plan.entries[$0])) }.sorted { $0.1 < $1.1 }.map(\.0)
     for (position, index) in order.enumerated() {
@@ -200,7 +203,8 @@ public struct Converter: Sendable {
       let entry = plan.entries[index]
       progress(.tensorStarted(name: entry.source.name, index: position, count: order.count))
       let job = TensorJob(
-        entry: entry, file: checkpoint.files[entry.file], plan: plan, budget: budget, channel: channel, share: share)
+        entry: entry, file: checkpoint.files[entry.file], plan: plan, budget: budget, channel: channel, share: share,
+        starts: starts)
       try await job.run()
     }
   }

@@ -12,6 +12,8 @@ struct TensorJob: Sendable {
   let budget: MemoryBudget
   let channel: AsyncChannel<Piece>
   let share: MemoryShare
+  /// Where each shard starts in this run: what it still needs.
+  let starts: [ShardStart]
 
   func run() async throws {
     if let config = entry.config, let format = entry.format, let layout = entry.layout {
@@ -121,10 +123,11 @@ struct TensorJob: Sendable {
     }
   }
 
-  /// Sends a piece to the writers. An empty one, or one for a shard another worker writes, is
-  /// dropped and its reservation given back.
+  /// Sends a piece to the writers. An empty one, or one whose bytes this run does not write
+  /// (another worker's shard, a finished shard, bytes a resumed shard has already), is dropped
+  /// and its reservation given back.
   private func send(_ piece: Piece) async {
-    guard piece.count > 0, plan.options.owns(shard: piece.shard) else {
+    guard piece.count > 0, starts[piece.shard].needs(piece.offset..<piece.offset + piece.count) else {
       await budget.release(piece.count)
       return
     }
