@@ -117,7 +117,7 @@ import Testing
   func aSignalStopsTheRunCleanlyAndTheSameCommandFinishesIt(signal: Int32, status: Int32) throws {
     let scratch = try Self.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
-    // A model big enough to still be running when the signal comes: 16 × [512, 4096] bf16.
+    // A model of four shards: 16 × [512, 4096] bf16.
     let model = scratch.appendingPathComponent("model").path
     try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
     let specs = (0..<16).map { TensorSpec(name: "layers.\($0).proj.weight", dtype: .bf16, shape: [512, 4096]) }
@@ -132,23 +132,15 @@ import Testing
       "convert", model, output, "--recipe", "int8-weight-only", "--memory", "8MiB", "--jobs", "1", "--max-shard-size",
       "10MB",
     ]
-    let process = Process()
-    process.executableURL = CLIRunner.executable
-    process.arguments = arguments
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = Pipe()
-    try process.run()
-    // Wait until the run has begun writing, then signal it.
-    let deadline = Date().addingTimeInterval(20)
-    while Date() < deadline, !FileManager.default.fileExists(atPath: output + "/.safeshard/state.json") {
-      usleep(10_000)
-    }
-    usleep(100_000)
-    kill(process.processIdentifier, signal)
-    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == status, "\(message)")
+    // Signal the run while it is held right after its first shard is done, and let it go on
+    // once it has said it is stopping.
+    let run = try PausedRun(arguments, pausedAt: "done:model-00001-of-00004.safetensors", scratch: scratch)
+    #expect(run.waitUntilPaused())
+    kill(run.process.processIdentifier, signal)
+    let stopping = run.readErrors(until: "stopping")
+    let (exitStatus, rest) = run.release()
+    let message = stopping + rest
+    #expect(exitStatus == status, "\(message)")
     #expect(message.contains("Run the same command again"))
     let names = try FileManager.default.contentsOfDirectory(atPath: output)
     #expect(!names.contains("model.safetensors.index.json") && !names.contains("SHA256SUMS"))
