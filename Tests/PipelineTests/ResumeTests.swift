@@ -58,7 +58,9 @@ import Testing
   }
 
   enum Expected: Sendable, Equatable {
-    case finished, resume(Int), fresh
+    case finished
+    case resume(Int)
+    case fresh
   }
 
   @Test(arguments: [

@@ -8,7 +8,8 @@ import Testing
 @Suite struct RunIdentityTests {
   static func identity() throws -> RunIdentity {
     let (checkpoint, plan) = try ConversionHarness.plan(ConversionHarness.tinyLlama, recipe: "int8-weight-only")
-    return RunIdentity(input: ConversionHarness.tinyLlama, recipe: "int8-weight-only", checkpoint: checkpoint, plan: plan)
+    return RunIdentity(
+      input: ConversionHarness.tinyLlama, recipe: "int8-weight-only", checkpoint: checkpoint, plan: plan)
   }
 
   static func text(_ identity: RunIdentity) -> String {

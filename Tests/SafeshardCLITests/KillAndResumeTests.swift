@@ -114,9 +114,10 @@ import Testing
       environment: ["SAFESHARD_FAULT": "kill-after:done:model-00002-of-00015.safetensors"])
     #expect(killed.status == 9)
     let journal = try String(contentsOfFile: output + "/.safeshard/journal-0.log", encoding: .utf8)
-    #expect(journal.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") } == [
-      "done model-00001-of-00015.safetensors", "done model-00002-of-00015.safetensors",
-    ])
+    #expect(
+      journal.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") } == [
+        "done model-00001-of-00015.safetensors", "done model-00002-of-00015.safetensors",
+      ])
     let inode = try #require(FileManager.default.attributesOfItem(atPath: shard)[.systemFileNumber] as? Int)
 
     let resumed = try CLIRunner.run(Self.spanningArguments(output))
@@ -275,7 +276,8 @@ import Testing
       #expect(result.status != 0)
       #expect(result.standardError.contains("symbolic link"), "\(result.standardError)")
     }
-    #expect(try FileManager.default.subpathsOfDirectory(atPath: victim).sorted() == ["notes.txt", "sub", "sub/data.txt"])
+    #expect(
+      try FileManager.default.subpathsOfDirectory(atPath: victim).sorted() == ["notes.txt", "sub", "sub/data.txt"])
     #expect(try FileManager.default.contentsOfDirectory(atPath: output) == [".safeshard"])
   }
 

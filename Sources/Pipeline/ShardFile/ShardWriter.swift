@@ -104,7 +104,8 @@ actor ShardWriter {
         while offset < length {
           let count = try buffer.withUnsafeMutableBytes { bytes in
             try descriptor.read(
-              fromAbsoluteOffset: Int64(offset), into: UnsafeMutableRawBufferPointer(rebasing: bytes[..<min(bytes.count, length - offset)]))
+              fromAbsoluteOffset: Int64(offset),
+              into: UnsafeMutableRawBufferPointer(rebasing: bytes[..<min(bytes.count, length - offset)]))
           }
           guard count > 0 else { throw Errno.ioError }
           hasher.update(data: buffer[..<count])

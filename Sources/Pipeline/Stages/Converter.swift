@@ -145,7 +145,8 @@ public struct Converter: Sendable {
       if !twice.isEmpty { problems.append("completed more than once: \(twice.joined(separator: ", "))") }
       throw PipelineError(
         .io,
-        "only \(owned.count - missing.count) of \(owned.count) shards were completed (\(problems.joined(separator: "; ")))")
+        "only \(owned.count - missing.count) of \(owned.count) shards were completed (\(problems.joined(separator: "; ")))"
+      )
     }
     guard plan.options.workerCount == 1 else {
       // Another process finalises once every worker is done (`safeshard finalize`).
