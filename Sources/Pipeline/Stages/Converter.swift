@@ -132,7 +132,7 @@ public struct Converter: Sendable {
         throw PipelineError(.cancelled, "stopped before the end")
       }
       if let error = error as? PipelineError { throw error }
-      throw PipelineError(.io, "\(error)")
+      throw PipelineError(.io, "\(error)", cause: error)
     }
     let finished = results.value
     let owned = plan.shards.indices.filter { plan.options.owns(shard: $0) }.map { plan.shards[$0].fileName }
@@ -140,13 +140,12 @@ public struct Converter: Sendable {
     let missing = owned.filter { completions[$0] == nil }
     let twice = completions.filter { $0.value.count > 1 }.keys.sorted()
     guard missing.isEmpty, twice.isEmpty else {
-      var problems: [String] = []
-      if !missing.isEmpty { problems.append("missing: \(missing.joined(separator: ", "))") }
-      if !twice.isEmpty { problems.append("completed more than once: \(twice.joined(separator: ", "))") }
-      throw PipelineError(
-        .io,
-        "only \(owned.count - missing.count) of \(owned.count) shards were completed (\(problems.joined(separator: "; ")))"
-      )
+      let what = [
+        missing.isEmpty ? nil : "missing: \(missing.joined(separator: ", "))",
+        twice.isEmpty ? nil : "completed more than once: \(twice.joined(separator: ", "))",
+      ].compactMap { $0 }.joined(separator: "; ")
+      let once = owned.count - missing.count - twice.count
+      throw PipelineError(.io, "only \(once) of \(owned.count) shards were completed once (\(what))")
     }
     guard plan.options.workerCount == 1 else {
       // Another process finalises once every worker is done (`safeshard finalize`).
@@ -184,7 +183,9 @@ public struct Converter: Sendable {
       if OutputDirectory.fileType(spillFolder) != nil { try FileManager.default.removeItem(atPath: spillFolder) }
       try FileManager.default.createDirectory(atPath: spillFolder, withIntermediateDirectories: true)
     } catch {
-      throw PipelineError(.io, "cannot create the spill folder \(spillFolder): \(error.localizedDescription)")
+      throw PipelineError(
+        .io, "cannot create the spill folder \(spillFolder): \(error.localizedDescription)", path: spillFolder,
+        cause: error)
     }
   }
 
