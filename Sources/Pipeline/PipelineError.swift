@@ -53,7 +53,7 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
   }
 
   /// A failed system call: which one, and its `errno`.
-  public struct SystemCallError: Error, Sendable, CustomStringConvertible {
+  public struct SystemCallError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The call, as its manual page names it (`pwrite`, `fsync`, `rename`).
     public var call: String
     public var errno: Errno
@@ -111,6 +111,7 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
     while let error = next {
       if let call = error as? SystemCallError { return call.errno.rawValue }
       if let errno = error as? Errno { return errno.rawValue }
+      if let spill = error as? SpillError { return spill.systemCall?.errno.rawValue }
       next = (error as? PipelineError)?.cause
     }
     return nil

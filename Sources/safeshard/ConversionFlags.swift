@@ -29,12 +29,19 @@ struct ConversionFlags: ParsableArguments {
   @Option(help: "Bytes written between two durable points a resumed run continues from. (default: 64MiB)")
   var commitInterval: String?
 
-  @Option(
-    help: "This process's share of the shards, 0 ≤ I < N. (default: SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, or 0)")
+  @Option(help: "This process's share of the shards, 0 ≤ I < N. (default: 0, or from the environment)")
   var workerIndex: Int?
 
-  @Option(help: "How many processes share the work. (default: SLURM_ARRAY_TASK_COUNT, or 1)")
+  @Option(help: "How many processes share the work. (default: 1, or from the environment)")
   var workerCount: Int?
+
+  @Flag(
+    help: """
+      Take this process's share from a Slurm array job (SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of \
+      SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, with --worker-count). \
+      Without it, or --worker-count, those variables are ignored.
+      """)
+  var workersFromEnv = false
 
   func validate() throws {
     if let jobs, !(1...1024).contains(jobs) { throw ValidationError("--jobs must be between 1 and 1024") }
@@ -51,12 +58,7 @@ struct ConversionFlags: ParsableArguments {
 
   /// The recipe, and the options from its settings overridden by the flags.
   func resolve() throws -> (Recipe, ConversionOptions) {
-    let recipe: Recipe
-    do {
-      recipe = try Recipe.load(self.recipe)
-    } catch {
-      throw ToolFailure("\(error)")
-    }
+    let recipe = try Recipe.load(self.recipe)
     var options = ConversionOptions()
     if let size = recipe.maxShardSize { options.maxShardSize = size }
     if let budget = recipe.memoryBudget { options.memory = budget }
@@ -82,15 +84,30 @@ extension ConversionFlags {
       ? URL(fileURLWithPath: recipe).standardizedFileURL.path : recipe
   }
 
-  /// This process's worker index and the worker count, from the flags, else from a Slurm array
-  /// job (`SLURM_ARRAY_TASK_ID` − `SLURM_ARRAY_TASK_MIN`, `SLURM_ARRAY_TASK_COUNT`), else from a
-  /// Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`, with `--worker-count`).
+  /// This process's worker index and the worker count: from the flags, and, where a flag is
+  /// missing and the environment is asked (`--workers-from-env`, or `--worker-count` without
+  /// `--worker-index`), from a Slurm array job (`SLURM_ARRAY_TASK_ID` − `SLURM_ARRAY_TASK_MIN`,
+  /// `SLURM_ARRAY_TASK_COUNT`) or a Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`). Without
+  /// those flags the environment is not read: an ordinary run is worker 0 of 1.
   func workerShare(_ environment: [String: String]) throws -> (index: Int, count: Int) {
+    let fromEnvironment = workersFromEnv || (workerCount != nil && workerIndex == nil)
+    guard fromEnvironment else { return try Self.checked(index: workerIndex ?? 0, count: workerCount ?? 1) }
     let slurmID = environment["SLURM_ARRAY_TASK_ID"].flatMap(Int.init)
     let slurmMin = environment["SLURM_ARRAY_TASK_MIN"].flatMap(Int.init) ?? 0
-    let count = workerCount ?? environment["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init) ?? 1
-    let index =
-      workerIndex ?? slurmID.map { $0 - slurmMin } ?? environment["JOB_COMPLETION_INDEX"].flatMap(Int.init) ?? 0
+    let count = workerCount ?? environment["SLURM_ARRAY_TASK_COUNT"].flatMap(Int.init)
+    let index = workerIndex ?? slurmID.map { $0 - slurmMin } ?? environment["JOB_COMPLETION_INDEX"].flatMap(Int.init)
+    guard let index, let count else {
+      throw ValidationError(
+        "the worker \(index == nil ? "index" : "count") is not in the environment: give "
+          + (index == nil
+            ? "--worker-index, or run in a Slurm array (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job "
+              + "(JOB_COMPLETION_INDEX)"
+            : "--worker-count, or run in a Slurm array (SLURM_ARRAY_TASK_COUNT)"))
+    }
+    return try Self.checked(index: index, count: count)
+  }
+
+  private static func checked(index: Int, count: Int) throws -> (index: Int, count: Int) {
     guard count >= 1, (0..<count).contains(index) else {
       throw ValidationError("the worker index must be in 0..<\(count) (worker count), it is \(index)")
     }

@@ -42,34 +42,31 @@ struct Convert: AsyncParsableCommand {
     // Signals stop the run from the start: checking a finished output hashes every shard.
     let stop = SignalStop()
     stop.install()
+    let reporter = ProgressReporter(style: progress ?? ProgressStyle.automatic)
+    do {
+      try await convert(reporter: reporter, stop: stop)
+    } catch {
+      if let failure = CommandFailure(error) { reporter.failed(failure) }
+      throw error
+    }
+  }
 
-    let checkpoint: Checkpoint
-    do {
-      checkpoint = try Checkpoint(path: input)
-    } catch {
-      throw ToolFailure("\(error)")
-    }
+  private func convert(reporter: ProgressReporter, stop: SignalStop) async throws {
+    let checkpoint = try Checkpoint(path: input)
     let (recipe, options) = try flags.resolve()
-    let plan: ConversionPlan
-    do {
-      plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
-    } catch {
-      throw ToolFailure("\(error)")
-    }
+    let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
     let conversion = Conversion(
       input: input, checkpoint: checkpoint, plan: plan, output: output, recipeReference: flags.recipeReference)
-    let reporter = ProgressReporter(style: progress ?? ProgressStyle.automatic)
     let task = Task { [restart] in try await conversion.run(restart: restart, progress: reporter.report) }
     stop.onStop { task.cancel() }
     let result = await task.result
     reporter.close()
     switch result {
     case .success(.alreadyComplete):
-      print("\(output): already complete and matches this conversion; nothing to do")
+      reporter.alreadyComplete(output)
     case .success(.converted(let report)) where !report.finalized:
-      print(
-        "\(output): worker \(options.workerIndex) of \(options.workerCount) wrote \(report.shards.count) shards; "
-          + "run `safeshard finalize \(output)` when every worker is done")
+      reporter.workerFinished(
+        index: options.workerIndex, count: options.workerCount, shards: report.shards.count, output: output)
     case .success(.converted(let report)):
       let spilled = report.spilledBytes > 0 ? ", \(report.spilledBytes) bytes spilled" : ""
       if reporter.style != .json {
@@ -78,14 +75,8 @@ struct Convert: AsyncParsableCommand {
         )
       }
     case .failure(let error):
-      if let signal = stop.received {
-        FileHandle.standardError.write(
-          Data(
-            "safeshard: stopped by \(signal.name); \(output) is incomplete. Run the same command again to continue.\n"
-              .utf8))
-        throw ExitCode(128 + signal.number)
-      }
-      throw ToolFailure("\(error)")
+      if let signal = stop.received { throw CommandFailure.stopped(by: signal, output: output) }
+      throw error
     }
   }
 }

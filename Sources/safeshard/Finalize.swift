@@ -21,12 +21,7 @@ struct Finalize: ParsableCommand {
   var output: String
 
   func run() throws {
-    let plan: ConversionPlan
-    do {
-      plan = try Conversion.finalizeWorkers(output: output)
-    } catch {
-      throw ToolFailure("\(error)")
-    }
+    let plan = try Conversion.finalizeWorkers(output: output)
     print(
       "\(output): \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s") checked; index, config and SHA256SUMS written"
     )

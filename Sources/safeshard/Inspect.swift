@@ -19,12 +19,7 @@ struct Inspect: ParsableCommand {
   var json = false
 
   func run() throws {
-    let checkpoint: Checkpoint
-    do {
-      checkpoint = try Checkpoint(path: path)
-    } catch {
-      throw ToolFailure("\(error)")
-    }
+    let checkpoint = try Checkpoint(path: path)
     let report = InspectReport(checkpoint)
     print(json ? report.json() : report.table(), terminator: "")
   }

@@ -27,21 +27,10 @@ struct PlanCommand: ParsableCommand {
   var json = false
 
   func run() throws {
-    let checkpoint: Checkpoint
-    do {
-      checkpoint = try Checkpoint(path: input)
-    } catch {
-      throw ToolFailure("\(error)")
-    }
+    let checkpoint = try Checkpoint(path: input)
     let (recipe, options) = try flags.resolve()
-    let plan: ConversionPlan
-    let share: MemoryShare
-    do {
-      plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
-      share = try MemoryShare(plan: plan)
-    } catch {
-      throw ToolFailure("\(error)")
-    }
+    let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
+    let share = try MemoryShare(plan: plan)
     print(
       json ? Self.json(plan, recipe: recipe.name, share: share) : Self.text(plan, recipe: recipe.name, share: share),
       terminator: "")

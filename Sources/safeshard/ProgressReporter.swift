@@ -35,8 +35,7 @@ final class ProgressReporter: Sendable {
   }
 
   private func emitJSON(_ event: ProgressEvent) {
-    let elapsed = state.withLock { Date().timeIntervalSince($0.start) }
-    var members = [JSONMember("time", .number(String(format: "%.3f", elapsed)))]
+    var members: [JSONMember] = []
     switch event {
     case .started(let total, let shards):
       members += [
@@ -63,7 +62,54 @@ final class ProgressReporter: Sendable {
         JSONMember("peak_memory", .number(String(peak))), JSONMember("spilled_bytes", .number(String(spilled))),
       ]
     }
-    print(JSONWriter.string(.object(members)))
+    writeJSON(members)
+  }
+
+  /// Writes one JSON object as a line of standard output, `time` first, and flushes it: a
+  /// reader at the other end of a pipe gets each event when it happens.
+  private func writeJSON(_ members: [JSONMember]) {
+    state.withLock { state in
+      let time = JSONMember("time", .number(String(format: "%.3f", Date().timeIntervalSince(state.start))))
+      print(JSONWriter.string(.object([time] + members)))
+      fflush(nil)
+    }
+  }
+
+  /// Reports a failed run: with `json`, an `error` event with the failure's class, code,
+  /// `errno`, message, path and tensor (`null` where there is none). The message itself goes to
+  /// standard error in every style.
+  func failed(_ failure: CommandFailure) {
+    guard style == .json else { return }
+    func text(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
+    writeJSON([
+      JSONMember("event", .string("error")), JSONMember("class", .string(failure.exitClass.rawValue)),
+      JSONMember("code", .string(failure.code)),
+      JSONMember("errno", failure.errno.map { .number(String($0)) } ?? .null),
+      JSONMember("message", .string(failure.message)), JSONMember("path", text(failure.path)),
+      JSONMember("tensor", text(failure.tensor)),
+    ])
+  }
+
+  /// Reports that this process, worker `index` of `count`, wrote its `shards` and that OUTPUT
+  /// waits for `finalize`: the last line, as text or (`json`) a `worker-finished` event.
+  func workerFinished(index: Int, count: Int, shards: Int, output: String) {
+    let message =
+      "\(output): worker \(index) of \(count) wrote \(shards) shard\(shards == 1 ? "" : "s"); "
+      + "run `safeshard finalize \(output)` when every worker is done"
+    guard style == .json else { return print(message) }
+    writeJSON([
+      JSONMember("event", .string("worker-finished")), JSONMember("worker", .number(String(index))),
+      JSONMember("workers", .number(String(count))), JSONMember("shards", .number(String(shards))),
+      JSONMember("message", .string(message)),
+    ])
+  }
+
+  /// Reports that OUTPUT is already a finished conversion of this input: a line of text, or
+  /// (`json`) an `already-complete` event.
+  func alreadyComplete(_ output: String) {
+    let message = "\(output): already complete and matches this conversion; nothing to do"
+    guard style == .json else { return print(message) }
+    writeJSON([JSONMember("event", .string("already-complete")), JSONMember("message", .string(message))])
   }
 
   private func drawBar(_ event: ProgressEvent) {

@@ -102,6 +102,34 @@ import TorchAO
     #expect(error?.message.contains("2 different configs") == true)
   }
 
+  @Test func aTensorTheRecipeRefusesKeepsTheRecipesErrorAsTheCause() throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let path = scratch.appendingPathComponent("model.safetensors").path
+    let header = try SafeTensorsHeader(
+      metadata: nil, tensors: [TensorSpec(name: "layer.proj.weight", dtype: .f16, shape: [32, 32])])
+    try SafeTensorsWriter.write(
+      path: path, header: header, data: ["layer.proj.weight": [UInt8](repeating: 0x3C, count: 2048)])
+    let error = #expect(throws: PipelineError.self) {
+      try ConversionHarness.plan(path, recipe: "float8-dynamic")
+    }
+    #expect(error?.code == .invalidInput)
+    #expect(error?.path == path)
+    #expect(error?.tensor == "layer.proj.weight")
+    let cause = error?.cause as? RecipeError
+    #expect(cause?.code == .refused)
+    #expect(cause?.tensor == "layer.proj.weight")
+  }
+
+  @Test func aChecksumOfAMissingFileNamesTheSystemCallAndItsErrno() throws {
+    let path = "/nonexistent-\(UUID().uuidString)/model.safetensors"
+    let error = #expect(throws: PipelineError.self) { try ChecksumList.digest(ofFile: path) }
+    #expect(error?.code == .io)
+    #expect(error?.path == path)
+    #expect(error?.errno == ENOENT)
+    #expect((error?.cause as? PipelineError.SystemCallError)?.call == "open")
+  }
+
   @Test func theSameConversionTwiceGivesTheSameBytes() async throws {
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }

@@ -133,6 +133,9 @@ struct SpillFileTests {
     #expect(error?.code == .io)
     #expect(error?.file?.hasPrefix("\(directory)/spill-") == true)
     #expect(error?.message.contains("No such file or directory") == true)
+    // The system call and its errno are kept, and a PipelineError caused by it reports the errno.
+    #expect(error?.systemCall == PipelineError.SystemCallError("open", .noSuchFileOrDirectory))
+    #expect(PipelineError(.io, "spilling", cause: error).errno == ENOENT)
   }
 
   private func read(_ record: SpillRecord, from file: SpillFile) throws -> [UInt8] {

@@ -37,7 +37,7 @@ import Testing
     let other = try CLIRunner.run([
       "convert", Self.tinyLlama, output, "--recipe", "float8-weight-only", "--max-shard-size", "200KB",
     ])
-    #expect(other.status == 1)
+    #expect(other.status == 64)
     #expect(other.standardError.contains("holds a different finished conversion"))
   }
 
@@ -69,14 +69,14 @@ import Testing
     defer { try? FileManager.default.removeItem(at: scratch) }
     try "precious".write(to: scratch.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
     let result = try CLIRunner.run(["convert", Self.tinyLlama, scratch.path, "--recipe", "int8-weight-only"])
-    #expect(result.status == 1)
+    #expect(result.status == 64)
     #expect(result.standardError.contains("not empty and not a safeshard output"))
     #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == ["notes.txt"])
   }
 
   @Test func anUnknownRecipeIsRefusedListingTheBuiltInOnes() throws {
     let result = try CLIRunner.run(["convert", Self.tinyLlama, "/tmp/never-created", "--recipe", "int3-magic"])
-    #expect(result.status == 1)
+    #expect(result.status == 64)
     #expect(result.standardError.contains("int8-weight-only"))
     #expect(!FileManager.default.fileExists(atPath: "/tmp/never-created"))
   }
@@ -92,7 +92,7 @@ import Testing
     let result = try CLIRunner.run([
       "convert", path, scratch.appendingPathComponent("out").path, "--recipe", "float8-dynamic",
     ])
-    #expect(result.status == 1)
+    #expect(result.status == 65)
     #expect(result.standardError.contains("layer.proj.weight"))
     #expect(result.standardError.contains("bfloat16"))
   }
@@ -113,11 +113,10 @@ import Testing
     #expect(text.standardOutput.contains("NVFP4Tensor"))
   }
 
-  @Test(arguments: [(Int32(15), Int32(143)), (Int32(2), Int32(130))])
-  func aSignalStopsTheRunCleanlyAndTheSameCommandFinishesIt(signal: Int32, status: Int32) throws {
-    let scratch = try Self.scratch()
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    // A model of four shards: 16 × [512, 4096] bf16.
+  /// The arguments of a conversion that runs long enough to be signalled or watched: a model of
+  /// four shards, 16 × [512, 4096] bf16 weights, written into `scratch`, converted with 8 MiB on
+  /// one worker.
+  static func slowArguments(in scratch: URL, output: String) throws -> [String] {
     let model = scratch.appendingPathComponent("model").path
     try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
     let specs = (0..<16).map { TensorSpec(name: "layers.\($0).proj.weight", dtype: .bf16, shape: [512, 4096]) }
@@ -126,15 +125,22 @@ import Testing
     let block = [UInt8]((0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) })
     for _ in specs { try writer.write(block) }
     try writer.finish()
-
-    let output = scratch.appendingPathComponent("out").path
-    let arguments = [
+    return [
       "convert", model, output, "--recipe", "int8-weight-only", "--memory", "8MiB", "--jobs", "1", "--max-shard-size",
       "10MB",
     ]
+  }
+
+  @Test(arguments: [(Int32(15), Int32(143)), (Int32(2), Int32(130))])
+  func aSignalStopsTheRunCleanlyAndTheSameCommandFinishesIt(signal: Int32, status: Int32) throws {
+    let scratch = try Self.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = scratch.appendingPathComponent("out").path
+    let arguments = try Self.slowArguments(in: scratch, output: output)
     // Signal the run while it is held right after its first shard is done, and let it go on
     // once it has said it is stopping.
-    let run = try PausedRun(arguments, pausedAt: "done:model-00001-of-00004.safetensors", scratch: scratch)
+    let run = try PausedRun(
+      arguments + ["--progress", "json"], pausedAt: "done:model-00001-of-00004.safetensors", scratch: scratch)
     #expect(run.waitUntilPaused())
     kill(run.process.processIdentifier, signal)
     let stopping = run.readErrors(until: "stopping")
@@ -142,6 +148,10 @@ import Testing
     let message = stopping + rest
     #expect(exitStatus == status, "\(message)")
     #expect(message.contains("Run the same command again"))
+    // The last event says why the run ended.
+    let last = try #require(run.standardOutput().split(separator: "\n").last)
+    let event = try JSONParser.parse(String(last))
+    #expect(event["event"]?.string == "error" && event["class"]?.string == "cancelled")
     let names = try FileManager.default.contentsOfDirectory(atPath: output)
     #expect(!names.contains("model.safetensors.index.json") && !names.contains("SHA256SUMS"))
 

@@ -117,7 +117,7 @@ import Testing
   ])
   func inspectOfBadInputFailsWithAClearMessage(arguments: [String], message: String) throws {
     let result = try CLIRunner.run(arguments)
-    #expect(result.status == 1)
+    #expect(result.status == 65)
     #expect(result.standardOutput.isEmpty)
     #expect(result.standardError.hasPrefix("Error: "))
     #expect(result.standardError.contains(message))

@@ -6,6 +6,7 @@ final class PausedRun {
   let process = Process()
   let fifo: String
   private let errors = Pipe()
+  private let output = Pipe()
   private var writer: Int32 = -1
 
   /// Starts `safeshard arguments` paused at `event` (see `FaultInjection`), with a FIFO in
@@ -18,7 +19,7 @@ final class PausedRun {
     process.environment = ProcessInfo.processInfo.environment.merging(
       environment.merging(["SAFESHARD_FAULT": "pause-at:\(event)@\(fifo)"]) { _, new in new }
     ) { _, new in new }
-    process.standardOutput = FileHandle.nullDevice
+    process.standardOutput = output
     process.standardError = errors
     try process.run()
   }
@@ -56,6 +57,11 @@ final class PausedRun {
     let rest = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: rest, as: UTF8.self))
+  }
+
+  /// Everything the process wrote on standard output, once it has ended.
+  func standardOutput() -> String {
+    String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
   }
 
   deinit {

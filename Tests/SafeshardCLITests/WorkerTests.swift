@@ -22,6 +22,7 @@ import Testing
       switch index {
       case 0: arguments += ["--worker-index", "0", "--worker-count", String(count)]
       case 1:
+        arguments += ["--workers-from-env"]
         environment["SLURM_ARRAY_TASK_ID"] = "8"
         environment["SLURM_ARRAY_TASK_MIN"] = "7"
         environment["SLURM_ARRAY_TASK_COUNT"] = String(count)
@@ -46,6 +47,35 @@ import Testing
     #expect(try KillAndResumeTests.contents(of: shared) == KillAndResumeTests.contents(of: single))
   }
 
+  /// A Slurm array task that converts a model of its own: the array's variables alone leave it
+  /// an ordinary, complete conversion; `--workers-from-env` makes it a worker that says so.
+  @Test func slurmVariablesAloneDoNotMakeAConvertAWorker() throws {
+    let (scratch, model) = try KillAndResumeTests.scratchWithModel()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let slurm = ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_COUNT": "4"]
+    let alone = scratch.appendingPathComponent("alone").path
+    let ordinary = try CLIRunner.run(KillAndResumeTests.arguments(model, alone), environment: slurm)
+    #expect(ordinary.status == 0, "\(ordinary.standardError)")
+    #expect(!ordinary.standardOutput.contains("worker"))
+    #expect(FileManager.default.fileExists(atPath: alone + "/model.safetensors.index.json"))
+    #expect(try CLIRunner.run(["verify", alone]).status == 0)
+
+    let shared = scratch.appendingPathComponent("shared").path
+    let worker = try CLIRunner.run(
+      KillAndResumeTests.arguments(model, shared) + ["--workers-from-env"], environment: slurm)
+    #expect(worker.status == 0, "\(worker.standardError)")
+    let last = worker.standardOutput.split(separator: "\n").last.map(String.init)
+    #expect(
+      last == "\(shared): worker 1 of 4 wrote 1 shard; run `safeshard finalize \(shared)` when every worker is done")
+    #expect(!FileManager.default.fileExists(atPath: shared + "/model.safetensors.index.json"))
+
+    // A worker count without an index anywhere is refused, not taken as worker 0.
+    let unplaced = try CLIRunner.run(
+      KillAndResumeTests.arguments(model, scratch.appendingPathComponent("unplaced").path) + ["--worker-count", "2"])
+    #expect(unplaced.status == 64)
+    #expect(unplaced.standardError.contains("the worker index is not in the environment"))
+  }
+
   @Test func finalizeRefusesWhileAWorkersShardIsMissingOrDamaged() throws {
     let (scratch, model) = try KillAndResumeTests.scratchWithModel()
     defer { try? FileManager.default.removeItem(at: scratch) }
@@ -55,7 +85,7 @@ import Testing
     #expect(worker0.status == 0)
     #expect(worker0.standardOutput.contains("run `safeshard finalize"))
     let early = try CLIRunner.run(["finalize", shared])
-    #expect(early.status == 1)
+    #expect(early.status == 65)
     #expect(early.standardError.contains("model-00002-of-00003.safetensors is not finished: worker 1 of 2"))
 
     #expect(
@@ -68,7 +98,7 @@ import Testing
     handle.write(Data([0x55]))
     try handle.close()
     let damaged = try CLIRunner.run(["finalize", shared])
-    #expect(damaged.status == 1)
+    #expect(damaged.status == 65)
     #expect(damaged.standardError.contains("differs from the"))
     #expect(!FileManager.default.fileExists(atPath: shared + "/model.safetensors.index.json"))
   }

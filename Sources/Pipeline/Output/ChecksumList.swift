@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SystemPackage
 
 /// A `SHA256SUMS` file: `<hex digest>  <file name>` lines, as `sha256sum` writes and checks them.
 public struct ChecksumList: Sendable, Equatable {
@@ -20,12 +21,12 @@ public struct ChecksumList: Sendable, Equatable {
 
   /// Reads `directory/SHA256SUMS`.
   ///
-  /// - Throws: ``PipelineError`` (`io`) when it is missing or a line is not `DIGEST  NAME`.
+  /// - Throws: ``PipelineError`` (`io`) when it cannot be read, with the system error as its
+  ///   cause; (`invalidInput`) when a line is not `DIGEST  NAME`.
   public init(directory: String) throws(PipelineError) {
     let path = join(directory, Self.fileName)
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw PipelineError(.io, "\(path) cannot be read")
-    }
+    var data: [UInt8] = []
+    try Self.forEachChunk(ofFile: path) { data += $0 }
     var digests: [String: String] = [:]
     for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() {
       let fields = line.split(separator: " ", maxSplits: 1)
@@ -33,7 +34,7 @@ public struct ChecksumList: Sendable, Equatable {
       guard fields.count == 2, fields[0].count == 64, fields[0].allSatisfy(\.isHexDigit), !name.isEmpty,
         !name.contains("/")
       else {
-        throw PipelineError(.io, "\(path): line \(number + 1) is not '<sha256>  <file name>'")
+        throw PipelineError(.invalidInput, "\(path): line \(number + 1) is not '<sha256>  <file name>'", path: path)
       }
       digests[name] = fields[0].lowercased()
     }
@@ -41,18 +42,30 @@ public struct ChecksumList: Sendable, Equatable {
   }
 
   /// The SHA-256 of the file at `path`, read in 8 MiB pieces.
+  ///
+  /// - Throws: ``PipelineError`` (`io`) with the failed `open` or `read` and its `errno`.
   public static func digest(ofFile path: String) throws(PipelineError) -> String {
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-      throw PipelineError(.io, "\(path) cannot be opened")
-    }
-    defer { try? handle.close() }
     var hasher = SHA256()
-    do {
-      while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-    } catch {
-      throw PipelineError(.io, "reading \(path): \(error.localizedDescription)")
-    }
+    try forEachChunk(ofFile: path) { hasher.update(bufferPointer: $0) }
     return hex(hasher.finalize())
+  }
+
+  /// Reads the file at `path` from start to end, passing each piece of at most 8 MiB to `body`.
+  private static func forEachChunk(ofFile path: String, _ body: (UnsafeRawBufferPointer) -> Void)
+    throws(PipelineError)
+  {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw PipelineError.systemCall("open", Errno(rawValue: errno), path: path) }
+    defer { close(descriptor) }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 64)
+    defer { buffer.deallocate() }
+    while true {
+      let count = read(descriptor, buffer.baseAddress, buffer.count)
+      if count < 0 && errno == EINTR { continue }
+      guard count >= 0 else { throw PipelineError.systemCall("read", Errno(rawValue: errno), path: path) }
+      if count == 0 { return }
+      body(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+    }
   }
 
   /// A digest as lowercase hex, as `sha256sum` prints it.

@@ -67,32 +67,44 @@ public struct ConversionPlan: Sendable {
   /// Plans the conversion of `checkpoint` with `recipe`.
   ///
   /// - Throws: ``PipelineError`` (`invalidInput`) naming the tensor when the recipe or torchao
-  ///   refuses one, or an output tensor name repeats.
+  ///   refuses one, or an output tensor name repeats; the recipe's, torchao's or the format's
+  ///   error is its ``PipelineError/cause``.
   public init(checkpoint: Checkpoint, recipe: Recipe, options: ConversionOptions) throws(PipelineError) {
     var entries: [Entry] = []
     let positions = Dictionary(uniqueKeysWithValues: checkpoint.files.enumerated().map { (ObjectIdentifier($1), $0) })
     for (tensor, file) in checkpoint.tensors {
       let position = positions[ObjectIdentifier(file)]!
       let selection: Selection
-      do {
+      do throws(RecipeError) {
         selection = try recipe.selection(name: tensor.name, shape: tensor.shape, dtype: tensor.dtype)
       } catch {
         // The recipe's error names the tensor already.
-        throw PipelineError(.invalidInput, "\(file.path): \(error)")
+        throw PipelineError(
+          .invalidInput, "\(file.path): \(error)", path: file.path, tensor: tensor.name, cause: error)
       }
       switch selection {
       case .quantize(let config):
         guard let format = FloatFormat(rawValue: tensor.dtype.rawValue) else {
           throw PipelineError(
-            .invalidInput, "\(file.path): tensor '\(tensor.name)': cannot quantize \(tensor.dtype.rawValue)")
+            .invalidInput, "\(file.path): tensor '\(tensor.name)': cannot quantize \(tensor.dtype.rawValue)",
+            path: file.path, tensor: tensor.name)
+        }
+        let refused = { (error: any Error & Sendable) in
+          PipelineError(
+            .invalidInput, "\(file.path): tensor '\(tensor.name)': \(error)", path: file.path, tensor: tensor.name,
+            cause: error)
         }
         let flattened: FlattenedEntry
         let layout: QuantizedLayout
-        do {
+        do throws(TorchAOError) {
           flattened = try config.flattenedEntry(name: tensor.name, shape: tensor.shape, source: format)
+        } catch {
+          throw refused(error)
+        }
+        do throws(QuantizationError) {
           layout = try config.scheme(source: format).outputLayout(shape: tensor.shape)
         } catch {
-          throw PipelineError(.invalidInput, "\(file.path): tensor '\(tensor.name)': \(error)")
+          throw refused(error)
         }
         entries.append(
           Entry(source: tensor, file: position, config: config, reason: nil, flattened: flattened, layout: layout))
@@ -131,14 +143,14 @@ public struct ConversionPlan: Sendable {
     let stored = entries.flatMap { $0.flattened.stored.map(\.spec) }
     var seen = Set<String>()
     for spec in stored where !seen.insert(spec.name).inserted {
-      throw PipelineError(.invalidInput, "two tensors would be stored as '\(spec.name)'")
+      throw PipelineError(.invalidInput, "two tensors would be stored as '\(spec.name)'", tensor: spec.name)
     }
     var sizes: [Int] = []
     for spec in stored {
-      do {
+      do throws(SafeTensorsError) {
         sizes.append(try spec.byteCount())
       } catch {
-        throw PipelineError(.invalidInput, "\(error)")
+        throw PipelineError(.invalidInput, "\(error)", tensor: spec.name, cause: error)
       }
     }
     totalSize = sizes.reduce(0, +)
@@ -162,12 +174,12 @@ public struct ConversionPlan: Sendable {
         ? "model.safetensors"
         : "model-\(Self.fiveDigits(index + 1))-of-\(Self.fiveDigits(groups.count)).safetensors"
       let header: SafeTensorsHeader
-      do {
+      do throws(SafeTensorsError) {
         header = try SafeTensorsHeader(
           metadata: metadata, tensors: group.map { stored[$0] },
           order: options.layout == .canonical ? .reference : .given)
       } catch {
-        throw PipelineError(.invalidInput, "\(error)")
+        throw PipelineError(.invalidInput, "output shard \(fileName): \(error)", tensor: error.tensor, cause: error)
       }
       for tensor in header.tensors { placements[tensor.name] = Placement(shard: index, tensor: tensor) }
       shards.append(Shard(fileName: fileName, header: header, headerBytes: header.encoded()))

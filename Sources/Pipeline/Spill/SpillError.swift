@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// An error from spilling staging data to disk or reading it back.
 ///
 /// The message says what is wrong; ``file`` and ``offset`` say where when it is known, so that a message alone is
@@ -21,13 +23,26 @@ public struct SpillError: Error, Sendable, Equatable, CustomStringConvertible {
   public var file: String?
   /// The byte offset in ``file`` of the block the problem is in, if known.
   public var offset: Int?
+  /// The system call that failed and its `errno`, for ``Code/io``.
+  public var systemCall: PipelineError.SystemCallError?
 
   /// Creates an error.
-  public init(_ code: Code, _ message: String, file: String? = nil, offset: Int? = nil) {
+  public init(
+    _ code: Code, _ message: String, file: String? = nil, offset: Int? = nil,
+    systemCall: PipelineError.SystemCallError? = nil
+  ) {
     self.code = code
     self.message = message
     self.file = file
     self.offset = offset
+    self.systemCall = systemCall
+  }
+
+  /// A failed system call on `file`: the message names the call and the system error.
+  static func systemCall(_ call: String, _ errno: Errno, what: String, file: String, offset: Int? = nil) -> SpillError {
+    SpillError(
+      .io, "\(what): \(call) failed: \(errno.description) (errno \(errno.rawValue))", file: file, offset: offset,
+      systemCall: PipelineError.SystemCallError(call, errno))
   }
 
   /// `FILE at offset N: MESSAGE [rule CODE]`, leaving out what is not known.

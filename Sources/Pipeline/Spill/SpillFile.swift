@@ -66,6 +66,8 @@ public final class SpillFile: Sendable {
         break
       } catch Errno.fileExists where attempt < 10_000 {
         attempt += 1
+      } catch let failure as Errno {
+        throw .systemCall("open", failure, what: "cannot create spill file", file: path.string)
       } catch {
         throw SpillError(.io, "cannot create spill file: \(error)", file: path.string)
       }
@@ -179,7 +181,7 @@ public final class SpillFile: Sendable {
     try state.withLock { state throws(SpillError) in
       guard !state.removed else { return }
       guard unlink(path) == 0 || errno == ENOENT else {
-        throw SpillError(.io, "cannot delete spill file: \(Errno(rawValue: errno))", file: path)
+        throw .systemCall("unlink", Errno(rawValue: errno), what: "cannot delete spill file", file: path)
       }
       state.removed = true
       _ = ftruncate(descriptor.rawValue, 0)
@@ -189,6 +191,8 @@ public final class SpillFile: Sendable {
   private func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(SpillError) {
     do {
       try descriptor.writeAll(toAbsoluteOffset: Int64(offset), bytes)
+    } catch let failure as Errno {
+      throw .systemCall("pwrite", failure, what: "writing \(bytes.count) bytes", file: path, offset: offset)
     } catch {
       throw SpillError(.io, "pwrite of \(bytes.count) bytes failed: \(error)", file: path, offset: offset)
     }
@@ -201,6 +205,8 @@ public final class SpillFile: Sendable {
       do {
         count = try descriptor.read(
           fromAbsoluteOffset: Int64(offset + done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+      } catch let failure as Errno {
+        throw .systemCall("pread", failure, what: "reading \(buffer.count) bytes", file: path, offset: offset)
       } catch {
         throw SpillError(.io, "pread of \(buffer.count) bytes failed: \(error)", file: path, offset: offset)
       }
