@@ -107,6 +107,7 @@ import Testing
     let event = try Self.errorEvent(result)
     #expect(event["class"]?.string == "temporary")
     #expect(event["code"]?.string == "locked")
+    #expect(event["errno"]?.uint64 == UInt64(EWOULDBLOCK))
     #expect(event["path"]?.string == state + "/lock-0")
     #expect(try CLIRunner.run(["finalize", output]).status == 64)
     // Once the lock is free, the same command runs.
