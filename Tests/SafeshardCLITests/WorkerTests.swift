@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import Testing
 
 /// Conversion spread over several processes: each writes its share of the same plan into one
@@ -68,6 +69,14 @@ import Testing
     #expect(
       last == "\(shared): worker 1 of 4 wrote 1 shard; run `safeshard finalize \(shared)` when every worker is done")
     #expect(!FileManager.default.fileExists(atPath: shared + "/model.safetensors.index.json"))
+    // With --progress json the last line is a worker-finished event.
+    var json = KillAndResumeTests.arguments(model, shared) + ["--workers-from-env"]
+    json[json.firstIndex(of: "none")!] = "json"
+    let third = try CLIRunner.run(json, environment: slurm.merging(["SLURM_ARRAY_TASK_ID": "2"]) { $1 })
+    #expect(third.status == 0, "\(third.standardError)")
+    let event = try JSONParser.parse(String(try #require(third.standardOutput.split(separator: "\n").last)))
+    #expect(event["event"]?.string == "worker-finished")
+    #expect(event["worker"]?.uint64 == 2 && event["workers"]?.uint64 == 4 && event["shards"]?.uint64 == 1)
 
     // A worker count without an index anywhere is refused, not taken as worker 0.
     let unplaced = try CLIRunner.run(
