@@ -55,6 +55,8 @@ public struct SafeTensorsError: Error, Sendable, Equatable, CustomStringConverti
     case duplicateTensor = "duplicate-tensor"
     /// A directory holds neither `model.safetensors` nor an index.
     case notACheckpoint = "not-a-checkpoint"
+    /// A path that must be a regular file is a FIFO, device, socket or directory.
+    case notRegularFile = "not-regular-file"
     /// The caller's tensors are inconsistent (writing).
     case invalidArgument = "invalid-argument"
     /// A system call failed.

@@ -8,8 +8,10 @@ struct Convert: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Convert a Hugging Face model into torchao-format safetensors shards.",
     discussion: """
-      INPUT is a model directory (model.safetensors, or shards and model.safetensors.index.json) \
-      or one .safetensors file. OUTPUT is a new directory; it receives the shards, \
+      INPUT is a model directory (model.safetensors, or shards and model.safetensors.index.json), \
+      one .safetensors file, or a Hugging Face repository id (org/name) already in the local \
+      cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub; nothing is downloaded). \
+      OUTPUT is a new directory; it receives the shards, \
       model.safetensors.index.json, config.json with the quantization_config transformers \
       writes, the input's other files, and SHA256SUMS. Running the same command on a finished \
       OUTPUT checks it and exits 0. SIGINT and SIGTERM stop the run (exit 130 / 143); after a \
@@ -23,8 +25,14 @@ struct Convert: AsyncParsableCommand {
       """
   )
 
-  @Argument(help: "The model directory or .safetensors file to convert.")
+  @Argument(
+    help:
+      "The model directory or .safetensors file to convert, or a Hugging Face repository id (org/name) in the local cache."
+  )
   var input: String
+
+  @Option(help: "With a repository id: the branch, tag or commit in the cache. (default: main)")
+  var revision: String?
 
   @Argument(help: "The output directory (new, empty, or a previous run's).")
   var output: String
@@ -52,6 +60,7 @@ struct Convert: AsyncParsableCommand {
   }
 
   private func convert(reporter: ProgressReporter, stop: SignalStop) async throws {
+    let input = try ModelLocation.resolve(self.input, revision: revision).path
     let checkpoint = try Checkpoint(path: input)
     let (recipe, options) = try flags.resolve()
     let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)

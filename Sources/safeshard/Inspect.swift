@@ -1,4 +1,5 @@
 import ArgumentParser
+import Pipeline
 import SafeTensors
 import TorchAO
 
@@ -12,14 +13,20 @@ struct Inspect: ParsableCommand {
       """
   )
 
-  @Argument(help: "A .safetensors file, or a directory with model.safetensors or shards and an index.")
+  @Argument(
+    help:
+      "A .safetensors file, a directory with model.safetensors or shards and an index, or a Hugging Face repository id (org/name) in the local cache."
+  )
   var path: String
+
+  @Option(help: "With a repository id: the branch, tag or commit in the cache. (default: main)")
+  var revision: String?
 
   @Flag(help: "Print one JSON object instead of a table.")
   var json = false
 
   func run() throws {
-    let checkpoint = try Checkpoint(path: path)
+    let checkpoint = try Checkpoint(path: ModelLocation.resolve(path, revision: revision).path)
     let report = InspectReport(checkpoint)
     print(json ? report.json() : report.table(), terminator: "")
   }

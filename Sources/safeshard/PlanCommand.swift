@@ -18,8 +18,14 @@ struct PlanCommand: ParsableCommand {
       """
   )
 
-  @Argument(help: "The model directory or .safetensors file to convert.")
+  @Argument(
+    help:
+      "The model directory or .safetensors file to convert, or a Hugging Face repository id (org/name) in the local cache."
+  )
   var input: String
+
+  @Option(help: "With a repository id: the branch, tag or commit in the cache. (default: main)")
+  var revision: String?
 
   @OptionGroup var flags: ConversionFlags
 
@@ -27,7 +33,7 @@ struct PlanCommand: ParsableCommand {
   var json = false
 
   func run() throws {
-    let checkpoint = try Checkpoint(path: input)
+    let checkpoint = try Checkpoint(path: ModelLocation.resolve(input, revision: revision).path)
     let (recipe, options) = try flags.resolve()
     let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
     let share = try MemoryShare(plan: plan)

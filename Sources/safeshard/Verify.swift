@@ -12,8 +12,9 @@ struct Verify: ParsableCommand {
       for a sharded model, the index against the shards. For a torchao checkpoint it also checks \
       the metadata (allowlisted types only, the same in every shard) and that every quantized \
       weight's parts are there with the dtypes and shapes its block_size gives. A directory with \
-      SHA256SUMS has every listed file checked against it. Prints one line \
-      per problem and exits 1 if there is any, 0 if there is none.
+      SHA256SUMS has every file it lists checked against it (sub-folders \
+      included), and every other file, or symbolic link leading outside the directory, reported. \
+      Prints one line per problem and exits 1 if there is any, 0 if there is none.
 
       Examples:
         safeshard verify model.safetensors
@@ -32,7 +33,8 @@ struct Verify: ParsableCommand {
     }
     if FileManager.default.fileExists(atPath: path + "/" + ChecksumList.fileName) {
       do {
-        problems += try ChecksumList(directory: path).mismatches(in: path).map(VerifyProblem.init)
+        let sums = try ChecksumList(directory: path)
+        problems += (sums.mismatches(in: path) + sums.unlisted(in: path)).map(VerifyProblem.init)
       } catch {
         problems.append(error)
       }

@@ -64,10 +64,12 @@ import TorchAO
     defer { try? FileManager.default.removeItem(at: scratch) }
     let once = scratch.appendingPathComponent("once").path
     try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: once, recipe: "int8-weight-only")
-    // Its Linear weights are parts now (`_weight_qdata`), so a recipe finds nothing to quantize…
-    let (_, plan) = try ConversionHarness.plan(once, recipe: "float8-weight-only")
-    #expect(plan.entries.allSatisfy { $0.config == nil })
-    // …and one that would quantize something (here the embedding, by a rule) is refused.
+    // Its Linear weights are parts now (`_weight_qdata`), so a recipe would find nothing to
+    // quantize and write an unchanged copy: refused, as is a recipe that would quantize
+    // something (here the embedding, by a rule).
+    let again = #expect(throws: PipelineError.self) { try ConversionHarness.plan(once, recipe: "float8-weight-only") }
+    #expect(again?.message.contains("already a torchao checkpoint") == true)
+    #expect(again?.code == .invalidInput && again?.path == once)
     let recipe = try Recipe(
       yaml: """
         name: embeddings
@@ -81,9 +83,9 @@ import TorchAO
     }
     #expect(error?.message.contains("already a torchao checkpoint") == true)
     // Re-sharding it keeps every tensor and its torchao metadata.
-    let again = scratch.appendingPathComponent("again").path
-    try await ConversionHarness.convert(once, to: again, recipe: "reshard") { $0.maxShardSize = 200_000 }
-    #expect(try TorchAOCheckpoint(Checkpoint(path: again)).weights.count == 14)
+    let resharded = scratch.appendingPathComponent("again").path
+    try await ConversionHarness.convert(once, to: resharded, recipe: "reshard") { $0.maxShardSize = 200_000 }
+    #expect(try TorchAOCheckpoint(Checkpoint(path: resharded)).weights.count == 14)
   }
 
   @Test func aRecipeMixingConfigsIsRefused() throws {

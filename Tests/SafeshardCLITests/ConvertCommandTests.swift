@@ -125,6 +125,7 @@ import Testing
     let block = [UInt8]((0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) })
     for _ in specs { try writer.write(block) }
     try writer.finish()
+    try #"{"model_type": "llama"}"#.write(toFile: model + "/config.json", atomically: true, encoding: .utf8)
     return [
       "convert", model, output, "--recipe", "int8-weight-only", "--memory", "8MiB", "--jobs", "1", "--max-shard-size",
       "10MB",

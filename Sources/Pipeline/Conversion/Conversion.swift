@@ -50,7 +50,7 @@ public struct Conversion: Sendable {
     let status = output.status()
     switch status {
     case .finished:
-      try await FinishedOutput(directory: output, plan: plan).check()
+      try await FinishedOutput(directory: output, plan: plan, input: Self.isDirectory(input) ? input : nil).check()
       return .alreadyComplete
     case .foreign(let what):
       throw PipelineError(

@@ -2,12 +2,15 @@ import Crypto
 import Foundation
 import SystemPackage
 
-/// A `SHA256SUMS` file: `<hex digest>  <file name>` lines, as `sha256sum` writes and checks them.
+/// A `SHA256SUMS` file: `<hex digest>  <path>` lines, as `sha256sum` writes and checks them
+/// (`sha256sum -c SHA256SUMS` in the directory). It lists every file of a converted output:
+/// the shards, `config.json`, and the input's other files, those in sub-folders by their
+/// relative path (`1_Pooling/config.json`).
 public struct ChecksumList: Sendable, Equatable {
   /// The file name inside a model directory.
   public static let fileName = "SHA256SUMS"
 
-  /// File name → lowercase hex SHA-256.
+  /// Relative path → lowercase hex SHA-256.
   public var digests: [String: String]
 
   public init(digests: [String: String]) {
@@ -31,10 +34,11 @@ public struct ChecksumList: Sendable, Equatable {
     for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() {
       let fields = line.split(separator: " ", maxSplits: 1)
       let name = fields.count == 2 ? String(fields[1].drop { $0 == " " || $0 == "*" }) : ""
-      guard fields.count == 2, fields[0].count == 64, fields[0].allSatisfy(\.isHexDigit), !name.isEmpty,
-        !name.contains("/")
+      guard fields.count == 2, fields[0].count == 64, fields[0].allSatisfy(\.isHexDigit), Self.isRelativePath(name)
       else {
-        throw PipelineError(.invalidInput, "\(path): line \(number + 1) is not '<sha256>  <file name>'", path: path)
+        throw PipelineError(
+          .invalidInput, "\(path): line \(number + 1) is not '<sha256>  <relative path>' inside the directory",
+          path: path)
       }
       digests[name] = fields[0].lowercased()
     }
@@ -73,12 +77,25 @@ public struct ChecksumList: Sendable, Equatable {
     digest.map { String(format: "%02x", $0) }.joined()
   }
 
-  /// Every listed file of `directory` whose SHA-256 differs or that is missing, one message each.
+  /// Whether `name` is a path inside the directory: not absolute, no empty, `.` or `..` part.
+  static func isRelativePath(_ name: String) -> Bool {
+    !name.isEmpty
+      && name.split(separator: "/", omittingEmptySubsequences: false).allSatisfy {
+        !$0.isEmpty && $0 != "." && $0 != ".."
+      }
+  }
+
+  /// Every listed file of `directory` whose SHA-256 differs, that is missing, or that is a
+  /// symbolic link leading outside `directory`, one message each.
   public func mismatches(in directory: String) -> [String] {
-    digests.keys.sorted().compactMap { name in
+    let root = Self.realPath(directory) ?? directory
+    return digests.keys.sorted().compactMap { name in
       let path = join(directory, name)
-      guard FileManager.default.fileExists(atPath: path) else {
+      guard let real = Self.realPath(path) else {
         return "\(path): listed in \(Self.fileName) but missing [rule checksum]"
+      }
+      guard Self.isInside(real, root) else {
+        return "\(path): leads to \(real), outside \(directory) (a symbolic link) [rule checksum]"
       }
       do {
         let actual = try Self.digest(ofFile: path)
@@ -88,5 +105,53 @@ public struct ChecksumList: Sendable, Equatable {
         return "\(error) [rule checksum]"
       }
     }
+  }
+
+  /// Every file of `directory` (sub-folders included, dot-files and dot-folders left out) that
+  /// the list does not name, and every symbolic link that dangles or leads outside `directory`,
+  /// one message each.
+  public func unlisted(in directory: String) -> [String] {
+    let root = Self.realPath(directory) ?? directory
+    var problems: [String] = []
+    func walk(_ relative: String) {
+      let folder = relative.isEmpty ? directory : join(directory, relative)
+      for name in ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+      where !name.hasPrefix(".") && !(relative.isEmpty && name == Self.fileName) {
+        let path = relative.isEmpty ? name : relative + "/" + name
+        let full = join(directory, path)
+        var status = stat()
+        guard lstat(full, &status) == 0 else { continue }
+        if status.st_mode & S_IFMT == S_IFLNK {
+          guard let real = Self.realPath(full) else {
+            problems.append("\(full): a symbolic link that leads nowhere [rule checksum]")
+            continue
+          }
+          guard Self.isInside(real, root) else {
+            problems.append("\(full): a symbolic link to \(real), outside \(directory) [rule checksum]")
+            continue
+          }
+        }
+        var target = stat()
+        if status.st_mode & S_IFMT == S_IFDIR {
+          walk(path)
+        } else if digests[path] == nil && stat(full, &target) == 0 && target.st_mode & S_IFMT != S_IFDIR {
+          problems.append("\(full): not listed in \(Self.fileName) [rule checksum]")
+        }
+      }
+    }
+    walk("")
+    return problems
+  }
+
+  /// `path` with every link resolved, or `nil` when it does not exist.
+  static func realPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
+  }
+
+  /// Whether the resolved `path` is `root` or inside it.
+  static func isInside(_ path: String, _ root: String) -> Bool {
+    path == root || path.hasPrefix(root.hasSuffix("/") ? root : root + "/")
   }
 }

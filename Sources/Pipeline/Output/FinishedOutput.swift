@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import SafeTensors
 
@@ -5,15 +6,20 @@ import SafeTensors
 public struct FinishedOutput: Sendable {
   let directory: OutputDirectory
   let plan: ConversionPlan
+  let input: String?
 
-  public init(directory: OutputDirectory, plan: ConversionPlan) {
+  /// The output in `directory`, to be checked against `plan` and the model directory `input`
+  /// whose other files it received (`nil` for a single-file input).
+  public init(directory: OutputDirectory, plan: ConversionPlan, input: String?) {
     self.directory = directory
     self.plan = plan
+    self.input = input
   }
 
   /// Checks, without writing anything, that the directory holds exactly what `plan` writes: the
-  /// same shard files with the same headers and sizes, an index (or not) as planned, and shards
-  /// whose SHA-256 matches `SHA256SUMS`.
+  /// same shard files with the same headers and sizes, an index (or not) as planned, the
+  /// input's other files and `config.json` as they are now (with the quantization config), and
+  /// every file listed in `SHA256SUMS` with that SHA-256.
   ///
   /// Reading and hashing every shard is blocking I/O: it runs on a thread of its own, and the
   /// call suspends until it is done.
@@ -35,8 +41,22 @@ public struct FinishedOutput: Sendable {
     guard Set(weights) == Set(plan.shards.map(\.fileName)) else {
       throw differs("it holds \(weights.sorted()), this conversion writes \(plan.shards.map(\.fileName))")
     }
-    guard Set(sums.keys) == Set(plan.shards.map(\.fileName)) else {
-      throw differs("its SHA256SUMS lists \(sums.keys.sorted()), this conversion writes \(plan.shards.map(\.fileName))")
+    let copied = try input.map { input throws(PipelineError) in try expectedDigests(of: input) } ?? [:]
+    let expected = Set(plan.shards.map(\.fileName) + (plan.shards.count > 1 ? [ShardIndex.fileName] : []))
+      .union(copied.keys)
+    guard Set(sums.keys) == expected else {
+      let missing = expected.subtracting(sums.keys).sorted()
+      let extra = Set(sums.keys).subtracting(expected).sorted()
+      throw differs(
+        "its SHA256SUMS "
+          + [
+            missing.isEmpty ? nil : "lacks \(missing)",
+            extra.isEmpty ? nil : "lists \(extra), which this conversion does not write",
+          ]
+          .compactMap { $0 }.joined(separator: " and "))
+    }
+    for (name, digest) in copied.sorted(by: { $0.key < $1.key }) where sums[name] != digest {
+      throw differs("its \(name) is not the input's \(name) as this conversion writes it; the input changed")
     }
     let indexPath = join(directory.path, ShardIndex.fileName)
     if plan.shards.count > 1 {
@@ -58,6 +78,22 @@ public struct FinishedOutput: Sendable {
     if let problem = ChecksumList(digests: sums).mismatches(in: directory.path).first {
       throw PipelineError(.outputExists, "\(problem); the output is damaged")
     }
+  }
+
+  /// The SHA-256 of every file the conversion copies from `input`, `config.json` as it writes it.
+  private func expectedDigests(of input: String) throws(PipelineError) -> [String: String] {
+    var digests: [String: String] = [:]
+    for relative in InputFiles(scanning: input, excluding: directory.path).files {
+      let source = join(input, relative)
+      if relative == "config.json", let quantization = plan.quantizationConfig {
+        let text = try OutputDirectory.configText(
+          try OutputDirectory.contents(of: source), quantizationConfig: quantization, path: source)
+        digests[relative] = ChecksumList.hex(SHA256.hash(data: Array(text.utf8)))
+      } else {
+        digests[relative] = try ChecksumList.digest(ofFile: source)
+      }
+    }
+    return digests
   }
 
   private func differs(_ what: String) -> PipelineError {

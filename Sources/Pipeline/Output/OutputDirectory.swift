@@ -207,17 +207,26 @@ public struct OutputDirectory: Sendable {
     }
   }
 
-  /// Writes everything but the shards and removes the state folder: the input's other files,
-  /// `config.json` (with `quantizationConfig` when given), `SHA256SUMS`, and last the index (or
-  /// the single `model.safetensors`).
+  /// Writes everything but the shards and removes the state folder: the input's other files
+  /// (``copyInputFiles(from:quantizationConfig:)``), `config.json` (with `quantizationConfig`
+  /// when given), `SHA256SUMS` of every file, and last the index (or the single
+  /// `model.safetensors`).
   func finalize(
     plan: ConversionPlan, shards: [ShardWriter.Result], input: String?, quantizationConfig: JSONValue?
   ) throws(PipelineError) {
     do {
       FaultInjection.reach("finalize-files")
-      if let input { try copyOtherFiles(from: input, quantizationConfig: quantizationConfig) }
+      let copied = try input.map { input throws(PipelineError) in
+        try copyInputFiles(from: input, quantizationConfig: quantizationConfig)
+      }
       FaultInjection.reach("finalize-sums")
-      let sums = ChecksumList(digests: Dictionary(uniqueKeysWithValues: shards.map { ($0.fileName, $0.sha256) }))
+      var digests = Dictionary(uniqueKeysWithValues: shards.map { ($0.fileName, $0.sha256) })
+      digests.merge(copied ?? [:]) { shard, _ in shard }
+      if plan.shards.count > 1 {
+        // Listed before it is written: the index goes into place last.
+        digests[ShardIndex.fileName] = ChecksumList.hex(SHA256.hash(data: Array(Self.indexText(plan).utf8)))
+      }
+      let sums = ChecksumList(digests: digests)
       try writeAtomically(Array(sums.text.utf8), to: join(path, ChecksumList.fileName))
       FaultInjection.reach("finalize-weights")
       if plan.shards.count == 1 {
@@ -283,56 +292,9 @@ public struct OutputDirectory: Sendable {
     ).encoded()
   }
 
-  /// File name endings of weights in other formats, which are not copied: the output holds the
-  /// converted weights, and pickled ones (`.bin`, `.pt`) are what safetensors replaces.
-  static let weightSuffixes = [
-    ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack", ".onnx", ".index.json",
-  ]
-
-  /// Copies every regular file of the input directory except weights and indexes (streamed,
-  /// under a temporary name, then fsynced and renamed), and writes `config.json` with the
-  /// quantization config added.
-  private func copyOtherFiles(from input: String, quantizationConfig: JSONValue?) throws {
-    let manager = FileManager.default
-    for name in try manager.contentsOfDirectory(atPath: input).sorted() {
-      let source = join(input, name)
-      var isDirectory: ObjCBool = false
-      guard manager.fileExists(atPath: source, isDirectory: &isDirectory), !isDirectory.boolValue,
-        !Self.weightSuffixes.contains(where: { name.hasSuffix($0) }), !name.hasPrefix(".")
-      else { continue }
-      let target = join(path, name)
-      if name == "config.json", let quantizationConfig {
-        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: source)))
-        try writeAtomically(
-          Array(try Self.configText(bytes, quantizationConfig: quantizationConfig, path: source).utf8), to: target)
-        continue
-      }
-      let temporary = temporaryPath()
-      try? manager.removeItem(atPath: temporary)
-      try manager.copyItem(atPath: source, toPath: temporary)
-      let descriptor = open(temporary, O_RDONLY | O_CLOEXEC)
-      if descriptor >= 0 {
-        _ = fsync(descriptor)
-        close(descriptor)
-      }
-      try Self.moveIntoPlace(temporary, to: target)
-    }
-  }
-
-  /// The input's `config.json` with `quantization_config` set, as transformers writes it.
-  static func configText(_ bytes: [UInt8], quantizationConfig: JSONValue, path: String) throws(PipelineError) -> String
-  {
-    guard let members = (try? JSONParser.parse(bytes))?.members else {
-      throw PipelineError(.invalidInput, "\(path) is not a JSON object")
-    }
-    var config = members.filter { $0.key != "quantization_config" }
-    config.append(JSONMember("quantization_config", quantizationConfig))
-    return JSONWriter.string(JSONValue.object(config).sortingKeys(), style: .pythonIndented) + "\n"
-  }
-
   /// A fresh temporary name in the state folder: on the output's filesystem, so a rename moves
   /// it into place, and removed with the state folder if a crash leaves it behind.
-  private func temporaryPath() -> String {
+  func temporaryPath() -> String {
     join(stateFolder, "tmp-\(UUID().uuidString)")
   }
 

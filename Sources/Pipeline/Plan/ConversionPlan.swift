@@ -67,9 +67,15 @@ public struct ConversionPlan: Sendable {
   /// Plans the conversion of `checkpoint` with `recipe`.
   ///
   /// - Throws: ``PipelineError`` (`invalidInput`) naming the tensor when the recipe or torchao
-  ///   refuses one, or an output tensor name repeats; the recipe's, torchao's or the format's
-  ///   error is its ``PipelineError/cause``.
+  ///   refuses one, or an output tensor name repeats (the recipe's, torchao's or the format's
+  ///   error is its ``PipelineError/cause``); when the input holds no tensors; and for a recipe
+  ///   that quantizes, when the input cannot be quantized as it is (``QuantizingInputCheck``) or
+  ///   the recipe would quantize none of its tensors.
   public init(checkpoint: Checkpoint, recipe: Recipe, options: ConversionOptions) throws(PipelineError) {
+    guard !checkpoint.tensors.isEmpty else {
+      throw PipelineError(.invalidInput, "\(checkpoint.path) holds no tensors", path: checkpoint.path)
+    }
+    if recipe.quantizes { try QuantizingInputCheck.check(checkpoint) }
     var entries: [Entry] = []
     let positions = Dictionary(uniqueKeysWithValues: checkpoint.files.enumerated().map { (ObjectIdentifier($1), $0) })
     for (tensor, file) in checkpoint.tensors {
@@ -116,11 +122,13 @@ public struct ConversionPlan: Sendable {
       }
     }
     let configs = Set(entries.compactMap(\.config))
-    if !configs.isEmpty && TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
+    if recipe.quantizes && configs.isEmpty {
       throw PipelineError(
         .invalidInput,
-        "\(checkpoint.path) is already a torchao checkpoint; quantizing it again would break it. "
-          + "Use --recipe reshard to re-shard it.")
+        "recipe \(recipe.name) quantizes none of the \(entries.count) tensors of \(checkpoint.path) (no 2-D "
+          + "BF16/F16/F32 Linear weight, and no rule matches one); the output would be an unchanged copy. Use "
+          + "--recipe reshard for that, or a recipe with rules that select the weights.",
+        path: checkpoint.path)
     }
     if configs.count > 1 {
       throw PipelineError(

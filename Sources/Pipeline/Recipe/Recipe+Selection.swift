@@ -3,6 +3,16 @@ import SafeTensors
 import TorchAO
 
 extension Recipe {
+  /// Whether the recipe quantizes anything: it has a default config or a rule that quantizes
+  /// (`reshard` does not).
+  public var quantizes: Bool {
+    defaultConfig != nil
+      || rules.contains {
+        if case .quantize = $0.action { return true }
+        return false
+      }
+  }
+
   /// What this recipe does with the input tensor `name` of `shape` and `dtype`: quantize it, and
   /// with which config, or keep it unchanged, and why.
   ///

@@ -175,9 +175,21 @@ public struct Converter: Sendable {
   private func preflight(spillFolder: String) throws(PipelineError) {
     if let inputDirectory, let quantization = plan.quantizationConfig {
       let path = join(inputDirectory, "config.json")
-      if let bytes = FileManager.default.contents(atPath: path) {
-        _ = try OutputDirectory.configText(Array(bytes), quantizationConfig: quantization, path: path)
+      if FileManager.default.fileExists(atPath: path) {
+        _ = try OutputDirectory.configText(
+          try OutputDirectory.contents(of: path), quantizationConfig: quantization, path: path)
       }
+    }
+    if let inputDirectory {
+      for skipped in InputFiles(scanning: inputDirectory, excluding: output.path).skipped {
+        progress(.warning("\(join(inputDirectory, skipped.path)) is not copied: \(skipped.reason)"))
+      }
+    } else if plan.quantizationConfig != nil {
+      progress(
+        .warning(
+          "\(checkpoint.path) is a single file, so \(output.path) gets no config.json; transformers needs the "
+            + "model's config.json with the quantization_config to load it. Convert the model's directory instead "
+            + "to get both"))
     }
     do {
       if OutputDirectory.fileType(spillFolder) != nil { try FileManager.default.removeItem(atPath: spillFolder) }

@@ -8,6 +8,9 @@ public enum ProgressEvent: Sendable, Equatable {
   case wrote(bytes: Int, done: Int)
   /// A shard is complete, fsynced and in place.
   case shardFinished(fileName: String, size: Int, sha256: String)
+  /// Something the user should know that does not stop the run (a file not copied, a
+  /// single-file input without `config.json`).
+  case warning(String)
   /// The index and the other files are written; the output is complete.
   case finished(bytes: Int, peakMemory: Int, spilledBytes: Int)
 }

@@ -4,9 +4,12 @@ import Foundation
 /// `model.safetensors`, or a directory with shards and `model.safetensors.index.json`.
 ///
 /// Opening validates every file's header and, for a sharded checkpoint, the index against the
-/// shards: every shard name is a plain file name (checked before any file is opened), every
-/// named shard exists, every tensor the index lists is in the shard it names, and every tensor
-/// in a shard is listed.
+/// shards: the index lists at least one tensor, every shard name is a plain file name (checked
+/// before any file is opened), every named shard exists, every tensor the index lists is in the
+/// shard it names, no tensor is in two shards, every tensor in a shard is listed, and no other
+/// `.safetensors` file of the directory holds tensors the index does not list (a shard the index
+/// forgot). Mistral's `consolidated*.safetensors`, the same weights under other names beside the
+/// transformers shards, is left alone.
 public struct Checkpoint: Sendable {
   /// The directory or file that was opened.
   public let path: String
@@ -111,6 +114,10 @@ public struct Checkpoint: Sendable {
       return nil
     }
 
+    if index.weightMap.isEmpty {
+      problems.append(
+        SafeTensorsError(.indexFormat, "its weight_map is empty: the index lists no tensors", file: indexPath))
+    }
     var files: [SafeTensorsFile] = []
     var positionOfName: [String: Int] = [:]
     for name in index.shardFiles.sorted(by: utf8Less) {
@@ -157,6 +164,36 @@ public struct Checkpoint: Sendable {
         )
       }
     }
+    problems += unlistedShardProblems(directory: directory, index: index, listed: listed)
     return Checkpoint(path: directory, files: files, index: index, locations: locations)
+  }
+
+  /// One problem for each `.safetensors` file of `directory` that the index does not name but
+  /// that holds tensors the index does not list (or that cannot be read, so may hold some).
+  private static func unlistedShardProblems(directory: String, index: ShardIndex, listed: Set<String>)
+    -> [SafeTensorsError]
+  {
+    let named = Set(index.shardFiles)
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
+      $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") && !$0.hasPrefix("consolidated") && !named.contains($0)
+    }
+    return names.sorted(by: utf8Less).compactMap { name -> SafeTensorsError? in
+      let path = (directory as NSString).appendingPathComponent(name)
+      let file: SafeTensorsFile
+      do throws(SafeTensorsError) {
+        file = try SafeTensorsFile(path: path)
+      } catch {
+        var problem = error
+        problem.message = "is not named by \(ShardIndex.fileName) and cannot be read: \(error.message)"
+        return problem
+      }
+      let hidden = file.header.tensors.filter { !listed.contains($0.name) }
+      guard let first = hidden.first else { return nil }
+      return SafeTensorsError(
+        .indexMismatch,
+        "is not named by \(ShardIndex.fileName), which does not list its \(hidden.count) tensor"
+          + "\(hidden.count == 1 ? "" : "s") (this one first): a shard the index leaves out",
+        file: path, tensor: first.name)
+    }
   }
 }

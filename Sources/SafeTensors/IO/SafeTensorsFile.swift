@@ -1,3 +1,4 @@
+import Foundation
 import SystemPackage
 
 /// An open safetensors file with a validated header, whose tensor bytes are read by range.
@@ -17,17 +18,20 @@ public final class SafeTensorsFile: Sendable {
 
   /// Opens and validates the file at `path`.
   ///
-  /// - Throws: ``SafeTensorsError`` naming `path`: `io` when it cannot be opened or read, and
-  ///   the header rules' codes when it is not a valid safetensors file.
+  /// - Throws: ``SafeTensorsError`` naming `path`: `io` when it cannot be opened or read,
+  ///   `notRegularFile` when it is a FIFO, device, socket or directory (opened without blocking,
+  ///   so a FIFO never hangs the call), and the header rules' codes when it is not a valid
+  ///   safetensors file.
   public init(path: String) throws(SafeTensorsError) {
     self.path = path
     let descriptor: FileDescriptor
     do {
-      descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+      descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec, .nonBlocking])
     } catch {
       throw SafeTensorsError(.io, "cannot open: \(error)", file: path)
     }
     do {
+      try Self.checkRegular(descriptor, path: path)
       let fileSize = try Self.size(of: descriptor, path: path)
       var prefix: UInt64 = 0
       if fileSize >= 8 {
@@ -107,6 +111,17 @@ public final class SafeTensorsFile: Sendable {
       Result { () throws(SafeTensorsError) in try read(tensor, into: buffer) }
     }.get()
     return bytes
+  }
+
+  /// Throws `notRegularFile` unless `descriptor` is a regular file.
+  private static func checkRegular(_ descriptor: FileDescriptor, path: String) throws(SafeTensorsError) {
+    var status = stat()
+    guard fstat(descriptor.rawValue, &status) == 0 else {
+      throw SafeTensorsError(.io, "cannot stat: \(Errno(rawValue: errno))", file: path)
+    }
+    guard status.st_mode & S_IFMT == S_IFREG else {
+      throw SafeTensorsError(.notRegularFile, "not a regular file (a FIFO, device, socket or directory)", file: path)
+    }
   }
 
   private static func size(of descriptor: FileDescriptor, path: String) throws(SafeTensorsError) -> Int {

@@ -1,0 +1,99 @@
+import Foundation
+import SafeTensors
+import TorchAO
+
+/// What an input must be for a recipe that quantizes: unquantized weights, and for a model
+/// directory a `config.json` to carry the quantization config.
+///
+/// safeshard cannot dequantize yet, so an input already quantized by any method is refused,
+/// naming the method and what shows it: a torchao checkpoint (only `reshard` takes one), a
+/// `config.json` with a `quantization_config` (or MLX's `quantization`), or tensors that are
+/// quantized codes with their scales (FP8 weights, `weight_scale_inv`, GPTQ/AWQ `qweight`,
+/// compressed-tensors `weight_packed`, bitsandbytes `SCB` or `quant_state`, MLX `scales` and
+/// `biases`, a `weight_scale` beside an 8-bit weight).
+enum QuantizingInputCheck {
+  /// Throws when `checkpoint` cannot be quantized as it is.
+  ///
+  /// - Throws: ``PipelineError`` (`invalidInput`) naming the file, and the tensor where one
+  ///   shows it.
+  static func check(_ checkpoint: Checkpoint) throws(PipelineError) {
+    if TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
+      throw PipelineError(
+        .invalidInput,
+        "\(checkpoint.path) is already a torchao checkpoint; quantizing it again would break it. "
+          + "Use --recipe reshard to re-shard it, or start from the unquantized checkpoint.",
+        path: checkpoint.path)
+    }
+    var isDirectory: ObjCBool = false
+    let directory =
+      FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isDirectory) && isDirectory.boolValue
+    if directory {
+      let configPath = (checkpoint.path as NSString).appendingPathComponent("config.json")
+      guard let bytes = FileManager.default.contents(atPath: configPath) else {
+        throw PipelineError(
+          .invalidInput,
+          "\(checkpoint.path) has no config.json; transformers needs it to load the quantized model (the "
+            + "quantization_config goes into it). Add the model's config.json, or give the .safetensors file "
+            + "itself to convert the weights alone.",
+          path: configPath)
+      }
+      if let method = quantizationMethod(config: Array(bytes)) {
+        throw alreadyQuantized(method, path: configPath, tensor: nil, evidence: "its config.json says so")
+      }
+    }
+    for file in checkpoint.files {
+      for tensor in file.header.tensors {
+        if let (method, evidence) = quantizedEvidence(tensor, in: file.header) {
+          throw alreadyQuantized(method, path: file.path, tensor: tensor.name, evidence: evidence)
+        }
+      }
+    }
+  }
+
+  /// The method named by `config.json`'s `quantization_config.quant_method` (`"unknown"` when it
+  /// has none), `"mlx"` for MLX's `quantization`, or `nil` when the config declares none.
+  static func quantizationMethod(config bytes: [UInt8]) -> String? {
+    guard let config = try? JSONParser.parse(bytes) else { return nil }
+    if let quantization = config["quantization_config"], quantization != .null {
+      return quantization["quant_method"]?.string ?? "unknown"
+    }
+    if let quantization = config["quantization"], quantization != .null { return "mlx" }
+    return nil
+  }
+
+  /// The method `tensor` shows and how, or `nil` when it looks like an ordinary tensor.
+  static func quantizedEvidence(_ tensor: TensorInfo, in header: SafeTensorsHeader) -> (String, String)? {
+    let name = tensor.name
+    let module = name.split(separator: ".").dropLast().joined(separator: ".")
+    func sibling(_ last: String) -> TensorInfo? { header.tensor(named: module.isEmpty ? last : module + "." + last) }
+    let last = name.split(separator: ".").last.map(String.init) ?? name
+    switch last {
+    case "weight_scale_inv": return ("fp8", "it holds block scales (weight_scale_inv)")
+    case "qweight", "qzeros": return ("gptq or awq", "it holds packed integer codes (\(last))")
+    case "weight_packed": return ("compressed-tensors", "it holds packed integer codes (weight_packed)")
+    case "SCB": return ("bitsandbytes", "it holds int8 row scales (SCB)")
+    case "scales" where sibling("biases") != nil: return ("mlx", "it holds group scales and biases")
+    case "weight_scale":
+      if let weight = sibling("weight"), [.f8e4m3, .f8e5m2, .f8e4m3fnuz, .f8e5m2fnuz, .i8, .u8].contains(weight.dtype) {
+        return ("fp8 or int8", "its \(weight.dtype.rawValue) weight has a weight_scale")
+      }
+    default:
+      if name.contains("quant_state.bitsandbytes__") { return ("bitsandbytes", "it holds a 4-bit quant_state") }
+    }
+    if [.f8e4m3, .f8e5m2, .f8e4m3fnuz, .f8e5m2fnuz].contains(tensor.dtype), tensor.shape.count >= 2 {
+      return ("fp8", "it is stored as \(tensor.dtype.rawValue)")
+    }
+    return nil
+  }
+
+  private static func alreadyQuantized(_ method: String, path: String, tensor: String?, evidence: String)
+    -> PipelineError
+  {
+    PipelineError(
+      .invalidInput,
+      "\(path): \(tensor.map { "tensor '\($0)': " } ?? "")the input is already quantized with \(method) "
+        + "(\(evidence)); safeshard cannot dequantize it yet. Start from the unquantized (bf16) checkpoint, or use "
+        + "--recipe reshard to re-shard it as it is.",
+      path: path, tensor: tensor)
+  }
+}

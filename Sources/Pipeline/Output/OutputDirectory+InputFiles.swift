@@ -1,0 +1,128 @@
+import Crypto
+import Foundation
+import SafeTensors
+import SystemPackage
+
+extension OutputDirectory {
+  /// Copies the input's other files (``InputFiles``) into the output as real files with the
+  /// same bytes, sub-folders included, and writes `config.json` with `quantizationConfig` set
+  /// when given. Each file is streamed through its links into a temporary file, fsynced and
+  /// renamed into place; the folders are fsynced after.
+  ///
+  /// - Returns: each written file's path relative to the output, with its SHA-256.
+  /// - Throws: ``PipelineError``: `invalidInput` when a file is no longer a regular file or
+  ///   `config.json` is not a JSON object, `io` when a system call fails.
+  func copyInputFiles(from input: String, quantizationConfig: JSONValue?) throws(PipelineError) -> [String: String] {
+    var digests: [String: String] = [:]
+    var folders = Set<String>()
+    for relative in InputFiles(scanning: input, excluding: path).files {
+      let source = join(input, relative)
+      let target = join(path, relative)
+      let folder = (target as NSString).deletingLastPathComponent
+      if folders.insert(folder).inserted {
+        do {
+          try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+          throw PipelineError(.io, "creating \(folder): \(error.localizedDescription)", path: folder, cause: error)
+        }
+      }
+      if relative == "config.json", let quantizationConfig {
+        let bytes = Array(
+          try Self.configText(try Self.contents(of: source), quantizationConfig: quantizationConfig, path: source).utf8)
+        try Self.typed { try writeAtomically(bytes, to: target) }
+        digests[relative] = ChecksumList.hex(SHA256.hash(data: bytes))
+      } else {
+        digests[relative] = try copyFile(source, to: target)
+      }
+    }
+    for folder in folders.sorted() where folder != path { try Self.typed { try Self.syncDirectory(folder) } }
+    return digests
+  }
+
+  /// Streams the regular file at `source` (links followed) into a temporary file, fsyncs it and
+  /// renames it to `target`. Returns its SHA-256.
+  private func copyFile(_ source: String, to target: String) throws(PipelineError) -> String {
+    let input = try Self.openRegular(source)
+    let temporary = temporaryPath()
+    var hasher = SHA256()
+    do {
+      try input.closeAfter {
+        let output = try FileDescriptor.open(
+          FilePath(temporary), .writeOnly, options: [.create, .truncate, .closeOnExec],
+          permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        try output.closeAfter {
+          let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+          defer { buffer.deallocate() }
+          while true {
+            let count = try input.read(into: buffer, retryOnInterrupt: true)
+            if count == 0 { break }
+            let piece = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            hasher.update(bufferPointer: piece)
+            _ = try output.writeAll(piece)
+          }
+          try output.sync()
+        }
+      }
+    } catch {
+      throw PipelineError(
+        .io, "copying \(source) to \(temporary): \(error)", path: source,
+        cause: (error as? Errno).map { PipelineError.SystemCallError("copy", $0) })
+    }
+    try Self.typed { try Self.moveIntoPlace(temporary, to: target) }
+    return ChecksumList.hex(hasher.finalize())
+  }
+
+  /// Opens `path` for reading without blocking on a FIFO, and refuses anything but a regular file.
+  private static func openRegular(_ path: String) throws(PipelineError) -> FileDescriptor {
+    let descriptor: FileDescriptor
+    do {
+      descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec, .nonBlocking])
+    } catch {
+      throw PipelineError.systemCall("open", (error as? Errno) ?? .ioError, path: path)
+    }
+    var status = stat()
+    guard fstat(descriptor.rawValue, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+      try? descriptor.close()
+      throw PipelineError(.invalidInput, "\(path) is not a regular file", path: path)
+    }
+    return descriptor
+  }
+
+  /// The bytes of the regular file at `path`.
+  static func contents(of path: String) throws(PipelineError) -> [UInt8] {
+    let descriptor = try openRegular(path)
+    do {
+      return try descriptor.closeAfter {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+          let count = try buffer.withUnsafeMutableBytes { try descriptor.read(into: $0, retryOnInterrupt: true) }
+          if count == 0 { return bytes }
+          bytes += buffer[0..<count]
+        }
+      }
+    } catch {
+      throw PipelineError.systemCall("read", (error as? Errno) ?? .ioError, path: path)
+    }
+  }
+
+  /// Runs `body`, whose helpers throw only ``PipelineError`` but are not typed.
+  private static func typed(_ body: () throws -> Void) throws(PipelineError) {
+    do {
+      try body()
+    } catch {
+      throw (error as? PipelineError) ?? PipelineError(.io, "\(error)", cause: error)
+    }
+  }
+
+  /// The input's `config.json` with `quantization_config` set, as transformers writes it.
+  static func configText(_ bytes: [UInt8], quantizationConfig: JSONValue, path: String) throws(PipelineError) -> String
+  {
+    guard let members = (try? JSONParser.parse(bytes))?.members else {
+      throw PipelineError(.invalidInput, "\(path) is not a JSON object", path: path)
+    }
+    var config = members.filter { $0.key != "quantization_config" }
+    config.append(JSONMember("quantization_config", quantizationConfig))
+    return JSONWriter.string(JSONValue.object(config).sortingKeys(), style: .pythonIndented) + "\n"
+  }
+}
