@@ -87,6 +87,12 @@ import Testing
       name: "listed tensor in no shard",
       index: #"{"weight_map": {"a": "\#(one)", "b": "\#(one)", "c": "\#(two)", "z": "\#(two)"}}"#,
       codes: [.indexMismatch]),
+    // Both shards hold tensors that an empty index hides.
+    BadIndex(
+      name: "empty weight_map", index: #"{"weight_map": {}}"#, codes: [.indexFormat, .indexMismatch, .indexMismatch]),
+    BadIndex(
+      name: "a shard the index leaves out", index: #"{"weight_map": {"a": "\#(one)", "b": "\#(one)"}}"#,
+      codes: [.indexMismatch]),
   ]
 
   @Test(arguments: badIndexes)
@@ -127,6 +133,48 @@ import Testing
     let problems = Checkpoint.problems(at: directory.path)
     #expect(problems.map(\.code) == [.duplicateTensor])
     #expect(problems.first?.tensor == "a")
+  }
+
+  @Test func aShardTheIndexLeavesOutIsNamedWithItsFirstHiddenTensor() throws {
+    let directory = try TestFiles.scratchDirectory()
+    defer { TestFiles.cleanUp(directory) }
+    try Self.makeSharded(in: directory, index: #"{"weight_map": {"a": "\#(Self.one)", "b": "\#(Self.one)"}}"#)
+    let problem = try #require(Checkpoint.problems(at: directory.path).first)
+    #expect(problem.file == directory.appendingPathComponent(Self.two).path)
+    #expect(problem.tensor == "c")
+    #expect(problem.message.contains("not named by model.safetensors.index.json"))
+  }
+
+  @Test func anUnlistedFileWhoseTensorsTheIndexListsOrMistralsConsolidatedFileIsAccepted() throws {
+    let directory = try TestFiles.scratchDirectory()
+    defer { TestFiles.cleanUp(directory) }
+    try Self.makeSharded(in: directory)
+    // A copy of shard 1 under another name holds only listed tensors; consolidated.safetensors
+    // (Mistral's own format beside the transformers shards) holds other names.
+    try FileManager.default.copyItem(
+      at: directory.appendingPathComponent(Self.one), to: directory.appendingPathComponent("backup.safetensors"))
+    let (spec, data) = SampleFile.tensor("layers.0.attention.wq.weight", .bf16, [4, 4], seed: 4)
+    try SafeTensorsWriter.write(
+      path: directory.appendingPathComponent("consolidated.safetensors").path,
+      header: SafeTensorsHeader(metadata: nil, tensors: [spec]), data: [spec.name: data])
+    #expect(Checkpoint.problems(at: directory.path).isEmpty)
+    #expect(try Checkpoint(path: directory.path).tensors.map(\.tensor.name) == ["a", "b", "c"])
+  }
+
+  @Test func aFIFOInPlaceOfAShardIsRefusedWithoutBlocking() throws {
+    let directory = try TestFiles.scratchDirectory()
+    defer { TestFiles.cleanUp(directory) }
+    try Self.makeSharded(in: directory)
+    let shard = directory.appendingPathComponent(Self.two).path
+    try FileManager.default.removeItem(atPath: shard)
+    #expect(mkfifo(shard, 0o644) == 0)
+    // Opening a FIFO for reading blocks until a writer comes; the check must not.
+    let problems = Checkpoint.problems(at: directory.path)
+    #expect(problems.first?.code == .notRegularFile)
+    #expect(problems.first?.file == shard)
+    let single = directory.appendingPathComponent("single.safetensors").path
+    #expect(mkfifo(single, 0o644) == 0)
+    #expect(Checkpoint.problems(at: single).map(\.code) == [.notRegularFile])
   }
 
   @Test func aBadShardIsReportedAlongsideTheIndexProblems() throws {
