@@ -45,9 +45,10 @@ public struct ChecksumList: Sendable, Equatable {
     self.init(digests: digests)
   }
 
-  /// The SHA-256 of the file at `path`, read in 8 MiB pieces.
+  /// The SHA-256 of the regular file at `path` (links followed), read in 8 MiB pieces.
   ///
-  /// - Throws: ``PipelineError`` (`io`) with the failed `open` or `read` and its `errno`.
+  /// - Throws: ``PipelineError``: `invalidInput` when it is not a regular file (a FIFO is never
+  ///   opened in a way that blocks), `io` with the failed `open` or `read` and its `errno`.
   public static func digest(ofFile path: String) throws(PipelineError) -> String {
     var hasher = SHA256()
     try forEachChunk(ofFile: path) { hasher.update(bufferPointer: $0) }
@@ -58,8 +59,7 @@ public struct ChecksumList: Sendable, Equatable {
   private static func forEachChunk(ofFile path: String, _ body: (UnsafeRawBufferPointer) -> Void)
     throws(PipelineError)
   {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { throw PipelineError.systemCall("open", Errno(rawValue: errno), path: path) }
+    let descriptor = try OutputDirectory.openRegular(path).rawValue
     defer { close(descriptor) }
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 64)
     defer { buffer.deallocate() }

@@ -73,7 +73,7 @@ extension OutputDirectory {
   }
 
   /// Opens `path` for reading without blocking on a FIFO, and refuses anything but a regular file.
-  private static func openRegular(_ path: String) throws(PipelineError) -> FileDescriptor {
+  static func openRegular(_ path: String) throws(PipelineError) -> FileDescriptor {
     let descriptor: FileDescriptor
     do {
       descriptor = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec, .nonBlocking])
