@@ -31,11 +31,11 @@ struct Convert: AsyncParsableCommand {
   )
   var input: String
 
-  @Option(help: "With a repository id: the branch, tag or commit in the cache. (default: main)")
-  var revision: String?
-
   @Argument(help: "The output directory (new, empty, or a previous run's).")
   var output: String
+
+  @Option(help: "With a repository id: the branch, tag or commit in the cache. (default: main)")
+  var revision: String?
 
   @OptionGroup var flags: ConversionFlags
 

@@ -27,9 +27,9 @@ final class ProgressReporter: Sendable {
   }
 
   private func handle(_ event: ProgressEvent) {
-    if case .warning(let message) = event, style != .json {
+    if case .fileWarning(let path, let message) = event, style != .json {
       // A warning is shown whatever the progress style, on a line of its own.
-      FileHandle.standardError.write(Data("\(style == .bar ? "\r" : "")warning: \(message)\n".utf8))
+      FileHandle.standardError.write(Data("\(style == .bar ? "\n" : "")warning: \(path): \(message)\n".utf8))
       return
     }
     switch style {
@@ -61,8 +61,11 @@ final class ProgressReporter: Sendable {
         JSONMember("event", .string("shard")), JSONMember("file", .string(fileName)),
         JSONMember("bytes", .number(String(size))), JSONMember("sha256", .string(sha256)),
       ]
-    case .warning(let message):
-      members += [JSONMember("event", .string("warning")), JSONMember("message", .string(message))]
+    case .fileWarning(let path, let message):
+      members += [
+        JSONMember("event", .string("warning")), JSONMember("path", .string(path)),
+        JSONMember("message", .string(message)),
+      ]
     case .finished(let bytes, let peak, let spilled):
       members += [
         JSONMember("event", .string("finished")), JSONMember("bytes", .number(String(bytes))),

@@ -318,7 +318,7 @@ final class EventLog: Sendable {
   var warnings: [String] {
     lock.withLock {
       events.compactMap {
-        if case .warning(let message) = $0 { return message }
+        if case .fileWarning(let path, let message) = $0 { return "\(path): \(message)" }
         return nil
       }
     }

@@ -76,7 +76,8 @@ public struct FinishedOutput: Sendable {
       guard size == shard.fileSize else { throw differs("\(shard.fileName) is \(size) bytes, not \(shard.fileSize)") }
     }
     if let problem = ChecksumList(digests: sums).mismatches(in: directory.path).first {
-      throw PipelineError(.outputExists, "\(problem); the output is damaged")
+      throw PipelineError(
+        .outputExists, "\(problem); the output is damaged: remove \(directory.path) and convert again")
     }
   }
 

@@ -182,14 +182,15 @@ public struct Converter: Sendable {
     }
     if let inputDirectory {
       for skipped in InputFiles(scanning: inputDirectory, excluding: output.path).skipped {
-        progress(.warning("\(join(inputDirectory, skipped.path)) is not copied: \(skipped.reason)"))
+        progress(.fileWarning(path: join(inputDirectory, skipped.path), message: "not copied: \(skipped.reason)"))
       }
     } else if plan.quantizationConfig != nil {
       progress(
-        .warning(
-          "\(checkpoint.path) is a single file, so \(output.path) gets no config.json; transformers needs the "
-            + "model's config.json with the quantization_config to load it. Convert the model's directory instead "
-            + "to get both"))
+        .fileWarning(
+          path: checkpoint.path,
+          message: "a single file, so \(output.path) gets no config.json; transformers needs the model's "
+            + "config.json with the quantization_config to load it. Convert the model's directory instead to get both"
+        ))
     }
     do {
       if OutputDirectory.fileType(spillFolder) != nil { try FileManager.default.removeItem(atPath: spillFolder) }

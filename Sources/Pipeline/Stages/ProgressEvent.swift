@@ -8,9 +8,9 @@ public enum ProgressEvent: Sendable, Equatable {
   case wrote(bytes: Int, done: Int)
   /// A shard is complete, fsynced and in place.
   case shardFinished(fileName: String, size: Int, sha256: String)
-  /// Something the user should know that does not stop the run (a file not copied, a
-  /// single-file input without `config.json`).
-  case warning(String)
+  /// Something about an input file that does not stop the run but a user should know: a file
+  /// that is not copied, a single-file input whose output gets no `config.json`.
+  case fileWarning(path: String, message: String)
   /// The index and the other files are written; the output is complete.
   case finished(bytes: Int, peakMemory: Int, spilledBytes: Int)
 }
