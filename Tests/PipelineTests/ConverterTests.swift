@@ -86,6 +86,10 @@ import TorchAO
     let resharded = scratch.appendingPathComponent("again").path
     try await ConversionHarness.convert(once, to: resharded, recipe: "reshard") { $0.maxShardSize = 200_000 }
     #expect(try TorchAOCheckpoint(Checkpoint(path: resharded)).weights.count == 14)
+    // Its SHA256SUMS lists the new files, not the input's SHA256SUMS.
+    let sums = try ChecksumList(directory: resharded)
+    #expect(sums.digests[ChecksumList.fileName] == nil)
+    #expect(sums.mismatches(in: resharded).isEmpty && sums.unlisted(in: resharded).isEmpty)
   }
 
   @Test func aRecipeMixingConfigsIsRefused() throws {

@@ -3,7 +3,8 @@ import Foundation
 /// The files of a model directory that its converted output receives besides the weights:
 /// every regular file of the tree, sub-folders included, found through symbolic links (a
 /// Hugging Face cache snapshot is links into `../../blobs/`), except dot-files and dot-folders
-/// (`.git`, `.cache`), weights in any format, and indexes.
+/// (`.git`, `.cache`), weights in any format, indexes, and `SHA256SUMS` (the output writes its
+/// own).
 ///
 /// What is left out and worth saying is in ``skipped``: FIFOs, devices and sockets (copying
 /// one would block or make no sense), weights in sub-folders (`original/consolidated.00.pth`),
@@ -48,6 +49,8 @@ struct InputFiles: Sendable, Equatable {
         switch status.st_mode & S_IFMT {
         case S_IFDIR:
           walk(path)
+        case S_IFREG where relative.isEmpty && name == ChecksumList.fileName:
+          continue  // the output gets its own
         case S_IFREG where Self.weightSuffixes.contains(where: { name.hasSuffix($0) }):
           if !relative.isEmpty { skipped.append(Skipped(path: path, reason: "weights in a sub-folder are not copied")) }
         case S_IFREG where name.contains("\n") || name.contains("\\"):

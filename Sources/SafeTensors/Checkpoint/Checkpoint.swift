@@ -192,7 +192,8 @@ public struct Checkpoint: Sendable {
       return SafeTensorsError(
         .indexMismatch,
         "is not named by \(ShardIndex.fileName), which does not list its \(hidden.count) tensor"
-          + "\(hidden.count == 1 ? "" : "s") (this one first): a shard the index leaves out",
+          + "\(hidden.count == 1 ? "" : "s") (this one first): a shard the index leaves out, or a file that is not part of "
+          + "the model (move it out of the directory)",
         file: path, tensor: first.name)
     }
   }
