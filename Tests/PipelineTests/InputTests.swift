@@ -230,7 +230,8 @@ import Testing
         linear, ("model.layers.1.mlp.up_proj.weight", .i8, [32, 64]),
         ("model.layers.1.mlp.up_proj.weight_scale", .bf16, [32, 1]),
       ],
-      says: "already quantized with fp8 or int8", tensor: "model.layers.1.mlp.up_proj.weight_scale"),
+      says: "already quantized with a scaled 8-bit or packed 4-bit format",
+      tensor: "model.layers.1.mlp.up_proj.weight_scale"),
     Refused(
       name: "no config.json", tensors: [linear], config: nil, says: "has no config.json"),
     Refused(

@@ -75,7 +75,7 @@ enum QuantizingInputCheck {
     case "scales" where sibling("biases") != nil: return ("mlx", "it holds group scales and biases")
     case "weight_scale":
       if let weight = sibling("weight"), [.f8e4m3, .f8e5m2, .f8e4m3fnuz, .f8e5m2fnuz, .i8, .u8].contains(weight.dtype) {
-        return ("fp8 or int8", "its \(weight.dtype.rawValue) weight has a weight_scale")
+        return ("a scaled 8-bit or packed 4-bit format", "its \(weight.dtype.rawValue) weight has a weight_scale")
       }
     default:
       if name.contains("quant_state.bitsandbytes__") { return ("bitsandbytes", "it holds a 4-bit quant_state") }
