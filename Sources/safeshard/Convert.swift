@@ -60,7 +60,7 @@ struct Convert: AsyncParsableCommand {
   }
 
   private func convert(reporter: ProgressReporter, stop: SignalStop) async throws {
-    let input = try ModelLocation.resolve(self.input, revision: revision).path
+    let input = try ModelLocation.resolve(self.input, revision: revision)
     let checkpoint = try Checkpoint(path: input)
     let (recipe, options) = try flags.resolve()
     let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)

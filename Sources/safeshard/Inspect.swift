@@ -26,7 +26,7 @@ struct Inspect: ParsableCommand {
   var json = false
 
   func run() throws {
-    let checkpoint = try Checkpoint(path: ModelLocation.resolve(path, revision: revision).path)
+    let checkpoint = try Checkpoint(path: ModelLocation.resolve(path, revision: revision))
     let report = InspectReport(checkpoint)
     print(json ? report.json() : report.table(), terminator: "")
   }

@@ -33,7 +33,7 @@ struct PlanCommand: ParsableCommand {
   var json = false
 
   func run() throws {
-    let checkpoint = try Checkpoint(path: ModelLocation.resolve(input, revision: revision).path)
+    let checkpoint = try Checkpoint(path: ModelLocation.resolve(input, revision: revision))
     let (recipe, options) = try flags.resolve()
     let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
     let share = try MemoryShare(plan: plan)

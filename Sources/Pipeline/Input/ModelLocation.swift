@@ -1,7 +1,7 @@
 import Foundation
 import SafeTensors
 
-/// Where the model named on the command line is: a local directory or `.safetensors` file, or a
+/// Finds the model named on the command line: a local directory or `.safetensors` file, or a
 /// Hugging Face repository id (`org/name`) whose files are already in the local Hugging Face
 /// cache. Nothing is downloaded; no network access is attempted.
 ///
@@ -9,21 +9,10 @@ import SafeTensors
 /// `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`. A repository lives there
 /// as `models--org--name/`, with `refs/<branch or tag>` files that hold a commit hash and
 /// `snapshots/<commit>/` folders whose files are links into `blobs/`.
-public struct ModelLocation: Sendable, Equatable {
-  /// The directory or file to read.
-  public var path: String
-  /// The repository id, when the model was named by one.
-  public var repository: String?
-
-  /// A location at `path`, named by `repository` when given.
-  public init(path: String, repository: String? = nil) {
-    self.path = path
-    self.repository = repository
-  }
-
-  /// Resolves `input`: a path that exists wins; otherwise an `org/name` id is looked up in the
-  /// cache at `revision` (a branch or tag in `refs/`, or a commit in `snapshots/`; `main` when
-  /// `nil`).
+public enum ModelLocation {
+  /// The directory or file to read for `input`: `input` itself when that path exists; otherwise,
+  /// for an `org/name` id, its snapshot in the cache at `revision` (a branch or tag in `refs/`,
+  /// or a commit in `snapshots/`; `main` when `nil`).
   ///
   /// - Throws: ``PipelineError`` (`invalidInput`) when `input` is neither an existing path nor a
   ///   repository in the cache (saying where it looked), when it is the root of a cache entry
@@ -32,7 +21,7 @@ public struct ModelLocation: Sendable, Equatable {
   public static func resolve(
     _ input: String, revision: String? = nil,
     environment: [String: String] = ProcessInfo.processInfo.environment
-  ) throws(PipelineError) -> ModelLocation {
+  ) throws(PipelineError) -> String {
     var isDirectory: ObjCBool = false
     if FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) {
       if let revision {
@@ -40,7 +29,7 @@ public struct ModelLocation: Sendable, Equatable {
           .invalidOption, "--revision \(revision) is for a repository id; \(input) is a local path", path: input)
       }
       if isDirectory.boolValue { try checkLayout(of: input) }
-      return ModelLocation(path: input)
+      return input
     }
     guard isRepositoryID(input) else {
       throw PipelineError(.invalidInput, "\(input): no such file or directory", path: input)
@@ -74,7 +63,7 @@ public struct ModelLocation: Sendable, Equatable {
 
   /// The snapshot of `repository` at `revision` in the cache.
   private static func cached(_ repository: String, revision: String, environment: [String: String])
-    throws(PipelineError) -> ModelLocation
+    throws(PipelineError) -> String
   {
     let (cache, source) = cacheFolder(environment)
     let entry = (cache as NSString).appendingPathComponent(
@@ -111,7 +100,7 @@ public struct ModelLocation: Sendable, Equatable {
         path: entry)
     }
     try checkLayout(of: snapshot)
-    return ModelLocation(path: snapshot, repository: repository)
+    return snapshot
   }
 
   /// Refuses, with a hint, a directory that is not a checkpoint but a common mistake for one: the
