@@ -158,6 +158,17 @@ import Testing
     #expect(added?.message.contains("lacks [\"tokenizer.json\"]") == true)
   }
 
+  @Test func aFinishedOutputGivenAsItsOwnInputToReshardIsAlreadyComplete() async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = scratch.path + "/out"
+    try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: output, recipe: "reshard") {
+      $0.maxShardSize = 300_000
+    }
+    let (_, plan) = try ConversionHarness.plan(output, recipe: "reshard") { $0.maxShardSize = 300_000 }
+    try await FinishedOutput(directory: OutputDirectory(path: output), plan: plan, input: output).check()
+  }
+
   @Test func aRepositoryIDResolvesInTheCacheAtARefOrCommit() throws {
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }

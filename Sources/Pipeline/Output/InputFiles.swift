@@ -29,12 +29,14 @@ struct InputFiles: Sendable, Equatable {
   ]
 
   /// Walks `input`, following links, leaving out the folder `excluding` (the output, when it is
-  /// inside the input) and any folder seen before (a link cycle).
+  /// inside the input, but not when it is the input) and any folder seen before (a link cycle).
   init(scanning input: String, excluding: String? = nil) {
     var files: [String] = []
     var skipped: [Skipped] = []
     var seen = Set<FileIdentity>()
-    if let excluding, let identity = FileIdentity(path: excluding) { seen.insert(identity) }
+    if let excluding, let identity = FileIdentity(path: excluding), identity != FileIdentity(path: input) {
+      seen.insert(identity)
+    }
     func walk(_ relative: String) {
       let directory = relative.isEmpty ? input : join(input, relative)
       guard let identity = FileIdentity(path: directory), seen.insert(identity).inserted else { return }
