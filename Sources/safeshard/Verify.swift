@@ -11,7 +11,8 @@ struct Verify: ParsableCommand {
       Checks each file's header (length, UTF-8 JSON, dtypes, shapes, offsets, file length) and, \
       for a sharded model, the index against the shards. For a torchao checkpoint it also checks \
       the metadata (allowlisted types only, the same in every shard) and that every quantized \
-      weight's parts are there with the dtypes and shapes its block_size gives. A directory with \
+      weight's parts are there with the dtypes and shapes its block_size gives (and warns when a \
+      torchao model directory has no config.json with a quantization_config). A directory with \
       SHA256SUMS has every file it lists checked against it (sub-folders \
       included), and every other file, or symbolic link leading outside the directory, reported. \
       Prints one line per problem and exits 1 if there is any, 0 if there is none.
@@ -51,6 +52,15 @@ struct Verify: ParsableCommand {
       "\(path): OK, \(checkpoint.files.count) file\(checkpoint.files.count == 1 ? "" : "s"), \(tensors) tensors, \(bytes) data bytes"
     if let torchAO = try? TorchAOCheckpoint(checkpoint) { line += ", \(torchAO.weights.count) torchao weights" }
     print(line)
+    if checkpoint.path != checkpoint.files.first?.path, TorchAOCheckpoint.hasTorchAOMetadata(checkpoint),
+      FileManager.default.contents(atPath: path + "/config.json").flatMap({ try? JSONParser.parse(Array($0)) })?[
+        "quantization_config"] == nil
+    {
+      FileHandle.standardError.write(
+        Data(
+          ("warning: \(path) has no config.json with a quantization_config; transformers needs one to load this "
+            + "torchao checkpoint\n").utf8))
+    }
   }
 }
 

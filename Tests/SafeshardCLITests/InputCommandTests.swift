@@ -113,6 +113,23 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: scratch.path + "/again"))
   }
 
+  @Test func aSingleFileConvertsWithAWarningAndVerifyWarnsOfTheMissingConfig() throws {
+    let scratch = try Self.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = scratch.path + "/out"
+    let shard = Self.tinyLlama + "/model-00001-of-00002.safetensors"
+    let result = try CLIRunner.run(["convert", shard, output, "--recipe", "int8-weight-only", "--progress", "none"])
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(result.standardError.contains("warning: \(shard): a single file, so \(output) gets no config.json"))
+    let verified = try CLIRunner.run(["verify", output])
+    #expect(verified.status == 0, "\(verified.standardOutput)")
+    #expect(verified.standardError.contains("has no config.json with a quantization_config"))
+    // With the config, no warning.
+    let full = scratch.path + "/full"
+    #expect(try CLIRunner.run(["convert", Self.tinyLlama, full, "--recipe", "int8-weight-only"]).status == 0)
+    #expect(try CLIRunner.run(["verify", full]).standardError.isEmpty)
+  }
+
   @Test func aFIFOAmongTheOtherFilesIsSkippedWithAWarningAndNeverBlocks() throws {
     let scratch = try Self.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
