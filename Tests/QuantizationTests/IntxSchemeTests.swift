@@ -34,6 +34,34 @@ import Testing
     #expect(parts[.qdata]?.map { Int8(bitPattern: $0) } == [127, 100])
   }
 
+  @Test(arguments: IntxMapping.allCases)
+  func aGroupWithANaNGetsANaNScaleAndZeroCodesAsInTorchAO(mapping: IntxMapping) throws {
+    // Group 0 holds one NaN among small values (adversarial M10); group 1 is finite.
+    var values = (0..<64).map { Float($0 % 7) * 0.01 - 0.03 }
+    values[5] = .nan
+    let scheme = IntxScheme(source: .bf16, bits: 4, mapping: mapping, granularity: .perGroup(32))
+    let parts = try quantize(scheme, values, shape: [1, 64])
+    let scales = try #require(parts[.scale])
+    #expect(scales[0..<2] == [0xFF, 0xFF])  // bf16 0xFFFF, torchao's NaN
+    #expect(!BFloat16Conversion.float(from: UInt16(scales[2]) | UInt16(scales[3]) << 8).isNaN)
+    #expect(try #require(parts[.qdata])[0..<32].allSatisfy { $0 == 0 })
+    #expect(try #require(parts[.qdata])[32..<64].contains { $0 != 0 })
+    #expect(parts[.zeroPoint]?[0] == 0)
+    let finite = try quantize(scheme, Array(values[32..<64]), shape: [1, 32])
+    #expect(finite[.qdata].map(Array.init) == parts[.qdata].map { Array($0[32..<64]) })
+  }
+
+  @Test func aNegativeNaNIsTheMinimumAndStillMakesTheScaleNaN() throws {
+    // fp32 keeps the NaN's sign: a negative NaN orders below −inf, so it is the group's minimum.
+    let parts = try quantize(
+      IntxScheme(source: .fp32, bits: 4, granularity: .perRow), [0.5, -Float.nan, 0.25, -0.5], shape: [1, 4])
+    #expect(parts[.scale] == [0xFF, 0xFF, 0xFF, 0xFF])
+    #expect(parts[.qdata] == [0, 0, 0, 0])
+    let overridden = try quantize(
+      IntxScheme(source: .bf16, bits: 4, granularity: .perRow, scaleFormat: .fp32), [0.5, .nan], shape: [1, 2])
+    #expect(overridden[.scale] == [0x00, 0x00, 0xFF, 0xFF])  // bf16 0xFFFF widened exactly
+  }
+
   @Test func shapesAndParametersTorchAORefusesAreTypedErrors() {
     #expect(
       errorCode { _ = try IntxScheme(source: .bf16, bits: 4, granularity: .perRow).outputLayout(shape: [2, 16, 64]) }

@@ -6,7 +6,14 @@ struct IntxBlockParameters {
   let zeroPoint: Float
 
   /// The parameters of a block with extrema `minimum` and `maximum`, for codes `[qmin, qmax]`.
+  /// When either is NaN the scale is NaN and the zero point 0: torch's `amin`/`amax`, `min`,
+  /// `max` and `clamp` all keep a NaN, and the NaN zero point becomes 0 in the cast to int8.
   init(minimum: Float, maximum: Float, qmin: Float, qmax: Float, mapping: IntxMapping, format: FloatFormat) {
+    guard !minimum.isNaN, !maximum.isNaN else {
+      self.scale = .nan
+      self.zeroPoint = 0
+      return
+    }
     // Zero is always inside the range.
     let negative = minimum < 0 ? minimum : 0
     let positive = maximum > 0 ? maximum : 0

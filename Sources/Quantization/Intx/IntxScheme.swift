@@ -106,18 +106,47 @@ public struct IntxScheme: QuantizationScheme {
           let (minimum, maximum) = RowKernels.extrema(values, count: length)
           let parameters = IntxBlockParameters(
             minimum: minimum, maximum: maximum, qmin: qmin, qmax: qmax, mapping: mapping, format: source)
-          let scale = scaleFormat.round(parameters.scale)
           let index = local * blocks + block
+          let codes = qdata.assumingMemoryBound(to: Int8.self) + local * grid.rowLength + block * length
+          guard !parameters.scale.isNaN else {
+            storeNaNScale(at: index, in: scaleOutput)
+            zeroPointOutput.storeBytes(of: 0, toByteOffset: index, as: Int8.self)
+            codes.initialize(repeating: 0, count: length)
+            continue
+          }
+          let scale = scaleFormat.round(parameters.scale)
           scaleFormat.store(scale, at: index, in: scaleOutput)
           zeroPointOutput.storeBytes(
             of: Int8(truncatingIfNeeded: IntegerRounding.int32(parameters.zeroPoint)), toByteOffset: index,
             as: Int8.self)
           IntxCodes.quantize(
             values, count: length, reciprocal: scaleFormat.round(1 / scale), zeroPoint: parameters.zeroPoint,
-            qmin: qmin, qmax: qmax, format: productFormat,
-            into: qdata.assumingMemoryBound(to: Int8.self) + local * grid.rowLength + block * length)
+            qmin: qmin, qmax: qmax, format: productFormat, into: codes)
         }
       }
+    }
+  }
+
+  /// Stores the scale of a block that holds a NaN as torchao does on CPU: ATen's vectorised
+  /// `maximum` ORs the unordered mask into its result and its bf16 narrowing writes `0xFFFF` for
+  /// every NaN, so the scale is the NaN with every bit set in the input format (bf16 `0xFFFF`, as
+  /// the adversarial run observed; fp16 `0xFFFF`; fp32 `0xFFFFFFFF`), then cast to the stored
+  /// scale format. Every code of the block is then 0, torch's cast of NaN to int8 on x86.
+  private func storeNaNScale(at index: Int, in bytes: UnsafeMutableRawPointer) {
+    let widened: UInt32 =
+      switch source {
+      case .bf16: 0xFFFF_0000
+      case .fp16: 0xFFFF_E000
+      case .fp32: 0xFFFF_FFFF
+      }
+    switch storedScaleFormat {
+    case .bf16:
+      bytes.storeBytes(of: UInt16(widened >> 16).littleEndian, toByteOffset: 2 * index, as: UInt16.self)
+    case .fp16:
+      let bits = UInt16(truncatingIfNeeded: 0xFE00 | (widened >> 13) & 0x3FF)
+      bytes.storeBytes(of: bits.littleEndian, toByteOffset: 2 * index, as: UInt16.self)
+    case .fp32:
+      bytes.storeBytes(of: widened.littleEndian, toByteOffset: 4 * index, as: UInt32.self)
     }
   }
 

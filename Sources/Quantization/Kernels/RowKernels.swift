@@ -65,7 +65,9 @@ enum RowKernels {
 
   /// The smallest and largest of `values[0..<count]` (`count` ≥ 1), found on integer keys that
   /// order like the floats (negative floats get their magnitude bits flipped), because float
-  /// min/max reductions do not vectorise. −0 orders just below +0; NaN inputs are out of scope.
+  /// min/max reductions do not vectorise. −0 orders just below +0. A NaN's key lies beyond the
+  /// infinities' (above for a positive NaN, below for a negative one), so when any value is NaN,
+  /// the minimum or the maximum is NaN, as `torch.amin`/`torch.amax` propagate it.
   static func extrema(_ values: UnsafePointer<Float>, count: Int) -> (min: Float, max: Float) {
     var smallest = Int32.max
     var largest = Int32.min
