@@ -331,6 +331,40 @@ import TorchAO
     #expect(error?.description.contains(bad.mentions) == true, "\(error.map(String.init(describing:)) ?? "")")
   }
 
+  @Test func aliasesUsedAsKeysAreRefusedAtOnce() throws {
+    // adversarial 2.3: nine levels of nine aliases used as mapping keys ran for hours inside the
+    // YAML library's duplicate-key check.
+    var yaml = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+    for (name, inner) in zip("bcdefghi", "abcdefgh") {
+      yaml += "\(name): &\(name) [" + Array(repeating: "*\(inner)", count: 9).joined(separator: ",") + "]\n"
+    }
+    yaml += "j: {*i : 1, *h : 2}\nname: bomb\nquantize: {scheme: int8-weight-only}\n"
+    let start = ContinuousClock.now
+    let error = #expect(throws: RecipeError.self) { try Recipe(yaml: yaml, file: "laughs-keys.yaml") }
+    #expect(ContinuousClock.now - start < .seconds(1))
+    #expect(error?.code == .syntax && error?.line == 1)
+    #expect(error?.description.contains("&a: a recipe takes no YAML anchors or aliases") == true)
+  }
+
+  @Test func starsAndAmpersandsInQuotesCommentsAndPlainScalarsAreNotAliases() throws {
+    let yaml = """
+      # *comment &x
+      name: "a*b &c \\" *d"
+      rules:
+        - match: '*.mlp.* it''s *e'
+          skip: true
+        - match: re:a*b&c
+          skip: true
+      """
+    let recipe = try Recipe(yaml: yaml, file: "ok.yaml")
+    #expect(recipe.name == #"a*b &c " *d"#)
+    #expect(recipe.rules.count == 2)
+    let unquoted = #expect(throws: RecipeError.self) {
+      try Recipe(yaml: "rules:\n  - match: *.mlp.*\n    skip: true\n", file: "glob.yaml")
+    }
+    #expect(unquoted?.line == 2 && unquoted?.description.contains("match: '*.mlp.*'") == true)
+  }
+
   @Test func anErrorNamesTheFileAndLine() {
     let error = #expect(throws: RecipeError.self) {
       let yaml = "name: x\nquantize:\n  scheme: int8-weight-only\n  granularity: per-column\n"

@@ -68,9 +68,16 @@ extension Recipe {
   ///   - yaml: the recipe document.
   ///   - file: where the text comes from, for errors; its file name without extension is the
   ///     recipe's name when the document has no `name`.
-  /// - Throws: `syntax` for text that is not one YAML document; `unknownKey`, `missingKey`,
+  /// - Throws: `syntax` for text that is not one YAML document or that holds an anchor or an
+  ///   alias (``YAMLAnchorScan``); `unknownKey`, `missingKey`,
   ///   `wrongType` or `invalidValue` for a document that breaks the schema, naming the key path.
   public init(yaml: String, file: String) throws(RecipeError) {
+    if let found = YAMLAnchorScan.first(in: yaml) {
+      throw RecipeError(
+        .syntax,
+        "\(found.token): a recipe takes no YAML anchors or aliases (&name, *name); write the value out "
+          + "(a glob that starts with * is quoted: match: '*.mlp.*')", file: file, line: found.line)
+    }
     let root: Node?
     do {
       root = try Yams.compose(yaml: yaml)
