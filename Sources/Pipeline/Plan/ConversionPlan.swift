@@ -59,10 +59,10 @@ public struct ConversionPlan: Sendable {
   public var totalParameters: Int
   /// The options the plan was made with.
   public var options: ConversionOptions
-  private var placements: [String: Placement]
+  private var placements: [ExactName: Placement]
 
   /// Where the stored tensor `name` goes.
-  public func placement(of name: String) -> Placement? { placements[name] }
+  public func placement(of name: String) -> Placement? { placements[ExactName(name)] }
 
   /// Plans the conversion of `checkpoint` with `recipe`.
   ///
@@ -130,6 +130,9 @@ public struct ConversionPlan: Sendable {
           + "--recipe reshard for that, or a recipe with rules that select the weights.",
         path: checkpoint.path)
     }
+    if configs.isEmpty && TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
+      try Self.checkKeptTorchAOMetadata(of: checkpoint)
+    }
     if configs.count > 1 {
       throw PipelineError(
         .invalidInput,
@@ -149,8 +152,8 @@ public struct ConversionPlan: Sendable {
     self.entries = entries
     self.options = options
     let stored = entries.flatMap { $0.flattened.stored.map(\.spec) }
-    var seen = Set<String>()
-    for spec in stored where !seen.insert(spec.name).inserted {
+    var seen = Set<ExactName>()
+    for spec in stored where !seen.insert(ExactName(spec.name)).inserted {
       throw PipelineError(.invalidInput, "two tensors would be stored as '\(spec.name)'", tensor: spec.name)
     }
     var sizes: [Int] = []
@@ -165,8 +168,10 @@ public struct ConversionPlan: Sendable {
     totalParameters = entries.reduce(0) { $0 + $1.source.elementCount }
 
     if entries.contains(where: { $0.config != nil }) {
+      let extra = ["format": "pt"]
+      try Self.checkTorchAONames(entries.map(\.flattened.name), extraKeys: Set(extra.keys))
       metadata = TorchAOMetadata(entries: entries.map { ($0.flattened.name, $0.flattened.description) })
-        .encoded(extra: ["format": "pt"])
+        .encoded(extra: extra)
     } else {
       // Nothing quantized: keep what the input says (a torchao checkpoint resharded keeps its
       // metadata), and transformers' "format".
@@ -175,7 +180,7 @@ public struct ConversionPlan: Sendable {
 
     let groups = Self.split(sizes: sizes, maxShardSize: options.maxShardSize)
     var shards: [Shard] = []
-    var placements: [String: Placement] = [:]
+    var placements: [ExactName: Placement] = [:]
     for (index, group) in groups.enumerated() {
       let fileName =
         groups.count == 1
@@ -189,7 +194,7 @@ public struct ConversionPlan: Sendable {
       } catch {
         throw PipelineError(.invalidInput, "output shard \(fileName): \(error)", tensor: error.tensor, cause: error)
       }
-      for tensor in header.tensors { placements[tensor.name] = Placement(shard: index, tensor: tensor) }
+      for tensor in header.tensors { placements[ExactName(tensor.name)] = Placement(shard: index, tensor: tensor) }
       shards.append(Shard(fileName: fileName, header: header, headerBytes: header.encoded()))
     }
     self.shards = shards

@@ -17,7 +17,7 @@ public struct Checkpoint: Sendable {
   public let files: [SafeTensorsFile]
   /// The index, for a sharded checkpoint.
   public let index: ShardIndex?
-  private let locations: [String: Int]
+  private let locations: [ExactName: Int]
 
   /// Every tensor with the file that holds it, file by file in data order.
   public var tensors: [(tensor: TensorInfo, file: SafeTensorsFile)] {
@@ -28,7 +28,7 @@ public struct Checkpoint: Sendable {
   ///
   /// - Throws: `tensorNotFound`.
   public func file(holding name: String) throws(SafeTensorsError) -> SafeTensorsFile {
-    guard let position = locations[name] else {
+    guard let position = locations[ExactName(name)] else {
       throw SafeTensorsError(.tensorNotFound, "no such tensor in the checkpoint", file: path, tensor: name)
     }
     return files[position]
@@ -55,7 +55,7 @@ public struct Checkpoint: Sendable {
     return problems
   }
 
-  private init(path: String, files: [SafeTensorsFile], index: ShardIndex?, locations: [String: Int]) {
+  private init(path: String, files: [SafeTensorsFile], index: ShardIndex?, locations: [ExactName: Int]) {
     self.path = path
     self.files = files
     self.index = index
@@ -89,7 +89,7 @@ public struct Checkpoint: Sendable {
   {
     do {
       let opened = try SafeTensorsFile(path: file)
-      let locations = Dictionary(uniqueKeysWithValues: opened.header.tensors.map { ($0.name, 0) })
+      let locations = Dictionary(uniqueKeysWithValues: opened.header.tensors.map { (ExactName($0.name), 0) })
       return Checkpoint(path: checkpointPath, files: [opened], index: nil, locations: locations)
     } catch {
       problems.append(error)
@@ -136,29 +136,29 @@ public struct Checkpoint: Sendable {
       }
     }
 
-    var locations: [String: Int] = [:]
+    var locations: [ExactName: Int] = [:]
     for (position, file) in files.enumerated() {
       for tensor in file.header.tensors {
-        if let other = locations.updateValue(position, forKey: tensor.name) {
+        if let other = locations.updateValue(position, forKey: ExactName(tensor.name)) {
           problems.append(
             SafeTensorsError(
               .duplicateTensor, "is also in \(files[other].path)", file: file.path, tensor: tensor.name))
         }
       }
     }
-    var listed = Set<String>()
+    var listed = Set<ExactName>()
     for (tensor, name) in index.weightMap {
-      listed.insert(tensor)
+      listed.insert(ExactName(tensor))
       guard let position = positionOfName[name] else { continue }  // missing or invalid: reported above
       if files[position].header.tensor(named: tensor) == nil {
-        let actual = locations[tensor].map { "it is in \(files[$0].path)" } ?? "no shard holds it"
+        let actual = locations[ExactName(tensor)].map { "it is in \(files[$0].path)" } ?? "no shard holds it"
         problems.append(
           SafeTensorsError(
             .indexMismatch, "the index puts it in \(name), but \(actual)", file: indexPath, tensor: tensor))
       }
     }
     for file in files {
-      for tensor in file.header.tensors where !listed.contains(tensor.name) {
+      for tensor in file.header.tensors where !listed.contains(ExactName(tensor.name)) {
         problems.append(
           SafeTensorsError(.indexMismatch, "is in the shard but not in the index", file: file.path, tensor: tensor.name)
         )

@@ -11,14 +11,14 @@ public struct SafeTensorsHeader: Sendable, Equatable {
   public var metadata: [String: String]?
   /// The tensors in data order (ascending `data_offsets`).
   public private(set) var tensors: [TensorInfo]
-  private var positions: [String: Int]
+  private var positions: [ExactName: Int]
 
   /// The number of data bytes after the header.
   public var dataLength: Int { tensors.last?.dataOffsets.upperBound ?? 0 }
 
   /// The entry named `name`, or `nil`.
   public func tensor(named name: String) -> TensorInfo? {
-    positions[name].map { tensors[$0] }
+    positions[ExactName(name)].map { tensors[$0] }
   }
 
   /// How tensors are ordered in a file being written.
@@ -61,9 +61,10 @@ public struct SafeTensorsHeader: Sendable, Equatable {
 
   /// Wraps tensors that already have their offsets; checks that names are unique.
   init(metadata: [String: String]?, orderedTensors tensors: [TensorInfo]) throws(SafeTensorsError) {
-    var positions: [String: Int] = [:]
+    var positions: [ExactName: Int] = [:]
     positions.reserveCapacity(tensors.count)
-    for (position, tensor) in tensors.enumerated() where positions.updateValue(position, forKey: tensor.name) != nil {
+    for (position, tensor) in tensors.enumerated()
+    where positions.updateValue(position, forKey: ExactName(tensor.name)) != nil {
       throw SafeTensorsError(.invalidArgument, "the name occurs twice", tensor: tensor.name)
     }
     self.metadata = metadata

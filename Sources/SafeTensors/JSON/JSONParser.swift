@@ -106,7 +106,7 @@ public struct JSONParser: ~Copyable {
     if depth > Self.maximumDepth { throw failure("nesting deeper than \(Self.maximumDepth)", kind: .depth) }
     position += 1
     var members: [JSONMember] = []
-    var keys = Set<String>()
+    var keys = Set<ExactName>()
     skipWhitespace()
     if current == UInt8(ascii: "}") {
       position += 1
@@ -117,7 +117,7 @@ public struct JSONParser: ~Copyable {
       guard current == UInt8(ascii: "\"") else { throw failure("expected a string key") }
       let keyOffset = position
       let key = try parseString()
-      guard keys.insert(key).inserted else {
+      guard keys.insert(ExactName(key)).inserted else {
         throw Failure(kind: .duplicateKey, message: "duplicate key \"\(key)\"", offset: keyOffset)
       }
       skipWhitespace()

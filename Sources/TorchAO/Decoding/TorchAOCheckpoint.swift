@@ -25,6 +25,7 @@ public struct TorchAOCheckpoint: Sendable {
   public let metadata: TorchAOMetadata
   /// The quantized weights, in `tensor_names` order.
   public let weights: [QuantizedWeight]
+  private let positions: [ExactName: Int]
 
   /// Decodes `checkpoint`.
   ///
@@ -53,11 +54,13 @@ public struct TorchAOCheckpoint: Sendable {
     self.checkpoint = checkpoint
     self.metadata = metadata
     self.weights = weights
+    self.positions = Dictionary(
+      weights.enumerated().map { (ExactName($1.name), $0) }, uniquingKeysWith: { first, _ in first })
   }
 
   /// The quantized weight named `name`, or `nil`.
   public func weight(named name: String) -> QuantizedWeight? {
-    weights.first { $0.name == name }
+    positions[ExactName(name)].map { weights[$0] }
   }
 
   /// The values of the state-dict entry `name` as `Float`s: dequantized for a quantized weight,

@@ -4,7 +4,12 @@ import SafeTensors
 /// per state-dict entry, and `tensor_names` listing the entries in state-dict order.
 public struct TorchAOMetadata: Sendable, Equatable {
   /// The state-dict entries in order, with their descriptions.
-  public var entries: [(name: String, description: TensorDescription)]
+  public var entries: [(name: String, description: TensorDescription)] {
+    didSet { positions = Self.positions(of: entries) }
+  }
+  /// Where each name first appears in ``entries``, so that ``description(of:)`` is a lookup (a
+  /// checkpoint of 100 000 tensors asks once per stored tensor).
+  private var positions: [ExactName: Int]
 
   public static func == (lhs: TorchAOMetadata, rhs: TorchAOMetadata) -> Bool {
     lhs.entries.elementsEqual(rhs.entries) { $0.name == $1.name && $0.description == $1.description }
@@ -13,11 +18,16 @@ public struct TorchAOMetadata: Sendable, Equatable {
   /// Creates metadata for `entries`.
   public init(entries: [(name: String, description: TensorDescription)]) {
     self.entries = entries
+    self.positions = Self.positions(of: entries)
   }
 
   /// The description of the entry named `name`, or `nil`.
   public func description(of name: String) -> TensorDescription? {
-    entries.first { $0.name == name }?.description
+    positions[ExactName(name)].map { entries[$0].description }
+  }
+
+  private static func positions(of entries: [(name: String, description: TensorDescription)]) -> [ExactName: Int] {
+    Dictionary(entries.enumerated().map { (ExactName($1.name), $0) }, uniquingKeysWith: { first, _ in first })
   }
 
   /// The string map for a safetensors header: every entry, `tensor_names`, and the `extra`
@@ -49,12 +59,12 @@ public struct TorchAOMetadata: Sendable, Equatable {
       throw TorchAOError(.tensorNames, "\"tensor_names\" is not a non-empty JSON list")
     }
     var entries: [(String, TensorDescription)] = []
-    var seen = Set<String>()
+    var seen = Set<ExactName>()
     for item in list {
       guard let name = item.string else {
         throw TorchAOError(.tensorNames, "\"tensor_names\" holds \(JSONWriter.string(item)), which is not a string")
       }
-      guard seen.insert(name).inserted else {
+      guard seen.insert(ExactName(name)).inserted else {
         throw TorchAOError(.tensorNames, "\"tensor_names\" lists the entry twice", tensor: name)
       }
       guard let entry = metadata[name] else {
