@@ -185,6 +185,33 @@ struct MalformedFile: CustomTestStringConvertible, Sendable {
     #expect(error?.code == bad.code)
   }
 
+  @Test func aTextFileIsNotASafetensorsFileAndItsBytesAreNotEchoed() throws {
+    // adversarial 1.3: a shard that is a symlink to /etc/passwd.
+    let text = Array("root:x:0:0:root:/root:/bin/bash\n".utf8)
+    let error = #expect(throws: SafeTensorsError.self) {
+      try text.withUnsafeBytes { try SafeTensorsHeader.decode(file: $0) }
+    }
+    #expect(error?.code == .headerTooLarge)
+    #expect(error?.message == "not a safetensors file: it starts with text where the 8-byte header length belongs")
+  }
+
+  @Test func namesThatDifferOnlyInNormalizationAreTwoTensors() throws {
+    // adversarial 1.21: "café" with a precomposed é (NFC) and with e + U+0301 (NFD) are distinct
+    // bytes; the reference and transformers accept the file. Swift's String == calls them equal.
+    let (nfc, nfd) = ("caf\u{E9}.weight", "cafe\u{301}.weight")
+    #expect(nfc == nfd && !nfc.utf8.elementsEqual(nfd.utf8))
+    let file = MalformedFile(
+      "",
+      header:
+        #"{"\#(nfc)":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"\#(nfd)":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}"#,
+      data: 3, code: .io)
+    let header = try file.bytes.withUnsafeBytes { try SafeTensorsHeader.decode(file: $0) }
+    #expect(header.tensors.count == 2)
+    #expect(header.tensor(named: nfc)?.shape == [1])
+    #expect(header.tensor(named: nfd)?.shape == [2])
+    #expect(ExactName(nfc) != ExactName(nfd) && ExactName(nfc) == ExactName("caf\u{E9}.weight"))
+  }
+
   @Test func leadingWhitespaceIsAcceptedAsTheReferenceAcceptsIt() throws {
     let file = MalformedFile("", header: " \n" + MalformedFile.valid, data: 8, code: .io)
     let header = try file.bytes.withUnsafeBytes { try SafeTensorsHeader.decode(file: $0) }

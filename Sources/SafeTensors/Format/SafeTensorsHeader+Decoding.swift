@@ -3,12 +3,19 @@ extension SafeTensorsHeader {
   /// the header's length.
   ///
   /// - Throws: `headerTooSmall` when the file is shorter than 8 bytes, `headerTooLarge` past
-  ///   ``maximumSize``, `headerLength` when the header would run past the end of the file.
+  ///   ``maximumSize`` (saying "not a safetensors file" when the 8 bytes are text), `headerLength` when the header would run past the end of the file.
   public static func headerLength(prefix: UInt64, fileSize: Int) throws(SafeTensorsError) -> Int {
     guard fileSize >= 8 else {
       throw SafeTensorsError(.headerTooSmall, "file is \(fileSize) bytes, shorter than the 8-byte header length")
     }
     guard prefix <= UInt64(maximumSize) else {
+      // A text file (a symlink to /etc/passwd, a README) has printable bytes where the length
+      // belongs; echoing them as a number only puzzles.
+      let bytes = (0..<8).map { UInt8(truncatingIfNeeded: prefix >> (8 * $0)) }
+      if bytes.allSatisfy({ (0x20...0x7E).contains($0) || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
+        throw SafeTensorsError(
+          .headerTooLarge, "not a safetensors file: it starts with text where the 8-byte header length belongs")
+      }
       throw SafeTensorsError(.headerTooLarge, "header length \(prefix) is over the limit of \(maximumSize) bytes")
     }
     let length = Int(prefix)
