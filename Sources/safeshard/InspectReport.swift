@@ -56,7 +56,10 @@ struct InspectReport {
   func table() -> String {
     let header = ["name", "dtype", "shape", "bytes", "file"]
     let cells = rows.map {
-      [$0.tensor.name, $0.tensor.dtype.rawValue, Self.shapeText($0.tensor.shape), String($0.tensor.byteCount), $0.file]
+      [
+        $0.tensor.name.escapingControlCharacters, $0.tensor.dtype.rawValue, Self.shapeText($0.tensor.shape),
+        String($0.tensor.byteCount), $0.file.escapingControlCharacters,
+      ]
     }
     var widths = header.map(\.count)
     for row in cells {
@@ -74,10 +77,10 @@ struct InspectReport {
       "\n\(rows.count) tensors, \(totalParameters) parameters, \(totalBytes) bytes (\(ByteFormat.human(totalBytes)))"
     text += " in \(files.count) file\(files.count == 1 ? "" : "s")\n"
     for file in files {
-      text += "\n\(file.name): \(file.tensorCount) tensors, \(file.dataBytes) data bytes\n"
+      text += "\n\(file.name.escapingControlCharacters): \(file.tensorCount) tensors, \(file.dataBytes) data bytes\n"
       if file.plainMetadata.isEmpty && file.torchAOTypes.isEmpty { text += "  no __metadata__\n" }
       for (key, value) in file.plainMetadata {
-        text += "  \(key) = \(Self.abbreviate(value))\n"
+        text += "  \(key.escapingControlCharacters) = \(Self.abbreviate(value).escapingControlCharacters)\n"
       }
       if !file.torchAOTypes.isEmpty {
         let total = file.torchAOTypes.reduce(0) { $0 + $1.count }
@@ -87,10 +90,10 @@ struct InspectReport {
     }
     if !weights.isEmpty {
       text += "\ntorchao weights (\(weights.count)):\n"
-      let width = weights.map(\.name.count).max() ?? 0
-      for weight in weights {
-        text +=
-          "  " + weight.name + String(repeating: " ", count: width - weight.name.count) + "  " + weight.summary + "\n"
+      let names = weights.map(\.name.escapingControlCharacters)
+      let width = names.map(\.count).max() ?? 0
+      for (weight, name) in zip(weights, names) {
+        text += "  " + name + String(repeating: " ", count: width - name.count) + "  " + weight.summary + "\n"
       }
     }
     return text

@@ -50,12 +50,13 @@ struct PlanCommand: ParsableCommand {
   static func text(_ plan: ConversionPlan, recipe: String, share: MemoryShare) -> String {
     var text =
       "recipe \(recipe): \(plan.entries.filter { $0.config != nil }.count) of \(plan.entries.count) tensors quantized\n\n"
-    let width = plan.entries.map(\.source.name.count).max() ?? 0
-    for entry in plan.entries {
+    let names = plan.entries.map(\.source.name.escapingControlCharacters)
+    let width = names.map(\.count).max() ?? 0
+    for (entry, name) in zip(plan.entries, names) {
       let shards = Set(entry.flattened.stored.compactMap { plan.placement(of: $0.spec.name)?.shard })
         .sorted().map { plan.shards[$0].fileName }.joined(separator: ", ")
       text +=
-        "  " + entry.source.name + String(repeating: " ", count: width - entry.source.name.count)
+        "  " + name + String(repeating: " ", count: width - name.count)
         + "  \(entry.source.dtype.rawValue) \(entry.source.shape)  →  \(action(entry))  [\(shards)]\n"
     }
     text +=
@@ -67,6 +68,10 @@ struct PlanCommand: ParsableCommand {
     text += "\(share.workers) worker\(share.workers == 1 ? "" : "s") of at most \(share.largestJob) bytes; "
     text += "\(share.writeBuffers / share.writeBlockSize) write blocks of \(share.writeBlockSize) bytes; "
     text += "staging up to \(share.stagingLimit) bytes before spilling (\(plan.options.spillCompression.rawValue))\n"
+    if plan.entries.contains(where: { $0.config != nil }) {
+      text += "\nvalues: the plan reads headers only; convert warns, naming the tensor and row, about NaN or "
+      text += "infinity in a quantized weight and rows that quantize to NaN (an all-zero row under float8)\n"
+    }
     return text
   }
 

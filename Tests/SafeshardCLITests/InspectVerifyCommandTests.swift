@@ -140,6 +140,29 @@ import Testing
     #expect(jobs.status == 64)
   }
 
+  @Test func namesWithControlCharactersArePrintedEscaped() throws {
+    // adversarial 1.19 and 1.20: a newline breaks the table, ANSI escapes clear the screen.
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let json =
+      Array(
+        #"{"__metadata__":{"note\u001b[31m":"x\ry"},"a\nb.weight":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"#
+          .utf8)
+      + Array(#""\u001b[2Jc.weight":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#.utf8)
+    let path = directory.appendingPathComponent("names.safetensors").path
+    try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian, Array.init) + json + [UInt8](repeating: 0, count: 8))
+      .write(to: URL(fileURLWithPath: path))
+    for arguments in [["inspect", path], ["plan", path, "--recipe", "reshard"]] {
+      let result = try CLIRunner.run(arguments)
+      #expect(result.status == 0, "\(result.standardError)")
+      #expect(!result.standardOutput.utf8.contains(0x1B) && !result.standardOutput.contains("\r"))
+      #expect(result.standardOutput.contains(#"a\nb.weight"#) && result.standardOutput.contains(#"\u{1B}[2Jc.weight"#))
+    }
+    let inspected = try CLIRunner.run(["inspect", path]).standardOutput
+    #expect(inspected.contains(#"note\u{1B}[31m = x\ry"#))
+  }
+
   @Test func usageErrorsFollowArgumentParserConventions() throws {
     let missing = try CLIRunner.run(["verify"])
     #expect(missing.status == 64)
