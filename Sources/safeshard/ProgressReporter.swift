@@ -13,7 +13,8 @@ enum ProgressStyle: String, ExpressibleByArgument, CaseIterable, Sendable {
 }
 
 /// Prints progress events: a bar on standard error (bytes done, GB/s, ETA), or one JSON object
-/// a line on standard output.
+/// a line on standard output. Warnings go to standard error as lines of their own whatever the
+/// style (a `warning` event under `json`).
 final class ProgressReporter: Sendable {
   let style: ProgressStyle
   private let state = Mutex<(total: Int, done: Int, start: Date, lastDraw: Date)>((0, 0, Date(), .distantPast))
@@ -30,6 +31,11 @@ final class ProgressReporter: Sendable {
     if case .fileWarning(let path, let message) = event, style != .json {
       // A warning is shown whatever the progress style, on a line of its own.
       FileHandle.standardError.write(Data("\(style == .bar ? "\n" : "")warning: \(path): \(message)\n".utf8))
+      return
+    }
+    if case .warning(let tensor, let message) = event, style != .json {
+      let line = "\(style == .bar ? "\n" : "")warning: tensor '\(tensor.escapingControlCharacters)': \(message)\n"
+      FileHandle.standardError.write(Data(line.utf8))
       return
     }
     switch style {
@@ -64,6 +70,11 @@ final class ProgressReporter: Sendable {
     case .fileWarning(let path, let message):
       members += [
         JSONMember("event", .string("warning")), JSONMember("path", .string(path)),
+        JSONMember("message", .string(message)),
+      ]
+    case .warning(let tensor, let message):
+      members += [
+        JSONMember("event", .string("warning")), JSONMember("tensor", .string(tensor)),
         JSONMember("message", .string(message)),
       ]
     case .finished(let bytes, let peak, let spilled):

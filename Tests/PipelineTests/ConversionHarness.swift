@@ -27,7 +27,8 @@ enum ConversionHarness {
 
   @discardableResult
   static func convert(
-    _ input: String, to output: String, recipe: String, _ configure: (inout ConversionOptions) -> Void = { _ in }
+    _ input: String, to output: String, recipe: String, _ configure: (inout ConversionOptions) -> Void = { _ in },
+    progress: @escaping @Sendable (ProgressEvent) -> Void = { _ in }
   ) async throws -> Converter.Report {
     let (checkpoint, plan) = try plan(input, recipe: recipe, configure)
     let directory = OutputDirectory(path: output)
@@ -40,7 +41,7 @@ enum ConversionHarness {
     _ = FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory)
     return try await Converter(
       checkpoint: checkpoint, plan: plan, output: directory, inputDirectory: isDirectory.boolValue ? input : nil,
-      progress: { _ in }
+      progress: progress
     ).run()
   }
 

@@ -219,7 +219,7 @@ public struct Converter: Sendable {
       progress(.tensorStarted(name: entry.source.name, index: position, count: order.count))
       let job = TensorJob(
         entry: entry, file: checkpoint.files[entry.file], plan: plan, budget: budget, channel: channel, share: share,
-        starts: starts)
+        starts: starts, progress: progress)
       try await job.run()
     }
   }

@@ -11,6 +11,9 @@ public enum ProgressEvent: Sendable, Equatable {
   /// Something about an input file that does not stop the run but a user should know: a file
   /// that is not copied, a single-file input whose output gets no `config.json`.
   case fileWarning(path: String, message: String)
+  /// Something about a tensor's values that the output keeps as torchao would, but a user should
+  /// know: NaN or infinity in the input, rows that quantize to NaN (``ScaleFindings``).
+  case warning(tensor: String, message: String)
   /// The index and the other files are written; the output is complete.
   case finished(bytes: Int, peakMemory: Int, spilledBytes: Int)
 }

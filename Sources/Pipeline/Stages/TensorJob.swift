@@ -14,6 +14,7 @@ struct TensorJob: Sendable {
   let share: MemoryShare
   /// Where each shard starts in this run: what it still needs.
   let starts: [ShardStart]
+  let progress: @Sendable (ProgressEvent) -> Void
 
   func run() async throws {
     if let config = entry.config, let format = entry.format, let layout = entry.layout {
@@ -79,6 +80,7 @@ struct TensorJob: Sendable {
     let sharedGathered = gathered
     let rowParts = chunking.rowParts
     let placements = try Dictionary(uniqueKeysWithValues: layout.parts.map { ($0.name, try place(partName($0.name))) })
+    let findings = Locked(ScaleFindings())
 
     try await forEachConcurrently(chunks) { rows in
       let inputBytes = rows.count * rowBytes
@@ -95,6 +97,9 @@ struct TensorJob: Sendable {
       for (name, buffer) in sharedGathered { outputs[name] = buffer.bytes }
       try scheme.quantize(
         UnsafeRawBufferPointer(input.bytes), shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
+      var found = ScaleFindings()
+      found.scan(outputs, layout: layout, rows: rows)
+      findings.withLock { $0.merge(found) }
       await budget.release(inputBytes)
       for (part, buffer) in pieces {
         let placement = placements[part.name]!
@@ -105,6 +110,9 @@ struct TensorJob: Sendable {
     }
 
     for (name, bytes) in try scheme.tensorParts(shape: shape, statistic: finalStatistic) {
+      if let part = layout.part(name) {
+        bytes.withUnsafeBytes { raw in findings.withLock { $0.scan(part: part, bytes: raw) } }
+      }
       try await budget.reserve(bytes.count)
       let buffer = PieceBuffer(count: bytes.count)
       bytes.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
@@ -115,11 +123,15 @@ struct TensorJob: Sendable {
           shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound, buffer: buffer, elementWidth: width))
     }
     for part in gatheredParts {
+      findings.withLock { $0.scan(part: part, bytes: UnsafeRawBufferPointer(gathered[part.name]!.bytes)) }
       let placement = placements[part.name]!
       await send(
         Piece(
           shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound, buffer: gathered[part.name]!,
           elementWidth: part.elementType.byteWidth))
+    }
+    for message in ValueWarnings.messages(findings.value, rowCount: layout.rowCount) {
+      progress(.warning(tensor: entry.source.name, message: message))
     }
   }
 
