@@ -27,10 +27,22 @@ struct Verify: ParsableCommand {
   var path: String
 
   func run() throws {
-    var problems: [any Error] = Checkpoint.problems(at: path)
-    if problems.isEmpty, let checkpoint = try? Checkpoint(path: path), TorchAOCheckpoint.hasTorchAOMetadata(checkpoint)
-    {
-      problems = TorchAOCheckpoint.problems(in: checkpoint)
+    // Each is loaded and decoded once when it is valid; the problem lists are only gathered
+    // (loading again) when it is not.
+    var problems: [any Error] = []
+    var checkpoint: Checkpoint?
+    var torchAO: TorchAOCheckpoint?
+    do {
+      checkpoint = try Checkpoint(path: path)
+    } catch {
+      problems = Checkpoint.problems(at: path)
+    }
+    if let checkpoint, TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
+      do {
+        torchAO = try TorchAOCheckpoint(checkpoint)
+      } catch {
+        problems = TorchAOCheckpoint.problems(in: checkpoint)
+      }
     }
     if FileManager.default.fileExists(atPath: path + "/" + ChecksumList.fileName) {
       do {
@@ -45,12 +57,12 @@ struct Verify: ParsableCommand {
       print("\(path): \(problems.count) problem\(problems.count == 1 ? "" : "s") found")
       throw ExitCode(1)
     }
-    let checkpoint = try Checkpoint(path: path)
+    guard let checkpoint else { throw ExitCode(1) }
     let tensors = checkpoint.files.reduce(0) { $0 + $1.header.tensors.count }
     let bytes = checkpoint.files.reduce(0) { $0 + $1.header.dataLength }
     var line =
       "\(path): OK, \(checkpoint.files.count) file\(checkpoint.files.count == 1 ? "" : "s"), \(tensors) tensors, \(bytes) data bytes"
-    if let torchAO = try? TorchAOCheckpoint(checkpoint) { line += ", \(torchAO.weights.count) torchao weights" }
+    if let torchAO { line += ", \(torchAO.weights.count) torchao weights" }
     print(line)
     if checkpoint.path != checkpoint.files.first?.path, TorchAOCheckpoint.hasTorchAOMetadata(checkpoint),
       FileManager.default.contents(atPath: path + "/config.json").flatMap({ try? JSONParser.parse(Array($0)) })?[

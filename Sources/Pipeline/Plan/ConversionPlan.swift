@@ -181,6 +181,7 @@ public struct ConversionPlan: Sendable {
     let groups = Self.split(sizes: sizes, maxShardSize: options.maxShardSize)
     var shards: [Shard] = []
     var placements: [ExactName: Placement] = [:]
+    let metadataJSON = SafeTensorsHeader.metadataJSON(metadata)
     for (index, group) in groups.enumerated() {
       let fileName =
         groups.count == 1
@@ -195,7 +196,7 @@ public struct ConversionPlan: Sendable {
         throw PipelineError(.invalidInput, "output shard \(fileName): \(error)", tensor: error.tensor, cause: error)
       }
       for tensor in header.tensors { placements[ExactName(tensor.name)] = Placement(shard: index, tensor: tensor) }
-      shards.append(Shard(fileName: fileName, header: header, headerBytes: header.encoded()))
+      shards.append(Shard(fileName: fileName, header: header, headerBytes: header.encoded(metadataJSON: metadataJSON)))
     }
     self.shards = shards
     self.placements = placements

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A tensor name compared and hashed by its UTF-8 bytes, as the safetensors reference, Python and
 /// torch compare names.
 ///
@@ -15,11 +17,20 @@ public struct ExactName: Hashable, Sendable {
   }
 
   public static func == (lhs: ExactName, rhs: ExactName) -> Bool {
-    lhs.string.utf8.elementsEqual(rhs.string.utf8)
+    let equal = lhs.string.utf8.withContiguousStorageIfAvailable { left in
+      rhs.string.utf8.withContiguousStorageIfAvailable { right in
+        left.count == right.count && (left.isEmpty || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0)
+      }
+    }
+    return (equal ?? nil) ?? lhs.string.utf8.elementsEqual(rhs.string.utf8)
   }
 
   public func hash(into hasher: inout Hasher) {
-    var string = string
-    string.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    let hashed: Void? = string.utf8.withContiguousStorageIfAvailable {
+      hasher.combine(bytes: UnsafeRawBufferPointer($0))
+    }
+    if hashed == nil {
+      for byte in string.utf8 { hasher.combine(byte) }
+    }
   }
 }

@@ -82,26 +82,42 @@ public struct SafeTensorsHeader: Sendable, Equatable {
   ///
   /// The same header always gives the same bytes.
   public func encoded() -> [UInt8] {
-    var members: [JSONMember] = []
-    members.reserveCapacity(tensors.count + 1)
-    if let metadata {
-      let keys = metadata.keys.sorted(by: utf8Less)
-      members.append(JSONMember("__metadata__", .object(keys.map { JSONMember($0, .string(metadata[$0]!)) })))
-    }
-    for tensor in tensors {
-      members.append(
-        JSONMember(
-          tensor.name,
-          .object([
-            JSONMember("dtype", .string(tensor.dtype.rawValue)),
-            JSONMember("shape", .array(tensor.shape.map { .number(String($0)) })),
-            JSONMember(
-              "data_offsets",
-              .array([.number(String(tensor.dataOffsets.lowerBound)), .number(String(tensor.dataOffsets.upperBound))])),
-          ])))
-    }
+    encoded(metadataJSON: metadata.map(Self.metadataJSON))
+  }
+
+  /// The compact JSON of a `__metadata__` object, keys in UTF-8 byte order: the part of
+  /// ``encoded()`` that every shard of a checkpoint shares. torchao's metadata describes every
+  /// tensor of the model, so a plan of many shards encodes it once, not once a shard.
+  public static func metadataJSON(_ metadata: [String: String]) -> [UInt8] {
+    var bytes: [UInt8] = []
+    let keys = metadata.keys.sorted(by: utf8Less)
+    JSONWriter.append(.object(keys.map { JSONMember($0, .string(metadata[$0]!)) }), to: &bytes)
+    return bytes
+  }
+
+  /// ``encoded()``, given ``metadataJSON(_:)`` of this header's ``metadata`` (`nil` for none).
+  public func encoded(metadataJSON: [UInt8]?) -> [UInt8] {
     var bytes = [UInt8](repeating: 0, count: 8)
-    JSONWriter.append(.object(members), to: &bytes)
+    bytes.append(UInt8(ascii: "{"))
+    if let metadataJSON {
+      JSONWriter.appendString("__metadata__", style: .compact, to: &bytes)
+      bytes.append(UInt8(ascii: ":"))
+      bytes.append(contentsOf: metadataJSON)
+    }
+    for (index, tensor) in tensors.enumerated() {
+      if index > 0 || metadataJSON != nil { bytes.append(UInt8(ascii: ",")) }
+      JSONWriter.appendString(tensor.name, style: .compact, to: &bytes)
+      bytes.append(UInt8(ascii: ":"))
+      JSONWriter.append(
+        .object([
+          JSONMember("dtype", .string(tensor.dtype.rawValue)),
+          JSONMember("shape", .array(tensor.shape.map { .number(String($0)) })),
+          JSONMember(
+            "data_offsets",
+            .array([.number(String(tensor.dataOffsets.lowerBound)), .number(String(tensor.dataOffsets.upperBound))])),
+        ]), to: &bytes)
+    }
+    bytes.append(UInt8(ascii: "}"))
     let padding = (8 - (bytes.count - 8) % 8) % 8
     bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding))
     withUnsafeBytes(of: UInt64(bytes.count - 8).littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }

@@ -117,7 +117,16 @@ public struct JSONParser: ~Copyable {
       guard current == UInt8(ascii: "\"") else { throw failure("expected a string key") }
       let keyOffset = position
       let key = try parseString()
-      guard keys.insert(ExactName(key)).inserted else {
+      // Keys compare by bytes (``ExactName``). Most objects have a few keys, which a scan checks
+      // without building a set; a set takes over past 8.
+      let repeated: Bool
+      if members.count < 8 {
+        repeated = members.contains { ExactName($0.key) == ExactName(key) }
+      } else {
+        if keys.isEmpty { keys = Set(members.map { ExactName($0.key) }) }
+        repeated = !keys.insert(ExactName(key)).inserted
+      }
+      guard !repeated else {
         throw Failure(kind: .duplicateKey, message: "duplicate key \"\(key)\"", offset: keyOffset)
       }
       skipWhitespace()
