@@ -170,7 +170,7 @@ public struct Checkpoint: Sendable {
 
   /// One problem for each `.safetensors` file of `directory` that the index does not name but
   /// that holds tensors the index does not list (or that cannot be read, so may hold some).
-  private static func unlistedShardProblems(directory: String, index: ShardIndex, listed: Set<String>)
+  private static func unlistedShardProblems(directory: String, index: ShardIndex, listed: Set<ExactName>)
     -> [SafeTensorsError]
   {
     let named = Set(index.shardFiles)
@@ -187,7 +187,7 @@ public struct Checkpoint: Sendable {
         problem.message = "is not named by \(ShardIndex.fileName) and cannot be read: \(error.message)"
         return problem
       }
-      let hidden = file.header.tensors.filter { !listed.contains($0.name) }
+      let hidden = file.header.tensors.filter { !listed.contains(ExactName($0.name)) }
       guard let first = hidden.first else { return nil }
       return SafeTensorsError(
         .indexMismatch,
