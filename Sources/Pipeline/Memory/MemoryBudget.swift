@@ -106,6 +106,9 @@ final class MemoryBudget: Sendable {
   /// The bytes held by reservations now (pooled mappings not included).
   var reserved: Int { state.withLock { $0.reserved } }
 
+  /// The number of tasks waiting in ``reserve(_:)`` now.
+  var waiting: Int { state.withLock { $0.waiting } }
+
   /// The bytes of freed mappings kept for reuse now.
   var pooled: Int { state.withLock { $0.pooledBytes } }
 
