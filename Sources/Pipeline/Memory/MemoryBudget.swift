@@ -1,3 +1,4 @@
+import CPlatform
 import Foundation
 import Synchronization
 
@@ -42,8 +43,17 @@ final class MemoryBudget: Sendable {
   let gauge = MemoryGauge()
   private let state: Mutex<MemoryBudgetStateMachine<Waiter>>
 
+  /// Fixes glibc's mmap threshold at its default of 128 KiB, once per process. Left dynamic, glibc
+  /// raises it (up to 32 MiB) each time a mapped allocation is freed, after which freed blocks of
+  /// that size (the spill codec's scratch, sub-MiB pieces) stay resident in per-thread arenas: at
+  /// `--memory 64MiB` that kept the process 60 MiB over its buffers.
+  private static let fixedMallocThreshold: Void = {
+    safeshard_fix_mmap_threshold(128 << 10)
+  }()
+
   /// Creates a budget of `capacity` bytes that pools at most `poolLimit` bytes of freed mappings.
   init(capacity: Int, poolLimit: Int = MemoryBudget.poolLimit) {
+    Self.fixedMallocThreshold
     self.capacity = capacity
     state = Mutex(MemoryBudgetStateMachine(capacity: capacity, poolLimit: min(poolLimit, capacity)))
   }
