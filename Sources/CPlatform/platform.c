@@ -1,5 +1,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "CPlatform.h"
 
@@ -8,5 +11,13 @@ int safeshard_direct_io_flag(void) {
   return O_DIRECT;
 #else
   return 0;
+#endif
+}
+
+void safeshard_fix_mmap_threshold(int bytes) {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, bytes);
+#else
+  (void)bytes;
 #endif
 }

@@ -8,7 +8,9 @@ import Testing
 @Suite("BlockFile")
 struct BlockFileTests {
   /// Two pages per block, so that appends cross blocks and pages in every way.
-  static let blocks = WriteBlocks(size: 2 * WriteBlocks.alignment)
+  static let blocks = WriteBlocks(
+    size: 2 * WriteBlocks.alignment,
+    reservation: MemoryBudget(capacity: 8 * WriteBlocks.alignment).tryReserve(8 * WriteBlocks.alignment)!)
 
   @Test(
     "appends of any length, across pages and blocks, land byte for byte and hash to the file's SHA-256, with and without direct I/O",

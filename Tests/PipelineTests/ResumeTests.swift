@@ -162,8 +162,8 @@ import Testing
     #expect(try FileManager.default.attributesOfItem(atPath: kept)[.systemFileNumber] as? Int == inode)
   }
 
-  /// A finished writer takes no more bytes: a piece that reaches it is dropped and released,
-  /// and neither the file nor the journal changes.
+  /// A finished writer takes no more bytes: a piece that reaches it is dropped (its buffer and
+  /// reservation with it), and neither the file nor the journal changes.
   @Test func aFinishedShardWriterDropsFurtherPieces() async throws {
     let plan = try Self.spanningPlan()
     let shard = plan.shards[1]
@@ -172,22 +172,29 @@ import Testing
     let output = OutputDirectory(path: scratch.path)
     try FileManager.default.createDirectory(atPath: output.stateFolder, withIntermediateDirectories: true)
     let journal = try Journal(path: output.journalPath(worker: 0))
+    let budget = MemoryBudget(capacity: 1 << 20)
     let writer = ShardWriter(
       shard: shard, partialPath: output.partialPath(shard.fileName),
       finalPath: output.finishedPath(shard.fileName, shardCount: 15), staging: StagingAccount(limit: 1 << 20),
       spillDirectory: scratch.path, spillCompression: .none, journal: journal, commitInterval: 1 << 20,
-      blocks: WriteBlocks(size: 64 << 10))
+      blocks: WriteBlocks(size: 64 << 10, reservation: budget.tryReserve(WriteBlocks.count * (64 << 10))!),
+      spillMemory: SpillMemory(
+        readBack: PieceBuffer(count: 32_768, reservation: budget.tryReserve(32_768)!), scratchBytes: 0,
+        gauge: budget.gauge))
+    let fixed = budget.reserved
     func piece() -> Piece {
-      let buffer = PieceBuffer(count: 32_768)
+      let buffer = PieceBuffer(count: 32_768, reservation: budget.tryReserve(32_768)!)
       buffer.bytes.initializeMemory(as: UInt8.self, repeating: 3)
       return Piece(shard: 1, offset: 0, buffer: buffer, elementWidth: 1)
     }
     let first = try await writer.receive(piece())
-    #expect(first.finished?.size == 38_296 && first.written == 32_768 && first.released == 32_768)
+    #expect(first.finished?.size == 38_296 && first.written == 32_768)
+    #expect(budget.reserved == fixed)
     let path = scratch.path + "/" + shard.fileName
     let inode = try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int
     let again = try await writer.receive(piece())
-    #expect(again.finished == nil && again.written == 0 && again.released == 32_768)
+    #expect(again.finished == nil && again.written == 0)
+    #expect(budget.reserved == fixed)
     #expect(try await writer.finishIfEmpty() == nil)
     #expect(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int == inode)
     let lines = try String(contentsOfFile: output.journalPath(worker: 0), encoding: .utf8).split(separator: "\n")

@@ -33,19 +33,22 @@ struct ChunkPlan {
     }
   }
 
-  /// The bytes of the parts that live for the whole tensor (gathered and per-tensor parts).
+  /// What the parts that live for the whole tensor (gathered and per-tensor parts) reserve: the
+  /// ``PieceBuffer/footprint(_:)`` of each.
   var wholeTensorBytes: Int {
     layout.parts.reduce(0) { total, part in
       switch part.placement {
       case .rows, .tiles: total
-      case .gathered, .tensor: total + part.byteCount
+      case .gathered, .tensor: total + PieceBuffer.footprint(part.byteCount)
       }
     }
   }
 
-  /// What the chunk of `rows` reserves: its input rows and its row and tile pieces.
+  /// What the chunk of `rows` reserves: the footprint of its input buffer and of each of its
+  /// row and tile pieces.
   func chunkBytes(_ rows: Range<Int>) -> Int {
-    rows.count * rowBytes + rowParts.reduce(0) { $0 + $1.byteRange(rows: rows).count }
+    PieceBuffer.footprint(rows.count * rowBytes)
+      + rowParts.reduce(0) { $0 + PieceBuffer.footprint($1.byteRange(rows: rows).count) }
   }
 
   /// The most one job of this tensor holds at once: a full chunk and the whole-tensor parts.

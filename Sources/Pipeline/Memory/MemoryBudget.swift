@@ -1,76 +1,162 @@
-/// The one memory budget of a conversion: every buffer is reserved here before it is
-/// allocated and released after its bytes are written.
-///
-/// ``reserve(_:)`` suspends until the bytes fit, in first-come order, so a slow writer slows the
-/// readers instead of growing memory. Cancellation of a waiting task resumes it with
-/// `CancellationError` and returns nothing. The high-water mark is kept for reports and tests.
-public actor MemoryBudget {
-  /// The budget in bytes.
-  public let capacity: Int
-  /// The bytes reserved now.
-  public private(set) var reserved = 0
-  /// The most bytes ever reserved at once.
-  public private(set) var peak = 0
-  private var waiters: [(id: Int, bytes: Int, continuation: CheckedContinuation<Void, any Error>)] = []
-  private var nextWaiter = 0
+import CPlatform
+import Foundation
+import Synchronization
 
-  /// Creates a budget of `capacity` bytes.
-  public init(capacity: Int) {
+/// The one memory budget of a conversion: every buffer that holds tensor bytes is allocated with
+/// a ``MemoryReservation`` from it, and the reservation is returned when the buffer is freed.
+///
+/// ``reserve(_:)`` returns at once when nobody waits and the bytes fit; otherwise it suspends,
+/// first come first served, until releases make room, so a slow writer slows the readers
+/// instead of growing memory. A task cancelled while it waits resumes at once with
+/// `CancellationError` and holds nothing (a task cancelled before it calls is still granted when
+/// its bytes fit at once: it sees the cancellation at its next check). ``MemoryReservation``
+/// returns its bytes synchronously (from a `deinit`), and never suspends.
+///
+/// Freed mappings of large buffers (see ``PieceBuffer``) are kept in a pool of at most
+/// ``poolLimit`` bytes for the next buffer of the same size, which spares the kernel zeroing
+/// fresh pages for every chunk. A pooled mapping stays counted against ``capacity`` until it is
+/// reused or unmapped, and the pool gives way (oldest first) whenever a reservation needs its
+/// bytes, so it never makes anyone wait.
+///
+/// No deadlock, as long as these hold (they do in ``Converter``):
+/// - whoever waits in ``reserve(_:)`` holds nothing that only the writer side can free: the
+///   writer side never reserves (its write blocks, read-back buffer and spill scratch are
+///   reserved once, before the first piece moves), so every piece in flight is eventually
+///   written, staged (staging is bounded by ``StagingAccount``) or spilled, and its bytes come
+///   back;
+/// - the bytes left when staging is full cover at least one request of the largest size, so the
+///   head waiter is always granted in the end;
+/// - a job that holds some bytes while it waits for more (a tensor's gathered parts, then its
+///   chunks) is the only one that does: tensors run one after another. Running two tensors at
+///   once would need their whole-tensor and chunk bytes in one request.
+final class MemoryBudget: Sendable {
+  typealias Waiter = UnsafeContinuation<Void, any Error>
+
+  /// The most bytes of freed mappings kept for reuse: enough for a few chunks at the largest
+  /// budgets measured (a chunk and its pieces at `--memory 1GiB` are about 100 MiB, and the pool
+  /// keeps the most recent ones).
+  static let poolLimit = 72 << 20
+
+  /// The bytes that may be held at once.
+  let capacity: Int
+  /// What buffers hold, measured by the buffers themselves.
+  let gauge = MemoryGauge()
+  private let state: Mutex<MemoryBudgetStateMachine<Waiter>>
+
+  /// Fixes glibc's mmap threshold at its default of 128 KiB, once per process. Left dynamic, glibc
+  /// raises it (up to 32 MiB) each time a mapped allocation is freed, after which freed blocks of
+  /// that size (the spill codec's scratch, sub-MiB pieces) stay resident in per-thread arenas: at
+  /// `--memory 64MiB` that kept the process 60 MiB over its buffers.
+  private static let fixedMallocThreshold: Void = {
+    safeshard_fix_mmap_threshold(128 << 10)
+  }()
+
+  /// Creates a budget of `capacity` bytes that pools at most `poolLimit` bytes of freed mappings.
+  init(capacity: Int, poolLimit: Int = MemoryBudget.poolLimit) {
+    Self.fixedMallocThreshold
     self.capacity = capacity
+    state = Mutex(MemoryBudgetStateMachine(capacity: capacity, poolLimit: min(poolLimit, capacity)))
   }
 
-  /// Reserves `bytes`, suspending until they fit.
+  deinit {
+    unmap(state.withLock { $0.drainPool() })
+  }
+
+  /// Reserves `bytes`, suspending until they fit and every earlier request has been granted.
   ///
-  /// - Throws: ``PipelineError`` (`budget`) when `bytes` is more than the whole budget;
-  ///   `CancellationError` when the task is cancelled while it waits.
-  public func reserve(_ bytes: Int) async throws {
-    guard bytes <= capacity else {
+  /// - Returns: the reservation, which returns the bytes when it is destroyed.
+  /// - Throws: ``PipelineError`` (`budget`) at once when `bytes` is more than the whole budget;
+  ///   `CancellationError` when the task is cancelled while it waits (it then holds nothing).
+  func reserve(_ bytes: Int) async throws -> MemoryReservation {
+    let id: UInt64
+    switch state.withLock({ $0.reserve(bytes) }) {
+    case .granted(let evicted):
+      unmap(evicted)
+      return MemoryReservation(bytes: bytes, budget: self)
+    case .exceedsCapacity:
       throw PipelineError(
         .budget, "one step needs \(bytes) bytes, more than the whole memory budget of \(capacity); raise --memory")
+    case .suspend(let waiterID):
+      id = waiterID
     }
-    if waiters.isEmpty && reserved + bytes <= capacity {
-      take(bytes)
-      return
-    }
-    let id = nextWaiter
-    nextWaiter += 1
     try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        if Task.isCancelled {
+      try await withUnsafeThrowingContinuation { (continuation: Waiter) in
+        // `Task.isCancelled` is read under the lock: a cancellation handler that ran before this
+        // found nothing to cancel, and its flag is seen here.
+        let action = state.withLock {
+          $0.suspend(id: id, bytes: bytes, waiter: continuation, cancelled: Task.isCancelled)
+        }
+        switch action {
+        case .resume(let evicted):
+          unmap(evicted)
+          continuation.resume()
+        case .cancelled:
           continuation.resume(throwing: CancellationError())
-        } else {
-          waiters.append((id, bytes, continuation))
+        case .wait:
+          break
         }
       }
     } onCancel: {
-      Task { await self.cancelWaiter(id) }
+      let (cancelled, resumptions) = state.withLock { $0.cancel(id: id) }
+      cancelled?.resume(throwing: CancellationError())
+      perform(resumptions)
     }
+    return MemoryReservation(bytes: bytes, budget: self)
   }
 
-  /// Returns `bytes` to the budget and resumes the waiters that now fit, in order.
-  public func release(_ bytes: Int) {
-    reserved -= bytes
-    precondition(reserved >= 0, "released more than was reserved")
-    grantWaiters()
+  /// Reserves `bytes` when they fit at once and nobody waits; never suspends.
+  ///
+  /// - Returns: the reservation, or `nil` when the bytes do not fit now.
+  func tryReserve(_ bytes: Int) -> MemoryReservation? {
+    guard case .granted(let evicted) = state.withLock({ $0.reserve(bytes) }) else { return nil }
+    unmap(evicted)
+    return MemoryReservation(bytes: bytes, budget: self)
   }
 
-  /// Resumes the waiters at the front that now fit, in order.
-  private func grantWaiters() {
-    while let first = waiters.first, reserved + first.bytes <= capacity {
-      waiters.removeFirst()
-      take(first.bytes)
-      first.continuation.resume()
+  /// The bytes held by reservations now (pooled mappings not included).
+  var reserved: Int { state.withLock { $0.reserved } }
+
+  /// The number of tasks waiting in ``reserve(_:)`` now.
+  var waiting: Int { state.withLock { $0.waiting } }
+
+  /// The bytes of freed mappings kept for reuse now.
+  var pooled: Int { state.withLock { $0.pooledBytes } }
+
+  /// Returns `bytes`; resumes the waiters that now fit, in order. Called by ``MemoryReservation``.
+  func release(_ bytes: Int) {
+    perform(state.withLock { $0.release(bytes) })
+  }
+
+  /// A mapping of `count` bytes for a buffer whose reservation covers them: a pooled one of that
+  /// size, or a fresh `mmap`; `nil` when the kernel refuses.
+  func map(count: Int) -> MemoryMapping? {
+    let (pooled, resumptions) = state.withLock { $0.takeMapping(count: count) }
+    perform(resumptions)
+    if let pooled { return pooled }
+    guard let address = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+      address != MAP_FAILED
+    else { return nil }
+    gauge.allocated(count)
+    return MemoryMapping(address: UInt(bitPattern: address), count: count)
+  }
+
+  /// Takes back a freed mapping with the reservation of its bytes: pooled, or unmapped when the
+  /// pool is full or someone waits. Called by ``MemoryReservation``.
+  func returnMapping(_ mapping: MemoryMapping) {
+    perform(state.withLock { $0.returnMapping(mapping) })
+  }
+
+  /// Unmaps evicted mappings, then resumes the granted waiters: outside the lock, and in that
+  /// order, so that the memory is gone before anyone allocates in its place.
+  private func perform(_ resumptions: MemoryBudgetStateMachine<Waiter>.Resumptions) {
+    unmap(resumptions.unmap)
+    for waiter in resumptions.granted { waiter.resume() }
+  }
+
+  private func unmap(_ mappings: [MemoryMapping]) {
+    for mapping in mappings {
+      munmap(UnsafeMutableRawPointer(bitPattern: mapping.address), mapping.count)
+      gauge.freed(mapping.count)
     }
-  }
-
-  private func take(_ bytes: Int) {
-    reserved += bytes
-    peak = max(peak, reserved)
-  }
-
-  private func cancelWaiter(_ id: Int) {
-    guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
-    waiters.remove(at: index).continuation.resume(throwing: CancellationError())
-    grantWaiters()
   }
 }

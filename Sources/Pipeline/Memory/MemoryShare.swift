@@ -1,6 +1,18 @@
 import Quantization
 
 /// How the memory budget is divided, derived from the plan and the options.
+///
+/// The budget (`--memory`) is split into:
+/// - the fixed part, reserved once before any data moves and held for the whole run: the
+///   ``WriteBlocks`` (``writeBuffers``), one buffer to read a spilled piece back into
+///   (``readBackBytes``: pieces are at most ``largestJob``) and the spill codec's scratch
+///   (``spillScratchBytes``);
+/// - ``workers`` × ``largestJob`` for the jobs in flight (chunks being read and quantized, and
+///   pieces on their way to the writer);
+/// - the rest, ``stagingLimit``, for pieces that wait in memory for their turn; past it they spill.
+///
+/// Freed mappings pooled by the budget live inside the same capacity and give way to any
+/// reservation, so they take no share of their own.
 public struct MemoryShare: Sendable, Equatable {
   /// Input bytes one chunk reads at most (a whole row or tile may need more).
   public var chunkBytes: Int
@@ -15,6 +27,16 @@ public struct MemoryShare: Sendable, Equatable {
 
   /// The bytes of every write block.
   public var writeBuffers: Int { WriteBlocks.count * writeBlockSize }
+
+  /// The bytes of the buffer a spilled piece is read back into: one, shared by the writers.
+  public var readBackBytes: Int { PieceBuffer.footprint(largestJob) }
+
+  /// The scratch the spill codec allocates while it writes or reads one piece.
+  public var spillScratchBytes: Int { SpillFile.scratchLength(pieceLength: largestJob) }
+
+  /// The part of the budget reserved for the whole run: write blocks, read-back buffer and spill
+  /// scratch.
+  public var fixedBytes: Int { writeBuffers + readBackBytes + spillScratchBytes }
 
   init(chunkBytes: Int, largestJob: Int, workers: Int, stagingLimit: Int, writeBlockSize: Int) {
     self.chunkBytes = chunkBytes
@@ -31,25 +53,24 @@ public struct MemoryShare: Sendable, Equatable {
     var largest = 0
     for entry in plan.entries { largest = max(largest, Self.jobBytes(entry, chunkBytes: chunkBytes)) }
     let workers = max(1, min(options.jobs, (options.memory / 2) / max(largest, 1)))
-    let writeBlockSize = WriteBlocks.size(memory: options.memory)
-    // One more job's worth is kept back for reading a spilled piece back.
-    let fixed = (workers + 1) * largest + WriteBlocks.count * writeBlockSize
-    guard fixed <= options.memory else {
+    self.init(
+      chunkBytes: chunkBytes, largestJob: largest, workers: workers, stagingLimit: 0,
+      writeBlockSize: WriteBlocks.size(memory: options.memory))
+    let needed = fixedBytes + workers * largest
+    guard needed <= options.memory else {
       throw PipelineError(
         .budget,
-        "--memory \(options.memory) is too small: one step needs \(largest) bytes and the run needs at least \(2 * largest + WriteBlocks.count * writeBlockSize); raise --memory"
+        "--memory \(options.memory) is too small: one step needs \(largest) bytes and the run needs at least \(fixedBytes + largest) (write blocks, spill buffers and one step); raise --memory"
       )
     }
-    self.init(
-      chunkBytes: chunkBytes, largestJob: largest, workers: workers, stagingLimit: options.memory - fixed,
-      writeBlockSize: writeBlockSize)
+    stagingLimit = options.memory - needed
   }
 
   /// The bytes one chunk job of `entry` reserves: its input rows, its output pieces, and the
   /// parts that live for the whole tensor; for a copy, one chunk of its bytes.
   static func jobBytes(_ entry: ConversionPlan.Entry, chunkBytes: Int) -> Int {
     guard let layout = entry.layout, let format = entry.format else {
-      return min(chunkBytes, max(entry.source.byteCount, 1))
+      return PieceBuffer.footprint(min(chunkBytes, max(entry.source.byteCount, 1)))
     }
     return ChunkPlan(layout: layout, format: format, chunkBytes: chunkBytes).largestJob
   }

@@ -1,63 +1,61 @@
 import Foundation
 
-/// A buffer that frees itself; shared between tasks by reference, written by one at a time.
+/// A buffer of tensor bytes that owns the ``MemoryReservation`` of its bytes: allocating one
+/// takes a reservation of exactly ``footprint(_:)`` bytes, and freeing it (with the last
+/// reference) returns them, so the budget counts the buffer for exactly as long as it exists.
 ///
-/// Buffers of 1 MiB or more are mapped straight from the kernel (`mmap`), in whole MiB: glibc's
+/// Shared between tasks by reference. Whoever writes it must not race with another writer of
+/// the same bytes: a chunk's pieces are written by its one task; a tensor's gathered parts are
+/// written by every chunk task at once, each into its own elements (as
+/// `QuantizationScheme.quantize(_:shape:rows:statistic:into:)` promises), and read only after
+/// every chunk is done.
+///
+/// Buffers of ``mappingThreshold`` or more are mapped straight from the kernel (`mmap`), in
+/// whole MiB, through the budget (which keeps a few freed mappings for reuse, counted): glibc's
 /// allocator would keep freed pieces in per-thread arenas, and the process would hold far more
-/// than the memory budget says is in use. A few freed mappings (at most ``poolLimit`` bytes) are
-/// kept for the next buffer of the same size, which spares the kernel zeroing fresh pages for
-/// every chunk; the rest are unmapped.
+/// than the memory budget says is in use.
 final class PieceBuffer: @unchecked Sendable {
-  /// The bytes.
+  /// The buffer's bytes.
   let bytes: UnsafeMutableRawBufferPointer
   private let allocation: UnsafeMutableRawBufferPointer
-  private let mapped: Bool
+  private let mapping: MemoryMapping?
+  private var reservation: MemoryReservation
 
+  /// The size from which buffers are mapped, and the unit they are mapped in.
   static let mappingThreshold = 1 << 20
-  /// The most bytes of freed mappings kept for reuse.
-  static let poolLimit = 72 << 20
-  /// Freed mappings kept for reuse, by address and size.
-  private static let pool = Locked<(free: [(address: UInt, count: Int)], bytes: Int)>(([], 0))
 
-  init(count: Int) {
-    var mapped = false
-    var allocation: UnsafeMutableRawBufferPointer?
-    if count >= Self.mappingThreshold {
-      let capacity = (count + Self.mappingThreshold - 1) / Self.mappingThreshold * Self.mappingThreshold
-      let reused = Self.pool.withLock { pool -> UInt? in
-        guard let index = pool.free.firstIndex(where: { $0.count == capacity }) else { return nil }
-        pool.bytes -= capacity
-        return pool.free.remove(at: index).address
-      }
-      if let reused {
-        allocation = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: reused), count: capacity)
-      }
-      if allocation == nil,
-        let address = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-        address != MAP_FAILED
-      {
-        allocation = UnsafeMutableRawBufferPointer(start: address, count: capacity)
-      }
-      mapped = allocation != nil
+  /// The bytes a buffer of `count` bytes holds, which its reservation must cover: `count`, or
+  /// `count` rounded up to whole MiB when it is mapped.
+  static func footprint(_ count: Int) -> Int {
+    count < mappingThreshold ? count : (count + mappingThreshold - 1) / mappingThreshold * mappingThreshold
+  }
+
+  /// A buffer of `count` bytes, held by `reservation` (of ``footprint(_:)`` bytes).
+  init(count: Int, reservation: consuming MemoryReservation) {
+    precondition(
+      reservation.bytes == Self.footprint(count),
+      "Invalid buffer: \(count) bytes need a reservation of \(Self.footprint(count)), not \(reservation.bytes).")
+    let budget = reservation.budget
+    let mapping = count >= Self.mappingThreshold ? budget.map(count: Self.footprint(count)) : nil
+    if let mapping {
+      allocation = UnsafeMutableRawBufferPointer(
+        start: UnsafeMutableRawPointer(bitPattern: mapping.address), count: mapping.count)
+    } else {
+      allocation = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
+      budget.gauge.allocated(count)
     }
-    self.allocation = allocation ?? UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
-    self.mapped = mapped
-    bytes = UnsafeMutableRawBufferPointer(rebasing: self.allocation[0..<count])
+    self.mapping = mapping
+    self.reservation = reservation
+    bytes = UnsafeMutableRawBufferPointer(rebasing: allocation[0..<count])
   }
 
   deinit {
-    guard mapped else {
+    if let mapping {
+      reservation.returnMapping(mapping)
+    } else {
       allocation.deallocate()
-      return
+      reservation.budget.gauge.freed(bytes.count)
     }
-    let address = UInt(bitPattern: allocation.baseAddress)
-    let count = allocation.count
-    let kept = Self.pool.withLock { pool in
-      guard pool.bytes + count <= Self.poolLimit else { return false }
-      pool.free.append((address, count))
-      pool.bytes += count
-      return true
-    }
-    if !kept { munmap(allocation.baseAddress, allocation.count) }
+    // What is left of the reservation is returned when it is destroyed, after this.
   }
 }

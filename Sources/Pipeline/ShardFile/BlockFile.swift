@@ -7,8 +7,8 @@ import Synchronization
 import SystemPackage
 
 /// Page-aligned memory blocks through which the shard writers of a run hand their bytes to the
-/// disk: a fixed number, allocated once (after their bytes are reserved from the budget), taken
-/// by a writer to fill and given back when their write is done. Each block is written by a
+/// disk: a fixed number, allocated once, held with the budget reservation of their bytes until
+/// the run ends, taken by a writer to fill and given back when their write is done. Each block is written by a
 /// serial queue of its own (so by a thread of its own: writes block on the disk).
 final class WriteBlocks: Sendable {
   /// The alignment of every block's address and size and of every file offset written: the
@@ -21,11 +21,15 @@ final class WriteBlocks: Sendable {
   let size: Int
   private let free: Mutex<[Block]>
   private let available = DispatchSemaphore(value: WriteBlocks.count)
+  private let reservation: MemoryReservation
 
-  /// ``count`` blocks of `size` bytes (a positive multiple of ``alignment``).
-  init(size: Int) {
-    precondition(size > 0 && size % Self.alignment == 0)
+  /// ``count`` blocks of `size` bytes (a positive multiple of ``alignment``), held by
+  /// `reservation` (of ``count`` × `size` bytes).
+  init(size: Int, reservation: consuming MemoryReservation) {
+    precondition(size > 0 && size % Self.alignment == 0 && reservation.bytes == Self.count * size)
     self.size = size
+    reservation.budget.gauge.allocated(Self.count * size)
+    self.reservation = reservation
     free = Mutex(
       (0..<Self.count).map { index in
         Block(
@@ -38,6 +42,7 @@ final class WriteBlocks: Sendable {
     free.withLock { blocks in
       for block in blocks { block.bytes.deallocate() }
     }
+    reservation.budget.gauge.freed(Self.count * size)
   }
 
   /// The block size for a memory budget: a 32nd of it, in whole pages, at most 8 MiB.

@@ -16,7 +16,7 @@ import SystemPackage
 /// A writer goes through three phases, once each: idle (nothing written by this run), writing
 /// (the partial file is open, from the start or continued at a ``ShardStart/resume(dataOffset:)``),
 /// and finished (renamed into place, `done` in the journal). A finished writer writes nothing
-/// again: a piece that reaches it is dropped and its bytes released.
+/// again: a piece that reaches it is dropped (and its buffer's reservation with it).
 ///
 /// The writer runs on an executor of its own (``IOExecutor``): its methods make blocking calls
 /// and never suspend.
@@ -30,8 +30,6 @@ actor ShardWriter {
 
   /// What a call to ``receive(_:)`` did.
   struct Receipt: Sendable {
-    /// Budget bytes to release: pieces written or spilled.
-    var released: Int
     /// Data bytes newly written to the file.
     var written: Int
     /// Bytes of this piece spilled to disk (0 when it was written or staged in memory).
@@ -52,6 +50,7 @@ actor ShardWriter {
   private let journal: Journal
   private let commitInterval: Int
   private let blocks: WriteBlocks
+  private let spillMemory: SpillMemory
   private var phase = Phase.idle
   private var cursor = 0
   private var committed = 0
@@ -63,7 +62,7 @@ actor ShardWriter {
   init(
     shard: ConversionPlan.Shard, partialPath: String, finalPath: String, staging: StagingAccount,
     spillDirectory: String, spillCompression: SpillCompression, journal: Journal, commitInterval: Int,
-    blocks: WriteBlocks
+    blocks: WriteBlocks, spillMemory: SpillMemory
   ) {
     self.executor = IOExecutor(label: "safeshard.writer.\(shard.fileName)")
     self.shard = shard
@@ -75,6 +74,7 @@ actor ShardWriter {
     self.journal = journal
     self.commitInterval = commitInterval
     self.blocks = blocks
+    self.spillMemory = spillMemory
   }
 
   /// Where a writer is in its life.
@@ -125,27 +125,24 @@ actor ShardWriter {
   /// - Throws: ``PipelineError`` (`io`) naming the file and the system error.
   func receive(_ piece: Piece) throws(PipelineError) -> Receipt {
     if case .finished = phase {
-      return Receipt(released: piece.count, written: 0, spilled: 0, finished: nil)
+      return Receipt(written: 0, spilled: 0, finished: nil)
     }
     let before = cursor
-    var released = 0
     var spilledBytes = 0
     if piece.offset + piece.count <= cursor {
       // Already durable from an earlier run.
-      released += piece.count
     } else if piece.offset <= cursor {
       try append(UnsafeRawBufferPointer(rebasing: piece.buffer.bytes[(cursor - piece.offset)...]))
-      released += piece.count
-      released += try drain()
+      try drain()
     } else if staging.tryAdd(piece.count) {
       staged[piece.offset] = piece
     } else {
       try spill(piece)
-      released += piece.count
       spilledBytes = piece.count
     }
+    // A piece not staged is dropped by the caller, and its buffer's reservation with it.
     return Receipt(
-      released: released, written: cursor - before, spilled: spilledBytes,
+      written: cursor - before, spilled: spilledBytes,
       finished: cursor == shard.header.dataLength ? try finish() : nil)
   }
 
@@ -155,25 +152,24 @@ actor ShardWriter {
     return try finish()
   }
 
-  /// Writes staged and spilled pieces that are now at the cursor; returns the budget bytes they
-  /// held.
-  private func drain() throws(PipelineError) -> Int {
-    var released = 0
+  /// Writes staged and spilled pieces that are now at the cursor (a staged piece's buffer is
+  /// freed as it leaves `staged`; a spilled one is read back into the run's one read-back buffer).
+  private func drain() throws(PipelineError) {
     while true {
       if let piece = staged.removeValue(forKey: cursor) {
         staging.remove(piece.count)
         try append(UnsafeRawBufferPointer(piece.buffer.bytes))
-        released += piece.count
       } else if let entry = spilled.removeValue(forKey: cursor) {
-        let buffer = PieceBuffer(count: entry.count)
-        do {
-          try spillFile!.read(entry.record, into: buffer.bytes)
-        } catch {
-          throw PipelineError(.io, "reading back spilled data for \(shard.fileName): \(error)")
+        try spillMemory.readingBack(count: entry.count) { buffer throws(PipelineError) in
+          do {
+            try spillFile!.read(entry.record, into: buffer)
+          } catch {
+            throw PipelineError(.io, "reading back spilled data for \(shard.fileName): \(error)", cause: error)
+          }
+          try append(UnsafeRawBufferPointer(buffer))
         }
-        try append(UnsafeRawBufferPointer(buffer.bytes))
       } else {
-        return released
+        return
       }
     }
   }
@@ -183,7 +179,9 @@ actor ShardWriter {
       if spillFile == nil {
         spillFile = try SpillFile(directory: spillDirectory, compression: spillCompression)
       }
-      let record = try spillFile!.append(UnsafeRawBufferPointer(piece.buffer.bytes), elementWidth: piece.elementWidth)
+      let record = try spillMemory.spilling { () throws(SpillError) in
+        try spillFile!.append(UnsafeRawBufferPointer(piece.buffer.bytes), elementWidth: piece.elementWidth)
+      }
       spilled[piece.offset] = (record, piece.count)
       FaultInjection.spilled()
     } catch {

@@ -36,6 +36,13 @@ public final class SpillFile: Sendable {
   private let descriptor: FileDescriptor
   private let state = Mutex(State())
 
+  /// The most temporary memory one ``append(_:elementWidth:)`` or ``read(_:into:)`` of a piece of `pieceLength`
+  /// bytes allocates: one encoded block (header and bytes) and the codec's byte planes of one block. Released when the
+  /// call returns; the pipeline reserves it from its memory budget.
+  public static func scratchLength(pieceLength: Int, blockLength: Int = defaultBlockLength) -> Int {
+    SpillBlockHeader.maximumLength + 2 * min(blockLength, pieceLength)
+  }
+
   /// The bytes written to the file: every record's ``SpillRecord/storedLength``.
   public var bytesOnDisk: Int { state.withLock { $0.length } }
 

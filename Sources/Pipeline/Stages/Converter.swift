@@ -6,18 +6,27 @@ import TorchAO
 
 /// Runs a ``ConversionPlan``: reads the input by byte range, quantizes row chunks on several
 /// workers, and hands the pieces to one ``ShardWriter`` per output shard, with every buffer
-/// reserved from one ``MemoryBudget``.
+/// reserved from one ``MemoryBudget`` for as long as it exists (see ``MemoryShare`` for how the
+/// budget is divided).
 ///
 /// Tensors are taken in output order; within a tensor, up to ``ConversionOptions/jobs`` chunks
 /// are read and quantized at once. Finished pieces travel through a bounded channel
 /// (`AsyncChannel`: a sender suspends until the writer side has taken its piece), so a slow disk
 /// slows the readers instead of growing memory. The first error cancels everything; cancelling
 /// the task stops the run, leaving the state folder for the next run.
+///
+/// The budget cannot deadlock because the run keeps the invariants ``MemoryBudget`` lists: the
+/// writer side reserves nothing once pieces move (its write blocks, read-back buffer and spill
+/// scratch are reserved first), staging stops at ``MemoryShare/stagingLimit`` so that the
+/// workers' share is always left, and tensors run one after another, so only one job holds
+/// whole-tensor bytes while it waits for chunk bytes.
 public struct Converter: Sendable {
   /// The numbers of a finished run.
   public struct Report: Sendable {
     public var bytesWritten: Int
     public var shards: [String]
+    /// The most bytes the run's buffers held at once (write blocks, spill buffers, chunks,
+    /// pieces, staged pieces and pooled mappings), as the buffers themselves counted them.
     public var peakMemory: Int
     public var spilledBytes: Int
     /// Whether the output is complete (`false` for one worker of several).
@@ -54,12 +63,15 @@ public struct Converter: Sendable {
     let share = try MemoryShare(plan: plan)
     let budget = MemoryBudget(capacity: plan.options.memory)
     let staging = StagingAccount(limit: share.stagingLimit)
-    do {
-      try await budget.reserve(share.writeBuffers)
-    } catch {
-      throw PipelineError(.cancelled, "stopped before the start")
+    // The writer side's memory, reserved before any piece moves and held to the end (the share
+    // has checked that it fits).
+    guard var fixed = budget.tryReserve(share.fixedBytes) else {
+      preconditionFailure("Invalid share: \(share.fixedBytes) fixed bytes do not fit in \(budget.capacity)")
     }
-    let blocks = WriteBlocks(size: share.writeBlockSize)
+    let blocks = WriteBlocks(size: share.writeBlockSize, reservation: fixed.split(share.writeBuffers))
+    let spillMemory = SpillMemory(
+      readBack: PieceBuffer(count: share.largestJob, reservation: fixed.split(share.readBackBytes)),
+      scratchBytes: share.spillScratchBytes, gauge: budget.gauge)
     let spillFolder = output.spillFolder(worker: plan.options.workerIndex, in: plan.options.spillDirectory)
     try preflight(spillFolder: spillFolder)
     defer { try? FileManager.default.removeItem(atPath: spillFolder) }
@@ -73,7 +85,7 @@ public struct Converter: Sendable {
         shard: shard, partialPath: output.partialPath(shard.fileName),
         finalPath: output.finishedPath(shard.fileName, shardCount: plan.shards.count), staging: staging,
         spillDirectory: spillFolder, spillCompression: plan.options.spillCompression, journal: journal,
-        commitInterval: plan.options.commitInterval, blocks: blocks)
+        commitInterval: plan.options.commitInterval, blocks: blocks, spillMemory: spillMemory)
       if case .resume(let offset) = state.starts[index] { try await writer.resume(dataOffset: offset) }
       created[index] = writer
     }
@@ -100,12 +112,11 @@ public struct Converter: Sendable {
           // bounds their bytes.
           for await piece in channel.buffer(policy: .bounded(2 * share.workers)) {
             guard let writer = writers[piece.shard] else {
-              // `TensorJob.send` sends nothing for a shard this run does not write.
-              await budget.release(piece.count)
+              // `TensorJob.send` sends nothing for a shard this run does not write; a piece that
+              // came anyway is dropped, and its buffer's reservation with it.
               continue
             }
             let receipt = try await writer.receive(piece)
-            await budget.release(receipt.released)
             done += receipt.written
             if receipt.spilled > 0 { spilled.withLock { $0 += receipt.spilled } }
             if receipt.written > 0 { progress(.wrote(bytes: receipt.written, done: done)) }
@@ -134,6 +145,8 @@ public struct Converter: Sendable {
       if let error = error as? PipelineError { throw error }
       throw PipelineError(.io, "\(error)", cause: error)
     }
+    // What is left of the fixed reservation is the spill scratch: held until no writer can spill.
+    _ = consume fixed
     let finished = results.value
     let owned = plan.shards.indices.filter { plan.options.owns(shard: $0) }.map { plan.shards[$0].fileName }
     let completions = Dictionary(grouping: finished.map(\.fileName), by: { $0 })
@@ -149,7 +162,7 @@ public struct Converter: Sendable {
     }
     guard plan.options.workerCount == 1 else {
       // Another process finalises once every worker is done (`safeshard finalize`).
-      let peak = await budget.peak
+      let peak = budget.gauge.peak
       return Report(
         bytesWritten: totalBytes, shards: finished.map(\.fileName).sorted(), peakMemory: peak,
         spilledBytes: spilled.value, finalized: false)
@@ -162,7 +175,7 @@ public struct Converter: Sendable {
     } catch {
       throw (error as? PipelineError) ?? PipelineError(.io, "\(error)")
     }
-    let peak = await budget.peak
+    let peak = budget.gauge.peak
     progress(.finished(bytes: totalBytes, peakMemory: peak, spilledBytes: spilled.value))
     return Report(
       bytesWritten: totalBytes, shards: finished.map(\.fileName).sorted(), peakMemory: peak,

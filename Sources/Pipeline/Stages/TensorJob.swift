@@ -34,8 +34,8 @@ struct TensorJob: Sendable {
       $0..<min($0 + chunk, entry.source.byteCount)
     }
     try await forEachConcurrently(ranges) { range in
-      try await budget.reserve(range.count)
-      let buffer = PieceBuffer(count: range.count)
+      let buffer = PieceBuffer(
+        count: range.count, reservation: try await budget.reserve(PieceBuffer.footprint(range.count)))
       try await read(at: range.lowerBound, into: buffer)
       await send(
         Piece(
@@ -56,13 +56,13 @@ struct TensorJob: Sendable {
     if let empty = statistic {
       let total = Locked(empty)
       try await forEachConcurrently(chunks) { rows in
-        try await budget.reserve(rows.count * rowBytes)
-        let input = PieceBuffer(count: rows.count * rowBytes)
+        let inputBytes = rows.count * rowBytes
+        let input = PieceBuffer(
+          count: inputBytes, reservation: try await budget.reserve(PieceBuffer.footprint(inputBytes)))
         try await read(at: rows.lowerBound * rowBytes, into: input)
         var partial = empty
         try partial.accumulate(UnsafeRawBufferPointer(input.bytes), firstRow: rows.lowerBound)
         try total.withLock { try $0.merge(partial) }
-        await budget.release(input.bytes.count)
       }
       statistic = total.value
     }
@@ -70,10 +70,11 @@ struct TensorJob: Sendable {
 
     let gatheredParts = layout.parts.filter { $0.placement == .gathered }
     var gathered: [PartName: PieceBuffer] = [:]
-    let gatheredBytes = gatheredParts.reduce(0) { $0 + $1.byteCount }
-    try await budget.reserve(gatheredBytes)
+    var gatheredReservation = try await budget.reserve(
+      gatheredParts.reduce(0) { $0 + PieceBuffer.footprint($1.byteCount) })
     for part in gatheredParts {
-      let buffer = PieceBuffer(count: part.byteCount)
+      let buffer = PieceBuffer(
+        count: part.byteCount, reservation: gatheredReservation.split(PieceBuffer.footprint(part.byteCount)))
       buffer.bytes.initializeMemory(as: UInt8.self, repeating: 0)
       gathered[part.name] = buffer
     }
@@ -84,23 +85,30 @@ struct TensorJob: Sendable {
 
     try await forEachConcurrently(chunks) { rows in
       let inputBytes = rows.count * rowBytes
-      try await budget.reserve(chunking.chunkBytes(rows))
-      let input = PieceBuffer(count: inputBytes)
-      try await read(at: rows.lowerBound * rowBytes, into: input)
-      var outputs: [PartName: UnsafeMutableRawBufferPointer] = [:]
+      // One request for the whole chunk (input and pieces), so that a job never holds part of
+      // its bytes while it waits for the rest.
+      var reservation = try await budget.reserve(chunking.chunkBytes(rows))
       var pieces: [(PartLayout, PieceBuffer)] = []
-      for part in rowParts {
-        let buffer = PieceBuffer(count: part.byteRange(rows: rows).count)
-        outputs[part.name] = buffer.bytes
-        pieces.append((part, buffer))
+      do {
+        // The input is freed, and its bytes returned, at the end of this block: before the
+        // pieces wait for the channel.
+        let input = PieceBuffer(count: inputBytes, reservation: reservation.split(PieceBuffer.footprint(inputBytes)))
+        try await read(at: rows.lowerBound * rowBytes, into: input)
+        var outputs: [PartName: UnsafeMutableRawBufferPointer] = [:]
+        for part in rowParts {
+          let count = part.byteRange(rows: rows).count
+          let buffer = PieceBuffer(count: count, reservation: reservation.split(PieceBuffer.footprint(count)))
+          outputs[part.name] = buffer.bytes
+          pieces.append((part, buffer))
+        }
+        for (name, buffer) in sharedGathered { outputs[name] = buffer.bytes }
+        try scheme.quantize(
+          UnsafeRawBufferPointer(input.bytes), shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
+        var found = ScaleFindings()
+        found.scan(outputs, layout: layout, rows: rows)
+        findings.withLock { $0.merge(found) }
       }
-      for (name, buffer) in sharedGathered { outputs[name] = buffer.bytes }
-      try scheme.quantize(
-        UnsafeRawBufferPointer(input.bytes), shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
-      var found = ScaleFindings()
-      found.scan(outputs, layout: layout, rows: rows)
-      findings.withLock { $0.merge(found) }
-      await budget.release(inputBytes)
+      precondition(reservation.bytes == 0, "ChunkPlan.chunkBytes and the chunk's buffers disagree")
       for (part, buffer) in pieces {
         let placement = placements[part.name]!
         let offset = placement.tensor.dataOffsets.lowerBound + part.byteRange(rows: rows).lowerBound
@@ -113,8 +121,8 @@ struct TensorJob: Sendable {
       if let part = layout.part(name) {
         bytes.withUnsafeBytes { raw in findings.withLock { $0.scan(part: part, bytes: raw) } }
       }
-      try await budget.reserve(bytes.count)
-      let buffer = PieceBuffer(count: bytes.count)
+      let buffer = PieceBuffer(
+        count: bytes.count, reservation: try await budget.reserve(PieceBuffer.footprint(bytes.count)))
       bytes.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
       let placement = placements[name]!
       let width = layout.part(name)?.elementType.byteWidth ?? 1
@@ -137,12 +145,9 @@ struct TensorJob: Sendable {
 
   /// Sends a piece to the writers. An empty one, or one whose bytes this run does not write
   /// (another worker's shard, a finished shard, bytes a resumed shard has already), is dropped
-  /// and its reservation given back.
+  /// (its buffer, and so its reservation, goes with it).
   private func send(_ piece: Piece) async {
-    guard piece.count > 0, starts[piece.shard].needs(piece.offset..<piece.offset + piece.count) else {
-      await budget.release(piece.count)
-      return
-    }
+    guard piece.count > 0, starts[piece.shard].needs(piece.offset..<piece.offset + piece.count) else { return }
     await channel.send(piece)
   }
 

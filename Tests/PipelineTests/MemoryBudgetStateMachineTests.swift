@@ -1,0 +1,306 @@
+import Testing
+
+@testable import Pipeline
+
+@Suite("MemoryBudgetStateMachine")
+struct MemoryBudgetStateMachineTests {
+  typealias Machine = MemoryBudgetStateMachine<String>
+
+  static func mapping(_ address: UInt, _ mib: Int) -> MemoryMapping {
+    MemoryMapping(address: address, count: mib << 20)
+  }
+
+  /// Reserves `bytes` that must be granted with nothing to unmap.
+  static func grant(_ machine: inout Machine, _ bytes: Int) {
+    #expect(machine.reserve(bytes) == .granted(unmap: []))
+  }
+
+  /// Queues `name` for `bytes`, which must have to wait.
+  static func wait(_ machine: inout Machine, _ name: String, _ bytes: Int) {
+    guard case .suspend(let id) = machine.reserve(bytes) else {
+      Issue.record("\(name) was not told to suspend")
+      return
+    }
+    guard case .wait = machine.suspend(id: id, bytes: bytes, waiter: name, cancelled: false) else {
+      Issue.record("\(name) was not queued")
+      return
+    }
+  }
+
+  @Test func aRequestThatFitsIsGrantedAndCounted() {
+    var machine = Machine(capacity: 100, poolLimit: 0)
+    Self.grant(&machine, 60)
+    Self.grant(&machine, 40)
+    #expect(machine.reserved == 100)
+    #expect(machine.reserve(0) == .granted(unmap: []))
+  }
+
+  @Test func aRequestLargerThanTheCapacityIsRefusedAndOneAsLargeIsNot() {
+    var machine = Machine(capacity: 100, poolLimit: 0)
+    #expect(machine.reserve(101) == .exceedsCapacity)
+    #expect(machine.reserved == 0)
+    Self.grant(&machine, 100)
+  }
+
+  @Test func aRequestThatDoesNotFitSuspendsUnderADistinctID() {
+    var machine = Machine(capacity: 100, poolLimit: 0)
+    Self.grant(&machine, 80)
+    #expect(machine.reserve(30) == .suspend(id: 0))
+    #expect(machine.reserve(30) == .suspend(id: 1))
+    #expect(machine.reserved == 80)
+  }
+
+  @Test func aWaiterWhoseBytesWereReleasedMeanwhileResumesAtOnce() {
+    var machine = Machine(capacity: 100, poolLimit: 0)
+    Self.grant(&machine, 80)
+    guard case .suspend(let id) = machine.reserve(30) else {
+      Issue.record("not suspended")
+      return
+    }
+    #expect(machine.release(80).granted.isEmpty)
+    guard case .resume(let unmap) = machine.suspend(id: id, bytes: 30, waiter: "a", cancelled: false) else {
+      Issue.record("not resumed")
+      return
+    }
+    #expect(unmap.isEmpty)
+    #expect(machine.reserved == 30)
+    #expect(machine.waiting == 0)
+  }
+
+  @Test func aTaskCancelledBeforeItWaitsIsNotQueued() {
+    var machine = Machine(capacity: 100, poolLimit: 0)
+    Self.grant(&machine, 100)
+    guard case .suspend(let id) = machine.reserve(10) else {
+      Issue.record("not suspended")
+      return
+    }
+    guard case .cancelled = machine.suspend(id: id, bytes: 10, waiter: "a", cancelled: true) else {
+      Issue.record("not cancelled")
+      return
+    }
+    #expect(machine.waiting == 0)
+    #expect(machine.release(100).granted.isEmpty)
+    #expect(machine.reserved == 0)
+  }
+
+  @Test func waitersAreGrantedFirstComeFirstServedAndNoneOvertakes() {
+    var machine = Machine(capacity: 100, poolLimit: 0)
+    Self.grant(&machine, 90)
+    Self.wait(&machine, "a", 50)
+    // 10 bytes are free, but "a" waits: a small request queues behind it instead of overtaking.
+    Self.wait(&machine, "b", 5)
+    Self.wait(&machine, "c", 40)
+    #expect(machine.release(30).granted.isEmpty)  // 40 free: "a" still does not fit
+    #expect(machine.release(10).granted == ["a"])  // 50 free: "a"; then "b" does not fit
+    #expect(machine.reserved == 100)
+    #expect(machine.release(50).granted == ["b", "c"])
+    #expect(machine.waiting == 0)
+    #expect(machine.reserved == 95)
+  }
+
+  @Test func oneReleaseCanGrantSeveralWaitersAndStopsAtTheFirstThatDoesNotFit() {
+    var machine = Machine(capacity: 100, poolLimit: 0)
+    Self.grant(&machine, 100)
+    Self.wait(&machine, "a", 20)
+    Self.wait(&machine, "b", 30)
+    Self.wait(&machine, "c", 60)
+    Self.wait(&machine, "d", 1)
+    #expect(machine.release(100).granted == ["a", "b"])
+    #expect(machine.reserved == 50)
+    #expect(machine.waiting == 2)
+  }
+
+  @Test func cancellingTheHeadWaiterLetsTheOnesBehindItThrough() {
+    var machine = Machine(capacity: 100, poolLimit: 0)
+    Self.grant(&machine, 70)
+    guard case .suspend(let big) = machine.reserve(60) else {
+      Issue.record("not suspended")
+      return
+    }
+    _ = machine.suspend(id: big, bytes: 60, waiter: "big", cancelled: false)
+    Self.wait(&machine, "small", 20)
+    let (cancelled, resumptions) = machine.cancel(id: big)
+    #expect(cancelled == "big")
+    #expect(resumptions.granted == ["small"])
+    #expect(machine.reserved == 90)
+    #expect(machine.waiting == 0)
+  }
+
+  @Test func cancellingAWaiterThatWasAlreadyGrantedDoesNothing() {
+    var machine = Machine(capacity: 100, poolLimit: 0)
+    Self.grant(&machine, 100)
+    guard case .suspend(let id) = machine.reserve(10) else {
+      Issue.record("not suspended")
+      return
+    }
+    _ = machine.suspend(id: id, bytes: 10, waiter: "a", cancelled: false)
+    #expect(machine.release(50).granted == ["a"])
+    let (cancelled, resumptions) = machine.cancel(id: id)
+    #expect(cancelled == nil)
+    #expect(resumptions.granted.isEmpty)
+    #expect(machine.reserved == 60)
+  }
+
+  @Test func aFreedMappingIsPooledWhileThePoolHasRoomAndStaysCounted() {
+    var machine = Machine(capacity: 10 << 20, poolLimit: 3 << 20)
+    Self.grant(&machine, 4 << 20)
+    #expect(machine.returnMapping(Self.mapping(0x1000, 2)).unmap.isEmpty)
+    #expect(machine.pool == [Self.mapping(0x1000, 2)])
+    #expect(machine.reserved == 2 << 20)
+    #expect(machine.pooledBytes == 2 << 20)
+    // A second one passes the pool limit: unmapped at once.
+    #expect(machine.returnMapping(Self.mapping(0x2000, 2)).unmap == [Self.mapping(0x2000, 2)])
+    #expect(machine.pooledBytes == 2 << 20)
+    #expect(machine.reserved == 0)
+  }
+
+  @Test func aFreedMappingIsUnmappedWhenSomeoneWaits() {
+    var machine = Machine(capacity: 4 << 20, poolLimit: 4 << 20)
+    Self.grant(&machine, 4 << 20)
+    Self.wait(&machine, "a", 3 << 20)
+    let resumptions = machine.returnMapping(Self.mapping(0x1000, 2))
+    #expect(resumptions.unmap == [Self.mapping(0x1000, 2)])
+    #expect(resumptions.granted.isEmpty)  // 2 MiB free, "a" needs 3
+    #expect(machine.pooledBytes == 0)
+    #expect(machine.release(1 << 20).granted == ["a"])
+    #expect(machine.reserved == 4 << 20)
+  }
+
+  @Test func pooledBytesGiveWayOldestFirstToARequestThatNeedsThem() {
+    var machine = Machine(capacity: 8 << 20, poolLimit: 8 << 20)
+    Self.grant(&machine, 6 << 20)
+    _ = machine.returnMapping(Self.mapping(0x1000, 2))
+    _ = machine.returnMapping(Self.mapping(0x2000, 2))
+    _ = machine.returnMapping(Self.mapping(0x3000, 2))
+    #expect(machine.reserved == 0)
+    #expect(machine.pooledBytes == 6 << 20)
+    Self.grant(&machine, 2 << 20)  // fits beside the pool
+    #expect(machine.reserve(3 << 20) == .granted(unmap: [Self.mapping(0x1000, 2), Self.mapping(0x2000, 2)]))
+    #expect(machine.pool == [Self.mapping(0x3000, 2)])
+    #expect(machine.reserved + machine.pooledBytes == 7 << 20)
+  }
+
+  @Test func pooledBytesGiveWayToTheHeadWaiterOnRelease() {
+    var machine = Machine(capacity: 8 << 20, poolLimit: 8 << 20)
+    Self.grant(&machine, 8 << 20)
+    _ = machine.returnMapping(Self.mapping(0x1000, 4))  // pooled: nobody waits yet
+    Self.wait(&machine, "a", 6 << 20)  // 4 reserved: 6 more do not fit even without the pool
+    #expect(machine.release(1 << 20).granted.isEmpty)  // 3 reserved: still not
+    // 2 reserved: "a" fits once the pooled mapping is unmapped.
+    let resumptions = machine.release(1 << 20)
+    #expect(resumptions.granted == ["a"])
+    #expect(resumptions.unmap == [Self.mapping(0x1000, 4)])
+    #expect(machine.reserved == 8 << 20)
+    #expect(machine.pooledBytes == 0)
+  }
+
+  @Test func takingAPooledMappingOfTheSameSizeFreesItsPooledBytes() {
+    var machine = Machine(capacity: 8 << 20, poolLimit: 8 << 20)
+    Self.grant(&machine, 4 << 20)
+    _ = machine.returnMapping(Self.mapping(0x1000, 2))
+    Self.grant(&machine, 2 << 20)  // a new buffer's reservation, beside the pool
+    #expect(machine.takeMapping(count: 3 << 20).mapping == nil)
+    let (mapping, resumptions) = machine.takeMapping(count: 2 << 20)
+    #expect(mapping == Self.mapping(0x1000, 2))
+    #expect(resumptions.granted.isEmpty)
+    #expect(machine.pooledBytes == 0)
+    #expect(machine.reserved == 4 << 20)
+  }
+
+  @Test func drainingThePoolHandsBackEveryMapping() {
+    var machine = Machine(capacity: 8 << 20, poolLimit: 8 << 20)
+    Self.grant(&machine, 4 << 20)
+    _ = machine.returnMapping(Self.mapping(0x1000, 2))
+    _ = machine.returnMapping(Self.mapping(0x2000, 2))
+    #expect(machine.drainPool() == [Self.mapping(0x1000, 2), Self.mapping(0x2000, 2)])
+    #expect(machine.pooledBytes == 0)
+    #expect(machine.pool.isEmpty)
+  }
+
+  /// A seeded random walk over every transition, against a plain model of what must hold:
+  /// the bytes held never pass the capacity, waiters come out in the order they went in, and
+  /// every byte reserved is accounted for.
+  @Test(arguments: [1, 2, 3, 4, 5])
+  func aRandomWalkKeepsEveryInvariant(seed: UInt64) {
+    var random = SeededRandom(seed: seed)
+    let capacity = 64
+    var machine = Machine(capacity: capacity, poolLimit: 24)
+    var held: [Int] = []  // granted reservations (plain bytes or mappings)
+    var queued: [(id: UInt64, name: String, bytes: Int)] = []
+    var grantedOrder: [String] = []
+    var queuedOrder: [String] = []
+    var nextAddress: UInt = 1
+    func granted(_ names: [String]) {
+      for name in names {
+        let index = queued.firstIndex { $0.name == name }!
+        held.append(queued.remove(at: index).bytes)
+        grantedOrder.append(name)
+      }
+    }
+    for step in 0..<4000 {
+      switch random.next() % 6 {
+      case 0, 1:
+        let bytes = Int(random.next() % 40)
+        switch machine.reserve(bytes) {
+        case .granted:
+          #expect(queued.isEmpty)
+          held.append(bytes)
+        case .suspend(let id):
+          let name = "w\(step)"
+          switch machine.suspend(id: id, bytes: bytes, waiter: name, cancelled: random.next() % 8 == 0) {
+          case .wait:
+            queued.append((id, name, bytes))
+            queuedOrder.append(name)
+          case .resume: held.append(bytes)
+          case .cancelled: break
+          }
+        case .exceedsCapacity: Issue.record("\(bytes) is within the capacity")
+        }
+      case 2 where !held.isEmpty:
+        granted(machine.release(held.remove(at: Int(random.next() % UInt64(held.count)))).granted)
+      case 3 where !held.isEmpty:
+        let index = Int(random.next() % UInt64(held.count))
+        if held[index] > 0 {
+          nextAddress += 1
+          granted(machine.returnMapping(MemoryMapping(address: nextAddress, count: held.remove(at: index))).granted)
+        }
+      case 4 where !queued.isEmpty:
+        let victim = queued.remove(at: Int(random.next() % UInt64(queued.count)))
+        queuedOrder.removeAll { $0 == victim.name }
+        let (cancelled, resumptions) = machine.cancel(id: victim.id)
+        #expect(cancelled == victim.name)
+        granted(resumptions.granted)
+      case 5 where !held.isEmpty:
+        let index = Int(random.next() % UInt64(held.count))
+        let (mapping, resumptions) = machine.takeMapping(count: held[index])
+        // The reservation now holds the pooled mapping; the pool's bytes are free.
+        if let mapping { #expect(mapping.count == held[index]) }
+        granted(resumptions.granted)
+      default:
+        break
+      }
+      #expect(machine.reserved == held.reduce(0, +))
+      #expect(machine.reserved + machine.pooledBytes <= capacity)
+      #expect(machine.pooledBytes <= 24)
+      #expect(machine.waiting == queued.count)
+    }
+    #expect(grantedOrder == Array(queuedOrder.filter { name in grantedOrder.contains(name) }))
+  }
+}
+
+/// SplitMix64: a small seeded generator, so that a failing walk can be replayed.
+struct SeededRandom {
+  private var state: UInt64
+
+  init(seed: UInt64) {
+    state = seed
+  }
+
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
