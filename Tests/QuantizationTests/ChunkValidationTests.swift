@@ -62,7 +62,9 @@ import Testing
         ? UnsafeMutableRawBufferPointer(start: nil, count: 0)
         : UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
     }
-    defer { outputs.values.forEach { $0.deallocate() } }
+    defer {
+      for buffer in outputs.values { buffer.deallocate() }
+    }
     #expect(outputs.values.contains { $0.baseAddress == nil })
     try scheme.quantize(
       UnsafeRawBufferPointer(start: nil, count: 0), shape: [256, 64], rows: 0..<0, statistic: nil, into: outputs)
