@@ -99,8 +99,9 @@ public struct Float8Scheme: QuantizationScheme {
 
   /// `e4m3fn(clamp(x ⊘ scale, −448, 448))` for each of `count` values, NaN as `0xFF`.
   private static func quantize(
-    _ values: UnsafePointer<Float>, count: Int, scale: Float, into codes: UnsafeMutableBufferPointer<UInt8>
+    _ values: UnsafePointer<Float>, count: Int, scale: Float, into buffer: UnsafeMutableBufferPointer<UInt8>
   ) {
+    guard let codes = buffer.baseAddress else { return }
     for index in 0..<count {
       let bits = IntegerRounding.clamp(values[index] / scale, -448, 448).bitPattern
       let magnitude = Int32(bitPattern: bits & 0x7FFF_FFFF)

@@ -114,8 +114,9 @@ public struct Int4Scheme: QuantizationScheme {
 
   /// Packs `clamp(rint((x ⊖ low) ⊘ scale), 0, 15) − 8` two per byte, even element low.
   private static func pack(
-    _ values: UnsafePointer<Float>, count: Int, low: Float, scale: Float, into bytes: UnsafeMutableBufferPointer<UInt8>
+    _ values: UnsafePointer<Float>, count: Int, low: Float, scale: Float, into buffer: UnsafeMutableBufferPointer<UInt8>
   ) {
+    guard let bytes = buffer.baseAddress else { return }
     for pair in 0..<count / 2 {
       let even = IntegerRounding.int32(IntegerRounding.clamp((values[2 &* pair] - low) / scale, 0, 15)) &- 8
       let odd = IntegerRounding.int32(IntegerRounding.clamp((values[2 &* pair &+ 1] - low) / scale, 0, 15)) &- 8

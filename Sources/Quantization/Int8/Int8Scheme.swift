@@ -108,8 +108,9 @@ public struct Int8Scheme: QuantizationScheme {
   /// `clamp(rint(x ⊗ reciprocal), qmin, qmax)` for each of `count` values.
   private static func quantize(
     _ values: UnsafePointer<Float>, count: Int, reciprocal: Float, _ qmin: Float, _ qmax: Float,
-    into codes: UnsafeMutableBufferPointer<Int8>
+    into buffer: UnsafeMutableBufferPointer<Int8>
   ) {
+    guard let codes = buffer.baseAddress else { return }
     for index in 0..<count {
       let clamped = IntegerRounding.clamp(values[index] * reciprocal, qmin, qmax)
       codes[index] = Int8(truncatingIfNeeded: IntegerRounding.int32(clamped))

@@ -34,8 +34,9 @@ enum IntxCodes {
   @inline(__always)
   private static func quantize<Rounding: ProductRounding>(
     _: Rounding.Type, _ values: UnsafePointer<Float>, _ count: Int, _ reciprocal: Float, _ zeroPoint: Float,
-    _ qmin: Float, _ qmax: Float, _ codes: UnsafeMutableBufferPointer<Int8>
+    _ qmin: Float, _ qmax: Float, _ buffer: UnsafeMutableBufferPointer<Int8>
   ) {
+    guard let codes = buffer.baseAddress else { return }
     for index in 0..<count {
       let product = Rounding.round(values[index] * reciprocal)
       let shifted = Rounding.round(IntegerRounding.rint(product) + zeroPoint)
