@@ -62,7 +62,7 @@ public enum FloatFormat: String, Sendable, CaseIterable, Hashable {
 
   /// Stores `value`, rounded to this format, as element `index` of `bytes`.
   @inlinable
-  public func store(_ value: Float, at index: Int, in bytes: UnsafeMutableRawPointer) {
+  public func store(_ value: Float, at index: Int, in bytes: UnsafeMutableRawBufferPointer) {
     switch self {
     case .bf16:
       bytes.storeBytes(of: BFloat16Conversion.bits(from: value).littleEndian, toByteOffset: 2 * index, as: UInt16.self)

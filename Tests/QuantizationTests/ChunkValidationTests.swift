@@ -41,6 +41,35 @@ import Testing
     #expect(Self.code(Int8Scheme(source: .bf16), rows: 0..<2, sizes: [.qdata: 64, .scale: 8]) == .invalidArgument)
   }
 
+  /// Every scheme on a `[256, 64]` weight (NVFP4 and MX need multiples of 16 and 32 columns).
+  static let schemes: [any QuantizationScheme] = [
+    Int8Scheme(source: .bf16), Float8Scheme(source: .bf16),
+    IntxScheme(source: .bf16, bits: 4, mapping: .asymmetric, granularity: .perGroup(32), scaleFormat: nil),
+    Int4Scheme(source: .bf16, groupSize: 32), MXScheme(source: .bf16, element: .float4E2M1),
+    NVFP4Scheme(source: .bf16, usesPerTensorScale: false),
+  ]
+
+  @Test(arguments: schemes.indices)
+  func noRowsGoIntoEmptyBuffersWithoutABaseAddress(scheme index: Int) throws {
+    let scheme = Self.schemes[index]
+    let layout = try scheme.outputLayout(shape: [256, 64])
+    // Parts of no rows are empty; gathered parts (Int4's scales) are whole whatever the rows.
+    var outputs: [PartName: UnsafeMutableRawBufferPointer] = [:]
+    for part in layout.parts where part.placement != .tensor {
+      let size = part.byteRange(rows: 0..<0).count
+      outputs[part.name] =
+        size == 0
+        ? UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        : UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+    }
+    defer {
+      for buffer in outputs.values { buffer.deallocate() }
+    }
+    #expect(outputs.values.contains { $0.baseAddress == nil })
+    try scheme.quantize(
+      UnsafeRawBufferPointer(start: nil, count: 0), shape: [256, 64], rows: 0..<0, statistic: nil, into: outputs)
+  }
+
   @Test func aStatisticOfAnotherTensorIsRefused() throws {
     let scheme = NVFP4Scheme(source: .bf16)
     let other = try #require(try scheme.makeStatistic(shape: [128, 32]))

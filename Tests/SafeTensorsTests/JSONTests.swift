@@ -43,6 +43,30 @@ import Testing
     #expect(try JSONParser.parse("1") == JSONParser.parse("1.0"))
   }
 
+  @Test func integersCompareExactlyAtAnySizeAndOtherNumbersByValue() throws {
+    // 2^53 + 1 and 2^53 are the same Double.
+    #expect(try JSONParser.parse("9007199254740993") != JSONParser.parse("9007199254740992"))
+    #expect(try JSONParser.parse("[18446744073709551617]") != JSONParser.parse("[18446744073709551616]"))
+    #expect(try JSONParser.parse("-9007199254740993") != JSONParser.parse("-9007199254740992"))
+    #expect(
+      try JSONParser.parse("123456789012345678901234567890") == JSONParser.parse("123456789012345678901234567890"))
+    #expect(try JSONParser.parse("-0") == JSONParser.parse("0"))
+    #expect(try JSONParser.parse("5") != JSONParser.parse("-5"))
+    #expect(try JSONParser.parse("1e2") == JSONParser.parse("100"))
+    #expect(try JSONParser.parse("0.5") == JSONParser.parse("5e-1"))
+    #expect(try JSONParser.parse("0.1") != JSONParser.parse("0.2"))
+  }
+
+  @Test func theBytesOfMemoryBoundToAnotherTypeParseAndStayThatType() throws {
+    // "[1, 2]" and two spaces, in memory bound to UInt16; the parser reads it as bytes only
+    // while it parses.
+    var words = [UInt16](repeating: 0, count: 4)
+    words.withUnsafeMutableBytes { $0.copyBytes(from: Array("[1, 2]  ".utf8)) }
+    let before = words
+    #expect(try words.withUnsafeBytes { try JSONParser.parse($0) } == .array([.number("1"), .number("2")]))
+    #expect(words.withUnsafeBufferPointer { Array($0) } == before)
+  }
+
   @Test func theCompactStyleWritesWhatSerdeJSONWrites() {
     let value = JSONValue.object([
       JSONMember("k", .string("é\"\\\n\u{1}\u{7F}🤖")), JSONMember("n", .array([.number("1"), .null, .bool(false)])),

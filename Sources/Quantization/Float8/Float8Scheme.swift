@@ -88,7 +88,10 @@ public struct Float8Scheme: QuantizationScheme {
             scaleOutput!.storeBytes(
               of: blockScale.bitPattern.littleEndian, toByteOffset: 4 * (local * blocks + block), as: UInt32.self)
           }
-          Self.quantize(values, count: length, scale: blockScale, into: qdata + local * grid.rowLength + block * length)
+          let start = local * grid.rowLength + block * length
+          Self.quantize(
+            values, count: length, scale: blockScale,
+            into: UnsafeMutableBufferPointer(rebasing: qdata[start..<start + length]))
         }
       }
     }
@@ -96,8 +99,9 @@ public struct Float8Scheme: QuantizationScheme {
 
   /// `e4m3fn(clamp(x ⊘ scale, −448, 448))` for each of `count` values, NaN as `0xFF`.
   private static func quantize(
-    _ values: UnsafePointer<Float>, count: Int, scale: Float, into codes: UnsafeMutablePointer<UInt8>
+    _ values: UnsafePointer<Float>, count: Int, scale: Float, into buffer: UnsafeMutableBufferPointer<UInt8>
   ) {
+    guard let codes = buffer.baseAddress else { return }
     for index in 0..<count {
       let bits = IntegerRounding.clamp(values[index] / scale, -448, 448).bitPattern
       let magnitude = Int32(bitPattern: bits & 0x7FFF_FFFF)

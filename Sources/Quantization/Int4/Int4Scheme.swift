@@ -87,14 +87,14 @@ public struct Int4Scheme: QuantizationScheme {
       rows: rows, inputCount: input.count, format: source, outputs: outputs)
     guard let base = input.baseAddress, !rows.isEmpty else { return }
     let (length, groups, columns) = (grid.blockLength, grid.blocksPerRow, shape[shape.count - 2])
-    let (qdata, scaleOutput, zeroPointOutput) = (out[.qdata]!, out[.scale]!, out[.zeroPoint]!)
+    let (scaleOutput, zeroPointOutput) = (out[.scale]!, out[.zeroPoint]!)
+    let packed = out[.qdata]!.assumingMemoryBound(to: UInt8.self)
     withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
       let row = scratch.baseAddress!
       for local in 0..<rows.count {
         RowKernels.load(
           base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
         let (expert, column) = (rows.lowerBound + local).quotientAndRemainder(dividingBy: columns)
-        let packed = qdata.assumingMemoryBound(to: UInt8.self) + local * grid.rowLength / 2
         for group in 0..<groups {
           let values = row + group * length
           let (low, high) = RowKernels.extrema(values, count: length)
@@ -103,7 +103,10 @@ public struct Int4Scheme: QuantizationScheme {
           let index = (expert * groups + group) * columns + column
           source.store(scale, at: index, in: scaleOutput)
           source.store(low + scale * 8, at: index, in: zeroPointOutput)
-          Self.pack(values, count: length, low: low, scale: scale, into: packed + group * length / 2)
+          let start = (local * grid.rowLength + group * length) / 2
+          Self.pack(
+            values, count: length, low: low, scale: scale,
+            into: UnsafeMutableBufferPointer(rebasing: packed[start..<start + length / 2]))
         }
       }
     }
@@ -111,8 +114,9 @@ public struct Int4Scheme: QuantizationScheme {
 
   /// Packs `clamp(rint((x ⊖ low) ⊘ scale), 0, 15) − 8` two per byte, even element low.
   private static func pack(
-    _ values: UnsafePointer<Float>, count: Int, low: Float, scale: Float, into bytes: UnsafeMutablePointer<UInt8>
+    _ values: UnsafePointer<Float>, count: Int, low: Float, scale: Float, into buffer: UnsafeMutableBufferPointer<UInt8>
   ) {
+    guard let bytes = buffer.baseAddress else { return }
     for pair in 0..<count / 2 {
       let even = IntegerRounding.int32(IntegerRounding.clamp((values[2 &* pair] - low) / scale, 0, 15)) &- 8
       let odd = IntegerRounding.int32(IntegerRounding.clamp((values[2 &* pair &+ 1] - low) / scale, 0, 15)) &- 8

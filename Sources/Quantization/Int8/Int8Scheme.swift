@@ -96,9 +96,10 @@ public struct Int8Scheme: QuantizationScheme {
             scaleOutput!.storeBytes(of: blockScale.bitPattern.littleEndian, toByteOffset: 4 * index, as: UInt32.self)
             zeroPointOutput!.storeBytes(of: 0, toByteOffset: index, as: Int8.self)
           }
+          let start = local * grid.rowLength + block * length
           Self.quantize(
             values, count: length, reciprocal: 1 / blockScale, qmin, qmax,
-            into: qdata + local * grid.rowLength + block * length)
+            into: UnsafeMutableBufferPointer(rebasing: qdata[start..<start + length]))
         }
       }
     }
@@ -107,8 +108,9 @@ public struct Int8Scheme: QuantizationScheme {
   /// `clamp(rint(x ⊗ reciprocal), qmin, qmax)` for each of `count` values.
   private static func quantize(
     _ values: UnsafePointer<Float>, count: Int, reciprocal: Float, _ qmin: Float, _ qmax: Float,
-    into codes: UnsafeMutablePointer<Int8>
+    into buffer: UnsafeMutableBufferPointer<Int8>
   ) {
+    guard let codes = buffer.baseAddress else { return }
     for index in 0..<count {
       let clamped = IntegerRounding.clamp(values[index] * reciprocal, qmin, qmax)
       codes[index] = Int8(truncatingIfNeeded: IntegerRounding.int32(clamped))

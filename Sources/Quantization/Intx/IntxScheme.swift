@@ -95,7 +95,8 @@ public struct IntxScheme: QuantizationScheme {
     let scaleFormat = storedScaleFormat
     let productFormat = scaleFormat == source ? source : .fp32
     let (qmin, qmax, length, blocks) = (qmin, qmax, grid.blockLength, grid.blocksPerRow)
-    let (qdata, scaleOutput, zeroPointOutput) = (out[.qdata]!, out[.scale]!, out[.zeroPoint]!)
+    let (scaleOutput, zeroPointOutput) = (out[.scale]!, out[.zeroPoint]!)
+    let qdata = out[.qdata]!.assumingMemoryBound(to: Int8.self)
     withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
       let row = scratch.baseAddress!
       for local in 0..<rows.count {
@@ -107,11 +108,12 @@ public struct IntxScheme: QuantizationScheme {
           let parameters = IntxBlockParameters(
             minimum: minimum, maximum: maximum, qmin: qmin, qmax: qmax, mapping: mapping, format: source)
           let index = local * blocks + block
-          let codes = qdata.assumingMemoryBound(to: Int8.self) + local * grid.rowLength + block * length
+          let start = local * grid.rowLength + block * length
+          let codes = UnsafeMutableBufferPointer(rebasing: qdata[start..<start + length])
           guard !parameters.scale.isNaN else {
             storeNaNScale(at: index, in: scaleOutput)
             zeroPointOutput.storeBytes(of: 0, toByteOffset: index, as: Int8.self)
-            codes.initialize(repeating: 0, count: length)
+            codes.initialize(repeating: 0)
             continue
           }
           let scale = scaleFormat.round(parameters.scale)
@@ -132,7 +134,7 @@ public struct IntxScheme: QuantizationScheme {
   /// every NaN, so the scale is the NaN with every bit set in the input format (bf16 `0xFFFF`, as
   /// the adversarial run observed; fp16 `0xFFFF`; fp32 `0xFFFFFFFF`), then cast to the stored
   /// scale format. Every code of the block is then 0, torch's cast of NaN to int8 on x86.
-  private func storeNaNScale(at index: Int, in bytes: UnsafeMutableRawPointer) {
+  private func storeNaNScale(at index: Int, in bytes: UnsafeMutableRawBufferPointer) {
     let widened: UInt32 =
       switch source {
       case .bf16: 0xFFFF_0000

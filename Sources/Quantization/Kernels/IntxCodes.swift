@@ -22,7 +22,7 @@ enum IntxCodes {
   /// values, with `pdt` = `format`. The sum is exact whenever `zeroPoint` is 0.
   static func quantize(
     _ values: UnsafePointer<Float>, count: Int, reciprocal: Float, zeroPoint: Float, qmin: Float, qmax: Float,
-    format: FloatFormat, into codes: UnsafeMutablePointer<Int8>
+    format: FloatFormat, into codes: UnsafeMutableBufferPointer<Int8>
   ) {
     switch format {
     case .bf16: quantize(BFloat16Product.self, values, count, reciprocal, zeroPoint, qmin, qmax, codes)
@@ -34,8 +34,9 @@ enum IntxCodes {
   @inline(__always)
   private static func quantize<Rounding: ProductRounding>(
     _: Rounding.Type, _ values: UnsafePointer<Float>, _ count: Int, _ reciprocal: Float, _ zeroPoint: Float,
-    _ qmin: Float, _ qmax: Float, _ codes: UnsafeMutablePointer<Int8>
+    _ qmin: Float, _ qmax: Float, _ buffer: UnsafeMutableBufferPointer<Int8>
   ) {
+    guard let codes = buffer.baseAddress else { return }
     for index in 0..<count {
       let product = Rounding.round(values[index] * reciprocal)
       let shifted = Rounding.round(IntegerRounding.rint(product) + zeroPoint)

@@ -31,13 +31,14 @@ public struct QuantizedLayout: Sendable, Hashable {
     parts.first { $0.name == name }
   }
 
-  /// Checks a chunk request against this layout and returns the output base pointers by part.
+  /// Checks a chunk request against this layout and returns the output buffers by part, each
+  /// exactly the bytes of its part for these rows (an empty part's buffer is empty).
   ///
   /// - Throws: `invalidArgument` when the rows are out of range or misaligned, the input is not
   ///   exactly those rows, or an output buffer is missing or has the wrong size.
   func checkChunk(
     rows: Range<Int>, inputCount: Int, format: FloatFormat, outputs: [PartName: UnsafeMutableRawBufferPointer]
-  ) throws(QuantizationError) -> [PartName: UnsafeMutableRawPointer] {
+  ) throws(QuantizationError) -> [PartName: UnsafeMutableRawBufferPointer] {
     guard rows.lowerBound >= 0, rows.upperBound <= rowCount else {
       throw QuantizationError(.invalidArgument, "rows \(rows) are outside the \(rowCount) rows of shape \(shape)")
     }
@@ -51,7 +52,7 @@ public struct QuantizedLayout: Sendable, Hashable {
       throw QuantizationError(
         .invalidArgument, "input for rows \(rows) of shape \(shape) has \(inputCount) bytes, expected \(expected)")
     }
-    var pointers: [PartName: UnsafeMutableRawPointer] = [:]
+    var checked: [PartName: UnsafeMutableRawBufferPointer] = [:]
     for part in parts where part.placement != .tensor {
       let size = part.byteRange(rows: rows).count
       guard let buffer = outputs[part.name], buffer.count == size else {
@@ -61,9 +62,8 @@ public struct QuantizedLayout: Sendable, Hashable {
             + "got \(outputs[part.name]?.count ?? 0)"
         )
       }
-      // An empty buffer may have a nil base; no byte of it is ever written.
-      pointers[part.name] = buffer.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 1)!
+      checked[part.name] = buffer
     }
-    return pointers
+    return checked
   }
 }

@@ -93,6 +93,7 @@ public struct MXScheme: QuantizationScheme {
     guard let base = input.baseAddress, !rows.isEmpty else { return }
     let rowLength = layout.rowLength
     let packedLength = element == .float8E4M3 ? rowLength : rowLength / 2
+    let blockBytes = Self.blockSize * packedLength / rowLength
     let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self)
     let scales = out[.scale]!.assumingMemoryBound(to: UInt8.self)
     withUnsafeTemporaryAllocation(of: Float.self, capacity: rowLength + tiles.columns) { scratch in
@@ -102,23 +103,24 @@ public struct MXScheme: QuantizationScheme {
       for local in 0..<rows.count {
         RowKernels.load(base + local * rowLength * source.byteWidth, count: rowLength, format: source, into: row)
         // The chunk starts on a tile, so its scale buffer starts at its first row's tile.
-        let tile = scales + (local / SwizzledScales.rowsPerTile) * tiles.bytesPerTile
+        let tile = (local / SwizzledScales.rowsPerTile) * tiles.bytesPerTile
         for block in 0..<tiles.columns {
           amaxes[block] = RowKernels.absMax(row + block * Self.blockSize, count: Self.blockSize)
         }
         for block in 0..<tiles.columns {
           let byte = scaling.scaleByte(amax: amaxes[block], element: element)
-          tile[tiles.offsetInTile(row: local, column: block)] = byte
+          scales[tile + tiles.offsetInTile(row: local, column: block)] = byte
+          let (start, count) = (local * packedLength + block * blockBytes, blockBytes)
           encode(
             row + block * Self.blockSize, scaleByte: byte,
-            into: qdata + local * packedLength + block * Self.blockSize * packedLength / rowLength)
+            into: UnsafeMutableBufferPointer(rebasing: qdata[start..<start + count]))
         }
       }
     }
   }
 
   /// Scales and encodes one block of 32 values by the scaling rule.
-  private func encode(_ values: UnsafePointer<Float>, scaleByte: UInt8, into codes: UnsafeMutablePointer<UInt8>) {
+  private func encode(_ values: UnsafePointer<Float>, scaleByte: UInt8, into codes: UnsafeMutableBufferPointer<UInt8>) {
     switch scaling {
     case .rceil:
       // torchao multiplies by 2^(127 − byte), and by 1 when the byte is 0.

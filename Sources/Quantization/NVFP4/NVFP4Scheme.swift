@@ -117,7 +117,7 @@ public struct NVFP4Scheme: QuantizationScheme {
       let multipliers = amaxes + tiles.columns
       for local in 0..<rows.count {
         RowKernels.load(base + local * rowLength * source.byteWidth, count: rowLength, format: source, into: row)
-        let tile = scales + (local / SwizzledScales.rowsPerTile) * tiles.bytesPerTile
+        let tile = (local / SwizzledScales.rowsPerTile) * tiles.bytesPerTile
         let perTensorScale: Float? =
           usesPerTensorScale ? perTensorScales[(rows.lowerBound + local) / shape[shape.count - 2]] : nil
         for block in 0..<tiles.columns {
@@ -125,13 +125,14 @@ public struct NVFP4Scheme: QuantizationScheme {
         }
         for block in 0..<tiles.columns {
           let (byte, multiplier) = Self.blockScale(amax: amaxes[block], perTensorScale: perTensorScale)
-          tile[tiles.offsetInTile(row: local, column: block)] = byte
+          scales[tile + tiles.offsetInTile(row: local, column: block)] = byte
           multipliers[block] = multiplier
         }
         for block in 0..<tiles.columns {
+          let start = (local * rowLength + block * Self.blockSize) / 2
           ElementEncoding.float4(
             row + block * Self.blockSize, count: Self.blockSize, multiplier: multipliers[block],
-            into: qdata + local * rowLength / 2 + block * 8)
+            into: UnsafeMutableBufferPointer(rebasing: qdata[start..<start + Self.blockSize / 2]))
         }
       }
     }

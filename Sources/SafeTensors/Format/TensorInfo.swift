@@ -21,8 +21,18 @@ public struct TensorInfo: Sendable, Hashable {
   public var byteCount: Int { dataOffsets.count }
 
   /// The number of elements (1 for a scalar). A shape with a zero dimension has none, however
-  /// large its other dimensions; otherwise the count is bounded by the validated byte size.
-  public var elementCount: Int { shape.contains(0) ? 0 : shape.reduce(1, *) }
+  /// large its other dimensions.
+  ///
+  /// - Precondition: no dimension is negative and the count fits in `Int`. A decoded header
+  ///   guarantees both (the count is bounded by the validated byte size); a hand-built entry
+  ///   that breaks them traps here rather than giving a wrong count.
+  public var elementCount: Int {
+    guard !shape.contains(0) else { return 0 }
+    guard shape.allSatisfy({ $0 > 0 }), let count = SafeTensors.elementCount(shape.map { UInt64($0) }),
+      let elements = Int(exactly: count)
+    else { preconditionFailure("tensor '\(name)' has shape \(shape), whose element count is not an Int") }
+    return elements
+  }
 }
 
 /// A tensor to be written: everything but its place in the file, which the header assigns.

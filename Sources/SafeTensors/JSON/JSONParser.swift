@@ -23,7 +23,11 @@ public struct JSONParser: ~Copyable {
   ///
   /// - Throws: ``Failure`` naming the first problem and where it is.
   public static func parse(_ bytes: UnsafeRawBufferPointer) throws(Failure) -> JSONValue {
-    let input = bytes.bindMemory(to: UInt8.self)
+    // Read as bytes without binding the caller's memory to UInt8 for good.
+    try bytes.withMemoryRebound(to: UInt8.self) { input throws(Failure) in try parse(input) }
+  }
+
+  private static func parse(_ input: UnsafeBufferPointer<UInt8>) throws(Failure) -> JSONValue {
     if let bad = firstInvalidUTF8(input) {
       throw Failure(kind: .encoding, message: "invalid UTF-8", offset: bad)
     }

@@ -2,7 +2,7 @@
 ///
 /// Numbers keep their source text so that integers of any size survive exactly; ``uint64``
 /// reads one as a non-negative integer. Equality is JSON equality: objects compare as
-/// unordered maps, numbers by value.
+/// unordered maps, numbers by value (integers exactly, at any size).
 public enum JSONValue: Sendable, Hashable {
   case null
   case bool(Bool)
@@ -59,7 +59,7 @@ public enum JSONValue: Sendable, Hashable {
     switch (lhs, rhs) {
     case (.null, .null): return true
     case (.bool(let a), .bool(let b)): return a == b
-    case (.number(let a), .number(let b)): return a == b || (Double(a) != nil && Double(a) == Double(b))
+    case (.number(let a), .number(let b)): return numbersEqual(a, b)
     case (.string(let a), .string(let b)): return a == b
     case (.array(let a), .array(let b)): return a == b
     case (.object(let a), .object(let b)):
@@ -68,6 +68,27 @@ public enum JSONValue: Sendable, Hashable {
       return a.allSatisfy { right[$0.key] == $0.value }
     default: return false
     }
+  }
+
+  /// JSON number equality: two integers exactly, whatever their size (`-0` is `0`); otherwise by
+  /// value as `Double`s, so that `1.0` equals `1` and `1e2` equals `100`.
+  private static func numbersEqual(_ a: String, _ b: String) -> Bool {
+    if a == b { return true }
+    if let x = integer(a), let y = integer(b) { return x.negative == y.negative && x.digits == y.digits }
+    guard let x = Double(a), let y = Double(b) else { return false }
+    return x == y
+  }
+
+  /// The sign and significant digits of a number written as an integer (no fraction, no
+  /// exponent), or `nil`.
+  private static func integer(_ text: String) -> (negative: Bool, digits: Substring)? {
+    let negative = text.hasPrefix("-")
+    let digits = text.dropFirst(negative ? 1 : 0)
+    guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+      return nil
+    }
+    let significant = digits.drop { $0 == "0" }
+    return (negative && !significant.isEmpty, significant)
   }
 
   public func hash(into hasher: inout Hasher) {

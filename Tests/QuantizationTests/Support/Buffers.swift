@@ -6,7 +6,7 @@ enum Buffers {
   static func bytes(_ values: [Float], as format: FloatFormat) -> [UInt8] {
     var bytes = [UInt8](repeating: 0, count: values.count * format.byteWidth)
     bytes.withUnsafeMutableBytes { buffer in
-      for (index, value) in values.enumerated() { format.store(value, at: index, in: buffer.baseAddress!) }
+      for (index, value) in values.enumerated() { format.store(value, at: index, in: buffer) }
     }
     return bytes
   }
