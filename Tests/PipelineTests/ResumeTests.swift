@@ -176,7 +176,7 @@ import Testing
       shard: shard, partialPath: output.partialPath(shard.fileName),
       finalPath: output.finishedPath(shard.fileName, shardCount: 15), staging: StagingAccount(limit: 1 << 20),
       spillDirectory: scratch.path, spillCompression: .none, journal: journal, commitInterval: 1 << 20,
-      blocks: WriteBlocks(size: 64 << 10))
+      blocks: WriteBlocks(size: 64 << 10), executor: SerialThreadExecutor(name: "test-writer"))
     func piece() -> Piece {
       let buffer = PieceBuffer(count: 32_768)
       buffer.bytes.initializeMemory(as: UInt8.self, repeating: 3)
