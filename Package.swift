@@ -75,7 +75,8 @@ let package = Package(
     .testTarget(
       name: "PipelineTests",
       dependencies: [
-        "Pipeline", "TorchAO", "Quantization", "SafeTensors", .product(name: "Crypto", package: "swift-crypto"),
+        "Pipeline", "TorchAO", "Quantization", "SafeTensors", "CPlatform",
+        .product(name: "Crypto", package: "swift-crypto"),
       ],
       swiftSettings: testSettings
     ),

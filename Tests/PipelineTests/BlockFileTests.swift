@@ -1,6 +1,8 @@
+import CPlatform
 import Crypto
 import Foundation
 import Synchronization
+import SystemPackage
 import Testing
 
 @testable import Pipeline
@@ -37,6 +39,51 @@ struct BlockFileTests {
       let digest = try file.finish()
       #expect(try contents(path) == Array(source[..<taken]))
       #expect(digest == SHA256.hash(data: source[..<taken]))
+      if directIO {
+        withKnownIssue("the file system of the temporary folder refuses O_DIRECT") {
+          #expect(file.usesDirectIO)
+        } when: {
+          !Self.takesDirectIO(directory)
+        }
+      } else {
+        #expect(!file.usesDirectIO)
+      }
+    }
+  }
+
+  @Test(
+    "a direct write refused with EINVAL mid-file is written again through the page cache, and the rest of the file without direct I/O"
+  )
+  func refusedDirectWriteFallsBack() throws {
+    try withTemporaryDirectory { directory in
+      guard Self.takesDirectIO(directory) else {
+        withKnownIssue("the file system of the temporary folder refuses O_DIRECT") {
+          Issue.record("no direct I/O to fall back from")
+        }
+        return
+      }
+      let path = directory + "/out.partial"
+      let source = SpillTestData.randomBytes(count: 60_000, seed: 25)
+      // The file system takes the flag, then refuses the first write at or past 20,000 bytes.
+      let refuse = Atomic(true)
+      let writes = Mutex<[Range<Int64>]>([])
+      let file = try BlockFile(creating: path, blocks: Self.blocks) { descriptor, bytes, offset throws(Errno) in
+        if offset >= 20_000, refuse.exchange(false, ordering: .relaxed) { throw .invalidArgument }
+        try BlockFileStorage.pwrite(descriptor, bytes, offset)
+        writes.withLock { $0.append(offset..<offset + Int64(bytes.count)) }
+      }
+      #expect(file.usesDirectIO)
+      for start in stride(from: 0, to: source.count, by: 3_000) {
+        try source.withUnsafeBytes { try file.append(UnsafeRawBufferPointer(rebasing: $0[start..<start + 3_000])) }
+      }
+      let digest = try file.finish()
+      let refused = !refuse.load(ordering: .relaxed)
+      #expect(refused)
+      #expect(!file.usesDirectIO)
+      #expect(try contents(path) == source)
+      #expect(digest == SHA256.hash(data: source))
+      // The last write is the last block's new bytes, ending at the file's length: not a padded page.
+      #expect(writes.withLock { $0.last?.upperBound } == Int64(source.count))
     }
   }
 
@@ -79,6 +126,17 @@ struct BlockFileTests {
       #expect(error?.message == "the journal is gone")
       #expect(seen.withLock { $0 } == Array(source[..<30_001]))
     }
+  }
+
+  /// Whether the file system of `directory` takes `O_DIRECT` (tmpfs before Linux 6.6 does not).
+  static func takesDirectIO(_ directory: String) -> Bool {
+    let flag = safeshard_direct_io_flag()
+    guard flag != 0 else { return false }
+    let descriptor = open(directory + "/direct-io-probe", O_RDWR | O_CREAT | flag, 0o600)
+    guard descriptor >= 0 else { return false }
+    close(descriptor)
+    unlink(directory + "/direct-io-probe")
+    return true
   }
 
   private func contents(_ path: String) throws -> [UInt8] {

@@ -180,7 +180,8 @@ import Testing
       blocks: WriteBlocks(size: 64 << 10, reservation: budget.tryReserve(WriteBlocks.count * (64 << 10))!),
       spillMemory: SpillMemory(
         readBack: PieceBuffer(count: 32_768, reservation: budget.tryReserve(32_768)!), scratchBytes: 0,
-        gauge: budget.gauge))
+        gauge: budget.gauge),
+      executor: SerialThreadExecutor(name: "test-writer"))
     let fixed = budget.reserved
     func piece() -> Piece {
       let buffer = PieceBuffer(count: 32_768, reservation: budget.tryReserve(32_768)!)

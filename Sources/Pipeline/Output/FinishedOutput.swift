@@ -21,16 +21,12 @@ public struct FinishedOutput: Sendable {
   /// input's other files and `config.json` as they are now (with the quantization config), and
   /// every file listed in `SHA256SUMS` with that SHA-256.
   ///
-  /// Reading and hashing every shard is blocking I/O: it runs on a thread of its own, and the
-  /// call suspends until it is done.
+  /// Reading and hashing every shard is blocking I/O: it runs on a thread of
+  /// ``BlockingIOExecutor/shared``, and the call suspends until it is done.
   ///
   /// - Throws: ``PipelineError`` (`outputExists`) saying what differs.
   public func check() async throws(PipelineError) {
-    do {
-      try await blockingIO { [self] in try checkNow() }
-    } catch {
-      throw (error as? PipelineError) ?? PipelineError(.io, "\(error)")
-    }
+    try await BlockingIOExecutor.shared.execute { [self] () throws(PipelineError) in try checkNow() }
   }
 
   private func checkNow() throws(PipelineError) {

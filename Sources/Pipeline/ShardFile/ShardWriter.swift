@@ -10,16 +10,16 @@ import SystemPackage
 /// become contiguous; a piece ahead of the cursor waits in memory while the shared staging
 /// account has room, and is spilled to disk (``SpillFile``) when it has not. The file is written
 /// under a partial name in the state folder through a ``BlockFile``, which writes and hashes it
-/// on queues of its own while the writer copies the next bytes; when the last byte is in, it is
-/// fsynced and renamed to its final name.
+/// on the threads of a ``BlockingIOExecutor`` while the writer copies the next bytes; when the
+/// last byte is in, it is fsynced and renamed to its final name.
 ///
 /// A writer goes through three phases, once each: idle (nothing written by this run), writing
 /// (the partial file is open, from the start or continued at a ``ShardStart/resume(dataOffset:)``),
 /// and finished (renamed into place, `done` in the journal). A finished writer writes nothing
 /// again: a piece that reaches it is dropped (and its buffer's reservation with it).
 ///
-/// The writer runs on an executor of its own (``IOExecutor``): its methods make blocking calls
-/// and never suspend.
+/// The writer runs on the thread of a ``SerialThreadExecutor`` that the writers of a run share:
+/// its methods make blocking calls and never suspend.
 actor ShardWriter {
   /// A finished shard.
   struct Result: Sendable, Equatable {
@@ -38,7 +38,7 @@ actor ShardWriter {
     var finished: Result?
   }
 
-  private let executor: IOExecutor
+  private let executor: SerialThreadExecutor
   nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
   private let shard: ConversionPlan.Shard
@@ -62,9 +62,9 @@ actor ShardWriter {
   init(
     shard: ConversionPlan.Shard, partialPath: String, finalPath: String, staging: StagingAccount,
     spillDirectory: String, spillCompression: SpillCompression, journal: Journal, commitInterval: Int,
-    blocks: WriteBlocks, spillMemory: SpillMemory
+    blocks: WriteBlocks, spillMemory: SpillMemory, executor: SerialThreadExecutor
   ) {
-    self.executor = IOExecutor(label: "safeshard.writer.\(shard.fileName)")
+    self.executor = executor
     self.shard = shard
     self.partialPath = partialPath
     self.finalPath = finalPath

@@ -1,3 +1,4 @@
+import SafeTensors
 import Synchronization
 import SystemPackage
 
@@ -206,22 +207,16 @@ public final class SpillFile: Sendable {
   }
 
   private func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(SpillError) {
-    var done = 0
-    while done < buffer.count {
-      let count: Int
-      do {
-        count = try descriptor.read(
-          fromAbsoluteOffset: Int64(offset + done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
-      } catch let failure as Errno {
-        throw .systemCall("pread", failure, what: "reading \(buffer.count) bytes", file: path, offset: offset)
-      } catch {
-        throw SpillError(.io, "pread of \(buffer.count) bytes failed: \(error)", file: path, offset: offset)
-      }
-      guard count > 0 else {
+    do {
+      try descriptor.readAll(fromAbsoluteOffset: Int64(offset), into: buffer)
+    } catch {
+      switch error {
+      case .system(let errno):
+        throw .systemCall("pread", errno, what: "reading \(buffer.count) bytes", file: path, offset: offset)
+      case .endOfFile(let read):
         throw SpillError(
-          .corruptBlock, "spill file ends \(buffer.count - done) bytes early", file: path, offset: offset)
+          .corruptBlock, "spill file ends \(buffer.count - read) bytes early", file: path, offset: offset)
       }
-      done += count
     }
   }
 }

@@ -79,13 +79,15 @@ public struct Converter: Sendable {
     // finished shards are kept, partial ones continue, and only the rest get a writer.
     let state = RunState(plan: plan, output: output)
     let journal = try Journal(path: output.journalPath(worker: plan.options.workerIndex))
+    // One thread for every writer: the consumer below hands them pieces one at a time anyway.
+    let writerThread = SerialThreadExecutor(name: "safeshard-writer")
     var created: [Int: ShardWriter] = [:]
     for (index, shard) in plan.shards.enumerated() where state.starts[index].isWritten {
       let writer = ShardWriter(
         shard: shard, partialPath: output.partialPath(shard.fileName),
         finalPath: output.finishedPath(shard.fileName, shardCount: plan.shards.count), staging: staging,
         spillDirectory: spillFolder, spillCompression: plan.options.spillCompression, journal: journal,
-        commitInterval: plan.options.commitInterval, blocks: blocks, spillMemory: spillMemory)
+        commitInterval: plan.options.commitInterval, blocks: blocks, spillMemory: spillMemory, executor: writerThread)
       if case .resume(let offset) = state.starts[index] { try await writer.resume(dataOffset: offset) }
       created[index] = writer
     }
@@ -167,13 +169,9 @@ public struct Converter: Sendable {
         bytesWritten: totalBytes, shards: finished.map(\.fileName).sorted(), peakMemory: peak,
         spilledBytes: spilled.value, finalized: false)
     }
-    do {
-      try await blockingIO { [plan, output, inputDirectory] in
-        try output.finalize(
-          plan: plan, shards: finished, input: inputDirectory, quantizationConfig: plan.quantizationConfig)
-      }
-    } catch {
-      throw (error as? PipelineError) ?? PipelineError(.io, "\(error)")
+    try await BlockingIOExecutor.shared.execute { [plan, output, inputDirectory] () throws(PipelineError) in
+      try output.finalize(
+        plan: plan, shards: finished, input: inputDirectory, quantizationConfig: plan.quantizationConfig)
     }
     let peak = budget.gauge.peak
     progress(.finished(bytes: totalBytes, peakMemory: peak, spilledBytes: spilled.value))

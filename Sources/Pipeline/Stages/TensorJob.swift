@@ -162,11 +162,17 @@ struct TensorJob: Sendable {
     return placement
   }
 
-  /// Reads tensor bytes from `offset` into `buffer`, on a thread outside the cooperative pool.
-  private func read(at offset: Int, into buffer: PieceBuffer) async throws {
+  /// Reads tensor bytes from `offset` into `buffer`, on a thread of ``BlockingIOExecutor/shared``.
+  private func read(at offset: Int, into buffer: PieceBuffer) async throws(PipelineError) {
     let file = file
     let tensor = entry.source
-    try await blockingIO { try file.read(tensor, at: offset, into: buffer.bytes) }
+    try await BlockingIOExecutor.shared.execute { () throws(PipelineError) in
+      do {
+        try file.read(tensor, at: offset, into: buffer.bytes)
+      } catch {
+        throw PipelineError(.io, "\(error)", path: file.path, tensor: tensor.name, cause: error)
+      }
+    }
   }
 
   /// Runs `body` for every item, `share.workers` at a time; the first error cancels the rest.

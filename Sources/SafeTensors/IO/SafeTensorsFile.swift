@@ -132,26 +132,20 @@ public final class SafeTensorsFile: Sendable {
     }
   }
 
-  /// Fills `buffer` from `offset`, looping over short reads; a read that hits the end of the
-  /// file first is an error (the file shrank after it was validated).
+  /// Fills `buffer` from `offset`; a file that ends first is an error (it shrank after it was
+  /// validated).
   private static func readExactly(
     _ descriptor: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String
   ) throws(SafeTensorsError) {
-    var done = 0
-    while done < buffer.count {
-      let count: Int
-      do {
-        count = try descriptor.read(
-          fromAbsoluteOffset: Int64(offset + done), into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]),
-          retryOnInterrupt: true)
-      } catch {
-        throw SafeTensorsError(
-          .io, "read of \(buffer.count - done) bytes at offset \(offset + done) failed: \(error)", file: path)
+    do {
+      try descriptor.readAll(fromAbsoluteOffset: Int64(offset), into: buffer)
+    } catch {
+      switch error {
+      case .system(let errno):
+        throw SafeTensorsError(.io, "read of \(buffer.count) bytes at offset \(offset) failed: \(errno)", file: path)
+      case .endOfFile(let read):
+        throw SafeTensorsError(.io, "file ended at byte \(offset + read); it was changed while open", file: path)
       }
-      if count == 0 {
-        throw SafeTensorsError(.io, "file ended at byte \(offset + done); it was changed while open", file: path)
-      }
-      done += count
     }
   }
 }

@@ -1,0 +1,60 @@
+import Dispatch
+import Synchronization
+
+/// Page-aligned memory blocks through which the shard writers of a run hand their bytes to the
+/// disk: a fixed number, allocated once, held with the budget reservation of their bytes until
+/// the run ends, taken by a writer to fill and given back when their write and hash are done. The blocks are written
+/// on the threads of a ``BlockingIOExecutor``, several at once.
+final class WriteBlocks: Sendable {
+  /// The alignment of every block's address and size and of every file offset written: the
+  /// page, which direct I/O accepts wherever the file system takes it at all.
+  static let alignment = 4096
+  /// Blocks per run: one being filled while the others are written, several at once (a
+  /// virtual disk here wrote 2 GiB in 7.6 s one 8 MiB write at a time, in 4.1 s three at a time).
+  static let count = 4
+
+  /// A block's memory; whoever took it alone touches it until it is given back.
+  struct Block: @unchecked Sendable {
+    let bytes: UnsafeMutableRawBufferPointer
+  }
+
+  let size: Int
+  private let free: Mutex<[Block]>
+  private let available = DispatchSemaphore(value: WriteBlocks.count)
+  private let reservation: MemoryReservation
+
+  /// ``count`` blocks of `size` bytes (a positive multiple of ``alignment``), held by
+  /// `reservation` (of ``count`` × `size` bytes).
+  init(size: Int, reservation: consuming MemoryReservation) {
+    precondition(size > 0 && size % Self.alignment == 0 && reservation.bytes == Self.count * size)
+    self.size = size
+    reservation.budget.gauge.allocated(Self.count * size)
+    self.reservation = reservation
+    free = Mutex(
+      (0..<Self.count).map { _ in Block(bytes: .allocate(byteCount: size, alignment: Self.alignment)) })
+  }
+
+  deinit {
+    free.withLock { blocks in
+      for block in blocks { block.bytes.deallocate() }
+    }
+    reservation.budget.gauge.freed(Self.count * size)
+  }
+
+  /// The block size for a memory budget: a 32nd of it, in whole pages, at most 8 MiB.
+  static func size(memory: Int) -> Int {
+    min(8 << 20, max(alignment, memory / 32 / alignment * alignment))
+  }
+
+  /// A free block; blocks the calling thread until a write gives one back when there is none.
+  func take() -> Block {
+    available.wait()
+    return free.withLock { $0.removeLast() }
+  }
+
+  /// Gives back a block taken with ``take()``.
+  func give(_ block: Block) {
+    free.withLock { $0.append(block) }
+    available.signal()
+  }
+}
