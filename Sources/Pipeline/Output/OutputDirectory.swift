@@ -180,12 +180,7 @@ public struct OutputDirectory: Sendable {
   /// Records `identity` in `state.json` (atomically: workers starting together write the same
   /// text).
   public func record(_ identity: RunIdentity) throws(PipelineError) {
-    do {
-      try writeAtomically(
-        Array((JSONWriter.string(identity.json, style: .pythonIndented) + "\n").utf8), to: stateFile)
-    } catch {
-      throw (error as? PipelineError) ?? PipelineError(.io, "writing \(stateFile): \(error.localizedDescription)")
-    }
+    try writeAtomically(Array((JSONWriter.string(identity.json, style: .pythonIndented) + "\n").utf8), to: stateFile)
   }
 
   /// Discards an unfinished run (`--restart`): empties the state folder but for the locks, and
@@ -203,7 +198,8 @@ public struct OutputDirectory: Sendable {
         try manager.removeItem(atPath: join(path, name))
       }
     } catch {
-      throw PipelineError(.io, "clearing \(stateFolder): \(error.localizedDescription)")
+      throw PipelineError(
+        .io, "clearing \(stateFolder): \(error.localizedDescription)", path: stateFolder, cause: error)
     }
   }
 
@@ -243,7 +239,7 @@ public struct OutputDirectory: Sendable {
     } catch let error as PipelineError {
       throw error
     } catch {
-      throw PipelineError(.io, "finishing \(path): \(error.localizedDescription)")
+      throw PipelineError(.io, "finishing \(path): \(error.localizedDescription)", path: path, cause: error)
     }
   }
 
@@ -299,7 +295,7 @@ public struct OutputDirectory: Sendable {
   }
 
   /// Writes `bytes` to a temporary file, fsyncs, and renames it over `path`.
-  func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+  func writeAtomically(_ bytes: [UInt8], to path: String) throws(PipelineError) {
     let temporary = temporaryPath()
     do {
       let descriptor = try FileDescriptor.open(
@@ -310,15 +306,18 @@ public struct OutputDirectory: Sendable {
         try descriptor.sync()
       }
     } catch {
-      throw PipelineError(.io, "writing \(temporary): \(error)")
+      throw PipelineError(.io, "writing \(temporary): \(error)", path: temporary, cause: error)
     }
     try Self.moveIntoPlace(temporary, to: path)
   }
 
   /// Renames `from` over `path`; the directory is fsynced once, at the end of ``finalize``.
-  static func moveIntoPlace(_ from: String, to path: String) throws {
+  static func moveIntoPlace(_ from: String, to path: String) throws(PipelineError) {
     guard rename(from, path) == 0 else {
-      throw PipelineError(.io, "renaming \(from) to \(path): \(String(cString: strerror(errno)))")
+      let error = Errno(rawValue: errno)
+      throw PipelineError(
+        .io, "renaming \(from) to \(path): \(error.description) (errno \(error.rawValue))", path: path,
+        cause: PipelineError.SystemCallError("rename", error))
     }
   }
 

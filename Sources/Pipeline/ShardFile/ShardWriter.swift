@@ -164,7 +164,8 @@ actor ShardWriter {
           do {
             try spillFile!.read(entry.record, into: buffer)
           } catch {
-            throw PipelineError(.io, "reading back spilled data for \(shard.fileName): \(error)", cause: error)
+            throw PipelineError(
+              .io, "reading back spilled data for \(shard.fileName): \(error)", path: spillDirectory, cause: error)
           }
           try append(UnsafeRawBufferPointer(buffer))
         }
@@ -185,7 +186,9 @@ actor ShardWriter {
       spilled[piece.offset] = (record, piece.count)
       FaultInjection.spilled()
     } catch {
-      throw PipelineError(.io, "spilling staged data of \(shard.fileName) to \(spillDirectory): \(error)")
+      throw PipelineError(
+        .io, "spilling staged data of \(shard.fileName) to \(spillDirectory): \(error)", path: spillDirectory,
+        cause: error)
     }
   }
 

@@ -16,12 +16,22 @@ struct TensorJob: Sendable {
   let starts: [ShardStart]
   let progress: @Sendable (ProgressEvent) -> Void
 
+  /// Copies or quantizes the tensor.
+  ///
+  /// - Throws: ``PipelineError`` (a scheme's refusal of the tensor's values as `invalidInput`,
+  ///   naming the tensor), or `CancellationError`.
   func run() async throws {
-    if let config = entry.config, let format = entry.format, let layout = entry.layout {
-      let chunking = ChunkPlan(layout: layout, format: format, chunkBytes: share.chunkBytes)
-      try await quantize(config.scheme(source: format), chunking: chunking)
-    } else {
-      try await copy()
+    do {
+      if let config = entry.config, let format = entry.format, let layout = entry.layout {
+        let chunking = ChunkPlan(layout: layout, format: format, chunkBytes: share.chunkBytes)
+        try await quantize(config.scheme(source: format), chunking: chunking)
+      } else {
+        try await copy()
+      }
+    } catch let error as QuantizationError {
+      throw PipelineError(
+        .invalidInput, "\(file.path): tensor '\(entry.source.name)': \(error)", path: file.path,
+        tensor: entry.source.name, cause: error)
     }
   }
 
