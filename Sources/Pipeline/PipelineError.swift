@@ -22,6 +22,8 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
     case io = "io"
     /// Another process holds the output's lock; trying again later may work.
     case locked = "locked"
+    /// Another worker has not finished its share yet (`safeshard finalize`); run it, then again.
+    case incomplete = "incomplete"
     /// The run was stopped by a signal or cancelled.
     case cancelled = "cancelled"
   }
@@ -100,7 +102,7 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible {
     case .invalidInput: .invalidInput
     case .invalidOption, .outputExists, .budget: .usage
     case .io: .io
-    case .locked: .temporary
+    case .locked, .incomplete: .temporary
     case .cancelled: .cancelled
     }
   }

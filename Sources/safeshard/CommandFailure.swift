@@ -49,8 +49,9 @@ struct CommandFailure: Error, CustomStringConvertible {
   /// The failure `error` stands for, or `nil` for ArgumentParser's own exits (`ExitCode`, help).
   ///
   /// - ``PipelineError``: its ``PipelineError/exitClass``.
-  /// - `SafeTensorsError`, `TorchAOError`, `QuantizationError`: the input cannot be read or
-  ///   converted (`invalid-input`, 65).
+  /// - `SafeTensorsError`, `TorchAOError`, `QuantizationError`: the input cannot be converted
+  ///   (`invalid-input`, 65); a `SafeTensorsError` of code `io` (a failed open, stat or read) is
+  ///   `io` (74).
   /// - `RecipeError`: a wrong `--recipe` (`usage`, 64), but `refused`, a tensor of the input
   ///   that the recipe's scheme cannot quantize, is `invalid-input`.
   /// - `ValidationError`: a wrong flag (`usage`, 64).
@@ -63,7 +64,10 @@ struct CommandFailure: Error, CustomStringConvertible {
         error.exitClass, code: error.code.rawValue, error.message, errno: error.errno, path: error.path,
         tensor: error.tensor)
     case let error as SafeTensorsError:
-      self.init(.invalidInput, code: error.code.rawValue, "\(error)", path: error.file, tensor: error.tensor)
+      // A failed open, stat or read of the input is the machine's trouble, not the file's.
+      self.init(
+        error.code == .io ? .io : .invalidInput, code: error.code.rawValue, "\(error)", path: error.file,
+        tensor: error.tensor)
     case let error as TorchAOError:
       self.init(.invalidInput, code: error.code.rawValue, "\(error)", path: error.file, tensor: error.tensor)
     case let error as QuantizationError:

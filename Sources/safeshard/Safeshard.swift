@@ -13,7 +13,8 @@ struct Safeshard: AsyncParsableCommand {
         64   usage: a wrong flag, recipe or OUTPUT; fix the command
         65   invalid input: the input cannot be read or converted; never retry
         74   I/O failure, such as a full disk; retry after fixing the machine
-        75   temporary: another process holds the output's lock; retry later
+        75   temporary: the output is locked by another process, or (finalize) a
+             worker has not finished; retry later
         130  stopped by SIGINT, 143 by SIGTERM; the same command continues
       `convert --progress json` reports a failure as an "error" event of that class.
       """,

@@ -149,6 +149,13 @@ import Testing
     try config.write(to: URL(fileURLWithPath: output + "/config.json"))
     try await finished.check()
 
+    // A file SHA256SUMS does not list, as verify reports it.
+    try "x".write(toFile: output + "/stray.txt", atomically: true, encoding: .utf8)
+    let stray = await #expect(throws: PipelineError.self) { try await finished.check() }
+    #expect(stray?.message.contains("stray.txt") == true)
+    try FileManager.default.removeItem(atPath: output + "/stray.txt")
+    try await finished.check()
+
     try #"{"do_sample": true}"#.write(toFile: input + "/generation_config.json", atomically: true, encoding: .utf8)
     let changed = await #expect(throws: PipelineError.self) { try await finished.check() }
     #expect(changed?.message.contains("generation_config.json is not the input's") == true)

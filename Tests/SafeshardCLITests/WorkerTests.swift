@@ -94,7 +94,7 @@ import Testing
     #expect(worker0.status == 0)
     #expect(worker0.standardOutput.contains("run `safeshard finalize"))
     let early = try CLIRunner.run(["finalize", shared])
-    #expect(early.status == 65)
+    #expect(early.status == 75)
     #expect(early.standardError.contains("model-00002-of-00003.safetensors is not finished: worker 1 of 2"))
 
     #expect(
@@ -107,7 +107,7 @@ import Testing
     handle.write(Data([0x55]))
     try handle.close()
     let damaged = try CLIRunner.run(["finalize", shared])
-    #expect(damaged.status == 65)
+    #expect(damaged.status == 74)
     #expect(damaged.standardError.contains("differs from the"))
     #expect(!FileManager.default.fileExists(atPath: shared + "/model.safetensors.index.json"))
   }

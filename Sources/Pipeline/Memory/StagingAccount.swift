@@ -1,6 +1,8 @@
 import Synchronization
 
-/// The bytes staged in memory by every shard writer, against one limit.
+/// The bytes staged in memory by every shard writer, against one limit: counted as the budget
+/// counts them (each piece's ``PieceBuffer/footprint(_:)``), or staging could hold more than the
+/// share of the budget it was given and starve the readers that the cursor waits for.
 final class StagingAccount: Sendable {
   let limit: Int
   private let bytes = Mutex(0)

@@ -71,7 +71,8 @@ public struct FinishedOutput: Sendable {
       let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
       guard size == shard.fileSize else { throw differs("\(shard.fileName) is \(size) bytes, not \(shard.fileSize)") }
     }
-    if let problem = ChecksumList(digests: sums).mismatches(in: directory.path).first {
+    let list = ChecksumList(digests: sums)
+    if let problem = (list.mismatches(in: directory.path) + list.unlisted(in: directory.path)).first {
       throw PipelineError(
         .outputExists, "\(problem); the output is damaged: remove \(directory.path) and convert again")
     }

@@ -255,8 +255,9 @@ public struct OutputDirectory: Sendable {
       let worker = index % plan.options.workerCount
       guard case .done(let size, let sha256) = journals[shard.fileName] else {
         throw PipelineError(
-          .invalidInput,
-          "\(shard.fileName) is not finished: worker \(worker) of \(plan.options.workerCount) has not written it")
+          .incomplete,
+          "\(shard.fileName) is not finished: worker \(worker) of \(plan.options.workerCount) has not written it; "
+            + "run that worker again, then finalize", path: join(path, shard.fileName))
       }
       let location = [join(stateFolder, shard.fileName), join(path, shard.fileName)].first {
         FileManager.default.fileExists(atPath: $0)
@@ -265,12 +266,13 @@ public struct OutputDirectory: Sendable {
         size == shard.fileSize
       else {
         throw PipelineError(
-          .invalidInput, "\(shard.fileName) is missing or not the \(shard.fileSize) bytes worker \(worker) recorded")
+          .io, "\(shard.fileName) is missing or not the \(shard.fileSize) bytes worker \(worker) recorded",
+          path: location ?? join(path, shard.fileName))
       }
       let digest = try ChecksumList.digest(ofFile: location)
       guard digest == sha256 else {
         throw PipelineError(
-          .invalidInput, "\(location): SHA-256 \(digest) differs from the \(sha256) worker \(worker) recorded")
+          .io, "\(location): SHA-256 \(digest) differs from the \(sha256) worker \(worker) recorded", path: location)
       }
       results.append(ShardWriter.Result(fileName: shard.fileName, size: size, sha256: sha256))
     }

@@ -134,7 +134,7 @@ actor ShardWriter {
     } else if piece.offset <= cursor {
       try append(UnsafeRawBufferPointer(rebasing: piece.buffer.bytes[(cursor - piece.offset)...]))
       try drain()
-    } else if staging.tryAdd(piece.count) {
+    } else if staging.tryAdd(PieceBuffer.footprint(piece.count)) {
       staged[piece.offset] = piece
     } else {
       try spill(piece)
@@ -157,7 +157,7 @@ actor ShardWriter {
   private func drain() throws(PipelineError) {
     while true {
       if let piece = staged.removeValue(forKey: cursor) {
-        staging.remove(piece.count)
+        staging.remove(PieceBuffer.footprint(piece.count))
         try append(UnsafeRawBufferPointer(piece.buffer.bytes))
       } else if let entry = spilled.removeValue(forKey: cursor) {
         try spillMemory.readingBack(count: entry.count) { buffer throws(PipelineError) in
@@ -234,6 +234,8 @@ actor ShardWriter {
   /// power loss could take back.
   private func finish() throws(PipelineError) -> Result {
     let file = try openIfNeeded()
+    // `finish` closes the file whether or not it succeeds: nothing may close it again.
+    phase = .idle
     let digest = ChecksumList.hex(try file.finish())
     guard rename(partialPath, finalPath) == 0 else {
       throw PipelineError.systemCall("rename", Errno(rawValue: errno), path: partialPath)
@@ -257,7 +259,7 @@ actor ShardWriter {
     }
     try? spillFile?.remove()
     spillFile = nil
-    for piece in staged.values { staging.remove(piece.count) }
+    for piece in staged.values { staging.remove(PieceBuffer.footprint(piece.count)) }
     staged = [:]
   }
 }

@@ -9,10 +9,10 @@ import TorchAO
 /// reserved from one ``MemoryBudget`` for as long as it exists (see ``MemoryShare`` for how the
 /// budget is divided).
 ///
-/// Tensors are taken in output order; within a tensor, up to ``ConversionOptions/jobs`` chunks
-/// are read and quantized at once. Finished pieces travel through a bounded channel
-/// (`AsyncChannel`: a sender suspends until the writer side has taken its piece), so a slow disk
-/// slows the readers instead of growing memory. The first error cancels everything; cancelling
+/// Tensors are taken in output order; within a tensor, up to ``MemoryShare/workers`` chunks are
+/// read and quantized at once. Finished pieces travel through a channel buffered to
+/// `2 × workers` pieces (a sender suspends while the buffer is full; the pieces in it hold their
+/// reservations), so a slow disk slows the readers instead of growing memory. The first error cancels everything; cancelling
 /// the task stops the run, leaving the state folder for the next run.
 ///
 /// The budget cannot deadlock because the run keeps the invariants ``MemoryBudget`` lists: the
