@@ -48,7 +48,7 @@ with open(path, "wb") as f:
     f.write(row * n)
 PY
 "$SAFESHARD" convert "$dir/many.safetensors" "$dir/out" --recipe int8-weight-only --max-shard-size 5MB \
-  --progress none >/dev/null
+  --progress none >/dev/null 2>&1
 
 file="$dir/many.safetensors"
 commands=(
