@@ -29,9 +29,24 @@ struct InspectReport {
     files = checkpoint.files.map { file in
       var plain: [(String, String)] = []
       var counts: [String: Int] = [:]
+      // torchao's entries repeat a few texts (one per shape and scheme): decode each text once.
+      var decoded: [(text: String, subclass: String?)] = []
       for (key, value) in (file.header.metadata ?? [:]).sorted(by: { $0.key < $1.key }) {
-        if key != "tensor_names", let entry = try? TensorDescription(decoding: value, tensor: key) {
-          counts[entry.subclass ?? "Tensor", default: 0] += 1
+        guard key != "tensor_names" else {
+          plain.append((key, value))
+          continue
+        }
+        let subclass: String??
+        if let known = decoded.first(where: { ExactName($0.text) == ExactName(value) }) {
+          subclass = known.subclass
+        } else if let entry = try? TensorDescription(decoding: value, tensor: key) {
+          subclass = entry.subclass
+          if decoded.count < 64 { decoded.append((value, entry.subclass)) }
+        } else {
+          subclass = nil
+        }
+        if let subclass {
+          counts[subclass ?? "Tensor", default: 0] += 1
         } else {
           plain.append((key, value))
         }

@@ -53,8 +53,11 @@ struct PlanCommand: ParsableCommand {
     let names = plan.entries.map(\.source.name.escapingControlCharacters)
     let width = names.map(\.count).max() ?? 0
     for (entry, name) in zip(plan.entries, names) {
-      let shards = Set(entry.flattened.stored.compactMap { plan.placement(of: $0.spec.name)?.shard })
-        .sorted().map { plan.shards[$0].fileName }.joined(separator: ", ")
+      var indices: [Int] = []
+      for stored in entry.flattened.stored {
+        if let shard = plan.placement(of: stored.spec.name)?.shard, !indices.contains(shard) { indices.append(shard) }
+      }
+      let shards = indices.sorted().map { plan.shards[$0].fileName }.joined(separator: ", ")
       text +=
         "  " + name + String(repeating: " ", count: width - name.count)
         + "  \(entry.source.dtype.rawValue) \(entry.source.shape)  →  \(action(entry))  [\(shards)]\n"

@@ -64,9 +64,16 @@ enum QuantizingInputCheck {
   /// The method `tensor` shows and how, or `nil` when it looks like an ordinary tensor.
   static func quantizedEvidence(_ tensor: TensorInfo, in header: SafeTensorsHeader) -> (String, String)? {
     let name = tensor.name
-    let module = name.split(separator: ".").dropLast().joined(separator: ".")
-    func sibling(_ last: String) -> TensorInfo? { header.tensor(named: module.isEmpty ? last : module + "." + last) }
-    let last = name.split(separator: ".").last.map(String.init) ?? name
+    func sibling(_ last: String) -> TensorInfo? {
+      let module = name.split(separator: ".").dropLast().joined(separator: ".")
+      return header.tensor(named: module.isEmpty ? last : module + "." + last)
+    }
+    // The last non-empty dot-separated component (the name itself when it has none), found
+    // without splitting the name: a 100 000-tensor input asks once a tensor.
+    var stem = name.utf8[...]
+    while stem.last == UInt8(ascii: ".") { stem = stem.dropLast() }
+    let component = stem[(stem.lastIndex(of: UInt8(ascii: ".")).map(stem.index(after:)) ?? stem.startIndex)...]
+    let last = component.isEmpty ? name : String(Substring(component))
     switch last {
     case "weight_scale_inv": return ("fp8", "it holds block scales (weight_scale_inv)")
     case "qweight", "qzeros": return ("gptq or awq", "it holds packed integer codes (\(last))")
@@ -78,12 +85,24 @@ enum QuantizingInputCheck {
         return ("a scaled 8-bit or packed 4-bit format", "its \(weight.dtype.rawValue) weight has a weight_scale")
       }
     default:
-      if name.contains("quant_state.bitsandbytes__") { return ("bitsandbytes", "it holds a 4-bit quant_state") }
+      if containsBitsAndBytesQuantState(name) { return ("bitsandbytes", "it holds a 4-bit quant_state") }
     }
     if [.f8e4m3, .f8e5m2, .f8e4m3fnuz, .f8e5m2fnuz].contains(tensor.dtype), tensor.shape.count >= 2 {
       return ("fp8", "it is stored as \(tensor.dtype.rawValue)")
     }
     return nil
+  }
+
+  /// Whether `name` contains `quant_state.bitsandbytes__`: by bytes for an ASCII name, else by
+  /// Foundation (composed characters), as before.
+  private static func containsBitsAndBytesQuantState(_ name: String) -> Bool {
+    let marker = Array("quant_state.bitsandbytes__".utf8)
+    let utf8 = Array(name.utf8)
+    guard utf8.allSatisfy({ $0 < 0x80 }) else { return name.contains("quant_state.bitsandbytes__") }
+    guard utf8.count >= marker.count else { return false }
+    return (0...(utf8.count - marker.count)).contains { start in
+      utf8[start..<(start + marker.count)].elementsEqual(marker)
+    }
   }
 
   private static func alreadyQuantized(_ method: String, path: String, tensor: String?, evidence: String)

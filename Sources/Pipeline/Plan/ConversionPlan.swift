@@ -152,7 +152,7 @@ public struct ConversionPlan: Sendable {
     self.entries = entries
     self.options = options
     let stored = entries.flatMap { $0.flattened.stored.map(\.spec) }
-    var seen = Set<ExactName>()
+    var seen = Set<ExactName>(minimumCapacity: stored.count)
     for spec in stored where !seen.insert(ExactName(spec.name)).inserted {
       throw PipelineError(.invalidInput, "two tensors would be stored as '\(spec.name)'", tensor: spec.name)
     }
@@ -170,8 +170,8 @@ public struct ConversionPlan: Sendable {
     if entries.contains(where: { $0.config != nil }) {
       let extra = ["format": "pt"]
       try Self.checkTorchAONames(entries.map(\.flattened.name), extraKeys: Set(extra.keys))
-      metadata = TorchAOMetadata(entries: entries.map { ($0.flattened.name, $0.flattened.description) })
-        .encoded(extra: extra)
+      metadata = TorchAOMetadata.encoded(
+        entries: entries.map { ($0.flattened.name, $0.flattened.description) }, extra: extra)
     } else {
       // Nothing quantized: keep what the input says (a torchao checkpoint resharded keeps its
       // metadata), and transformers' "format".
@@ -181,6 +181,7 @@ public struct ConversionPlan: Sendable {
     let groups = Self.split(sizes: sizes, maxShardSize: options.maxShardSize)
     var shards: [Shard] = []
     var placements: [ExactName: Placement] = [:]
+    placements.reserveCapacity(stored.count)
     let metadataJSON = SafeTensorsHeader.metadataJSON(metadata)
     for (index, group) in groups.enumerated() {
       let fileName =

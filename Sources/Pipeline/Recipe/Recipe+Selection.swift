@@ -70,7 +70,12 @@ extension Recipe {
       guard name.hasSuffix(".weight") else {
         return .keep(reason: "not a .weight (transformers quantizes only nn.Linear weights)")
       }
-      let module = name.dropLast(".weight".count).split(separator: ".").last ?? ""
+      // The last non-empty dot-separated component before ".weight", found without splitting
+      // the whole name (a 100 000-tensor plan asks once a tensor).
+      var stem = name.utf8.dropLast(".weight".utf8.count)
+      while stem.last == UInt8(ascii: ".") { stem = stem.dropLast() }
+      let module = Substring(
+        stem[(stem.lastIndex(of: UInt8(ascii: ".")).map(stem.index(after:)) ?? stem.startIndex)...])
       if Self.embeddingModules.contains(module) { return .keep(reason: "embedding") }
       if Self.outputModules.contains(module) {
         return .keep(reason: "lm_head (transformers keeps the output projection)")

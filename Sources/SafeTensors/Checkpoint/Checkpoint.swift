@@ -137,6 +137,7 @@ public struct Checkpoint: Sendable {
     }
 
     var locations: [ExactName: Int] = [:]
+    locations.reserveCapacity(files.reduce(0) { $0 + $1.header.tensors.count })
     for (position, file) in files.enumerated() {
       for tensor in file.header.tensors {
         if let other = locations.updateValue(position, forKey: ExactName(tensor.name)) {
@@ -146,7 +147,7 @@ public struct Checkpoint: Sendable {
         }
       }
     }
-    var listed = Set<ExactName>()
+    var listed = Set<ExactName>(minimumCapacity: index.weightMap.count)
     for (tensor, name) in index.weightMap {
       listed.insert(ExactName(tensor))
       guard let position = positionOfName[name] else { continue }  // missing or invalid: reported above

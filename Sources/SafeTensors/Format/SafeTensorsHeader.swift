@@ -1,3 +1,5 @@
+import Foundation
+
 /// The header of a safetensors file: optional string metadata and the tensor entries.
 ///
 /// ``decode(json:)`` applies every rule of the safetensors reference reader;
@@ -89,9 +91,14 @@ public struct SafeTensorsHeader: Sendable, Equatable {
   /// ``encoded()`` that every shard of a checkpoint shares. torchao's metadata describes every
   /// tensor of the model, so a plan of many shards encodes it once, not once a shard.
   public static func metadataJSON(_ metadata: [String: String]) -> [UInt8] {
-    var bytes: [UInt8] = []
-    let keys = metadata.keys.sorted(by: utf8Less)
-    JSONWriter.append(.object(keys.map { JSONMember($0, .string(metadata[$0]!)) }), to: &bytes)
+    var bytes: [UInt8] = [UInt8(ascii: "{")]
+    for (index, (key, value)) in metadata.sorted(by: { utf8Less($0.key, $1.key) }).enumerated() {
+      if index > 0 { bytes.append(UInt8(ascii: ",")) }
+      JSONWriter.appendString(key, style: .compact, to: &bytes)
+      bytes.append(UInt8(ascii: ":"))
+      JSONWriter.appendString(value, style: .compact, to: &bytes)
+    }
+    bytes.append(UInt8(ascii: "}"))
     return bytes
   }
 
@@ -108,14 +115,20 @@ public struct SafeTensorsHeader: Sendable, Equatable {
       if index > 0 || metadataJSON != nil { bytes.append(UInt8(ascii: ",")) }
       JSONWriter.appendString(tensor.name, style: .compact, to: &bytes)
       bytes.append(UInt8(ascii: ":"))
-      JSONWriter.append(
-        .object([
-          JSONMember("dtype", .string(tensor.dtype.rawValue)),
-          JSONMember("shape", .array(tensor.shape.map { .number(String($0)) })),
-          JSONMember(
-            "data_offsets",
-            .array([.number(String(tensor.dataOffsets.lowerBound)), .number(String(tensor.dataOffsets.upperBound))])),
-        ]), to: &bytes)
+      // What `JSONWriter` writes for {"dtype":…,"shape":[…],"data_offsets":[…]}, without
+      // building the value: a 300 000-tensor header is written in a fraction of the time.
+      bytes.append(contentsOf: #"{"dtype":""#.utf8)
+      bytes.append(contentsOf: tensor.dtype.rawValue.utf8)
+      bytes.append(contentsOf: #"","shape":["#.utf8)
+      for (axis, length) in tensor.shape.enumerated() {
+        if axis > 0 { bytes.append(UInt8(ascii: ",")) }
+        Self.appendDecimal(length, to: &bytes)
+      }
+      bytes.append(contentsOf: #"],"data_offsets":["#.utf8)
+      Self.appendDecimal(tensor.dataOffsets.lowerBound, to: &bytes)
+      bytes.append(UInt8(ascii: ","))
+      Self.appendDecimal(tensor.dataOffsets.upperBound, to: &bytes)
+      bytes.append(contentsOf: "]}".utf8)
     }
     bytes.append(UInt8(ascii: "}"))
     let padding = (8 - (bytes.count - 8) % 8) % 8
@@ -123,9 +136,35 @@ public struct SafeTensorsHeader: Sendable, Equatable {
     withUnsafeBytes(of: UInt64(bytes.count - 8).littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }
     return bytes
   }
+
+  /// Appends the decimal digits of `value` (`String(value)`, without making the string).
+  private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+    if value < 0 { bytes.append(UInt8(ascii: "-")) }
+    var magnitude = value.magnitude
+    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+    withUnsafeMutableBytes(of: &digits) { buffer in
+      var start = buffer.count
+      repeat {
+        start -= 1
+        buffer[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+        magnitude /= 10
+      } while magnitude > 0
+      bytes.append(contentsOf: buffer[start...])
+    }
+  }
 }
 
 /// Whether `left` sorts before `right` by UTF-8 bytes (Rust's and Python's string order).
+///
+/// Compares the bytes with `memcmp` where both strings are contiguous (native strings are):
+/// sorting a 300 000-tensor header spends most of its time here.
 func utf8Less(_ left: String, _ right: String) -> Bool {
-  left.utf8.lexicographicallyPrecedes(right.utf8)
+  let less = left.utf8.withContiguousStorageIfAvailable { left in
+    right.utf8.withContiguousStorageIfAvailable { right in
+      let common = min(left.count, right.count)
+      let order = common == 0 ? 0 : memcmp(left.baseAddress!, right.baseAddress!, common)
+      return order != 0 ? order < 0 : left.count < right.count
+    }
+  }
+  return (less ?? nil) ?? left.utf8.lexicographicallyPrecedes(right.utf8)
 }

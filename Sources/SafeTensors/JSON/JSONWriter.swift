@@ -75,6 +75,18 @@ public enum JSONWriter {
   /// printable ASCII, as UTF-16 `\uXXXX`).
   public static func appendString(_ text: String, style: Style, to bytes: inout [UInt8]) {
     bytes.append(UInt8(ascii: "\""))
+    // Most strings (tensor names, dtypes) need no escape in either style: copy their bytes at once.
+    let copied: Bool? = text.utf8.withContiguousStorageIfAvailable { utf8 in
+      let plain = utf8.allSatisfy { byte in
+        byte >= 0x20 && byte != 0x22 && byte != 0x5C && (style == .compact || byte <= 0x7E)
+      }
+      if plain { bytes.append(contentsOf: utf8) }
+      return plain
+    }
+    if copied == true {
+      bytes.append(UInt8(ascii: "\""))
+      return
+    }
     switch style {
     case .compact:
       for byte in text.utf8 {

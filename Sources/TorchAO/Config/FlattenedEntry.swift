@@ -45,6 +45,7 @@ extension TorchAOConfig {
       throw TorchAOError(.unsupported, "\(error)", tensor: name)
     }
     var stored: [FlattenedEntry.Stored] = []
+    let prefix = FlattenedName.prefix(of: name)
     for partName in description.tensorDataNames {
       guard let part = layout.parts.first(where: { $0.name.rawValue == partName }),
         let dtype = DType(rawValue: part.elementType.rawValue)
@@ -53,7 +54,7 @@ extension TorchAOConfig {
       }
       stored.append(
         FlattenedEntry.Stored(
-          spec: TensorSpec(name: FlattenedName.name(parameter: name, part: partName), dtype: dtype, shape: part.shape),
+          spec: TensorSpec(name: prefix + partName, dtype: dtype, shape: part.shape),
           part: part.name))
     }
     return FlattenedEntry(name: name, description: description, stored: stored)

@@ -139,16 +139,35 @@ public struct TorchAOCheckpoint: Sendable {
 
   /// The subclass entry whose part-name prefix `name` starts with, if any.
   private static func owner(of name: String, prefixes: [String: String]) -> String? {
-    guard
-      let boundary = name.range(of: "._", options: .backwards)?.upperBound
-        ?? (name.hasPrefix("_") ? name.index(after: name.startIndex) : nil)
-    else { return nil }
+    guard let boundary = partBoundary(of: name) else { return nil }
     var index = boundary
     while let underscore = name[index...].firstIndex(of: "_") {
       if let owner = prefixes[String(name[...underscore])] { return owner }
       index = name.index(after: underscore)
     }
     return nil
+  }
+
+  /// Where the part of `name` after its last `._` starts (after a leading `_` when it has no
+  /// `._`), or `nil`. An ASCII name is searched by bytes; any other by Foundation, which
+  /// compares composed characters.
+  private static func partBoundary(of name: String) -> String.Index? {
+    let utf8 = name.utf8
+    if utf8.allSatisfy({ $0 < 0x80 }) {
+      var index = utf8.endIndex
+      while index > utf8.startIndex {
+        let previous = utf8.index(before: index)
+        if utf8[previous] == UInt8(ascii: "_"), previous > utf8.startIndex,
+          utf8[utf8.index(before: previous)] == UInt8(ascii: ".")
+        {
+          return index
+        }
+        index = previous
+      }
+      return utf8.first == UInt8(ascii: "_") ? utf8.index(after: utf8.startIndex) : nil
+    }
+    return name.range(of: "._", options: .backwards)?.upperBound
+      ?? (name.hasPrefix("_") ? name.index(after: name.startIndex) : nil)
   }
 
   private static func weight(_ name: String, _ description: TensorDescription, in checkpoint: Checkpoint)

@@ -33,8 +33,28 @@ public struct TorchAOMetadata: Sendable, Equatable {
   /// The string map for a safetensors header: every entry, `tensor_names`, and the `extra`
   /// keys (transformers adds `"format": "pt"`).
   public func encoded(extra: [String: String] = [:]) -> [String: String] {
+    Self.encoded(entries: entries, extra: extra)
+  }
+
+  /// ``encoded(extra:)`` of the metadata of `entries`, without indexing them first.
+  ///
+  /// A model's weights share a few descriptions (one per shape and scheme), so each distinct
+  /// description is encoded once and its text shared.
+  public static func encoded(entries: [(name: String, description: TensorDescription)], extra: [String: String] = [:])
+    -> [String: String]
+  {
     var metadata = extra
-    for (name, description) in entries { metadata[name] = description.encoded() }
+    metadata.reserveCapacity(extra.count + entries.count + 1)
+    var texts: [(description: TensorDescription, text: String)] = []
+    for (name, description) in entries {
+      if let known = texts.first(where: { $0.description == description }) {
+        metadata[name] = known.text
+      } else {
+        let text = description.encoded()
+        if texts.count < 64 { texts.append((description, text)) }
+        metadata[name] = text
+      }
+    }
     metadata["tensor_names"] = JSONWriter.string(.array(entries.map { .string($0.name) }), style: .python)
     return metadata
   }
@@ -59,7 +79,10 @@ public struct TorchAOMetadata: Sendable, Equatable {
       throw TorchAOError(.tensorNames, "\"tensor_names\" is not a non-empty JSON list")
     }
     var entries: [(String, TensorDescription)] = []
-    var seen = Set<ExactName>()
+    entries.reserveCapacity(list.count)
+    var seen = Set<ExactName>(minimumCapacity: list.count)
+    // Most entries repeat one of a few texts (one per shape and scheme): decode each text once.
+    var decoded: [(text: String, description: TensorDescription)] = []
     for item in list {
       guard let name = item.string else {
         throw TorchAOError(.tensorNames, "\"tensor_names\" holds \(JSONWriter.string(item)), which is not a string")
@@ -71,7 +94,13 @@ public struct TorchAOMetadata: Sendable, Equatable {
         throw TorchAOError(
           .tensorNames, "\"tensor_names\" lists an entry that the metadata does not have", tensor: name)
       }
-      entries.append((name, try TensorDescription(decoding: entry, tensor: name)))
+      if let known = decoded.first(where: { ExactName($0.text) == ExactName(entry) }) {
+        entries.append((name, known.description))
+      } else {
+        let description = try TensorDescription(decoding: entry, tensor: name)
+        if decoded.count < 64 { decoded.append((entry, description)) }
+        entries.append((name, description))
+      }
     }
     self.init(entries: entries)
   }
