@@ -1,8 +1,9 @@
 import Crypto
 import Foundation
-import Pipeline
 import SafeTensors
 import Testing
+
+@testable import Pipeline
 
 /// Inputs as users have them: Hugging Face cache snapshots (links into `blobs/`), repository
 /// ids, sub-folders, special files, and inputs that must be refused.
@@ -347,5 +348,34 @@ extension FileManager {
   fileprivate func isDirectoryAt(_ path: String) -> Bool {
     var isDirectory: ObjCBool = false
     return fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+  }
+}
+
+@Suite struct InputFilesEdgeTests {
+  @Test func aLinkToAFolderOutsideTheInputIsSkippedNotWalked() throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let input = scratch.path + "/in"
+    let outside = scratch.path + "/outside"
+    try FileManager.default.createDirectory(atPath: input + "/sub", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+    try "a".write(toFile: input + "/sub/a.txt", atomically: true, encoding: .utf8)
+    try "b".write(toFile: outside + "/b.txt", atomically: true, encoding: .utf8)
+    try FileManager.default.createSymbolicLink(atPath: input + "/away", withDestinationPath: "../outside")
+    try FileManager.default.createSymbolicLink(atPath: input + "/here", withDestinationPath: "sub")
+    let scan = InputFiles(scanning: input)
+    // A folder reached twice (here -> sub) is walked once, under the first name in order.
+    #expect(scan.files == ["here/a.txt"])
+    #expect(scan.skipped.map(\.path) == ["away"])
+  }
+
+  @Test func namesThatStartWithASpaceOrAStarReadBackFromSHA256SUMSUnchanged() throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let digest = String(repeating: "ab", count: 32)
+    let list = ChecksumList(digests: [" readme": digest, "*notes.txt": digest, "plain": digest])
+    try list.text.write(toFile: scratch.path + "/SHA256SUMS", atomically: true, encoding: .utf8)
+    let read = try ChecksumList(directory: scratch.path)
+    #expect(read.digests == list.digests)
   }
 }

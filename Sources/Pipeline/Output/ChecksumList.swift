@@ -32,8 +32,11 @@ public struct ChecksumList: Sendable, Equatable {
     try Self.forEachChunk(ofFile: path) { data += $0 }
     var digests: [String: String] = [:]
     for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() {
-      let fields = line.split(separator: " ", maxSplits: 1)
-      let name = fields.count == 2 ? String(fields[1].drop { $0 == " " || $0 == "*" }) : ""
+      // `DIGEST  NAME` (text mode) or `DIGEST *NAME` (binary mode), as sha256sum writes them:
+      // exactly one mode character, so a name that starts with a space or a star reads back as is.
+      let fields = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+      let name =
+        fields.count == 2 && (fields[1].hasPrefix(" ") || fields[1].hasPrefix("*")) ? String(fields[1].dropFirst()) : ""
       guard fields.count == 2, fields[0].count == 64, fields[0].allSatisfy(\.isHexDigit), Self.isRelativePath(name)
       else {
         throw PipelineError(

@@ -37,6 +37,7 @@ struct InputFiles: Sendable, Equatable {
     if let excluding, let identity = FileIdentity(path: excluding), identity != FileIdentity(path: input) {
       seen.insert(identity)
     }
+    let root = ChecksumList.realPath(input) ?? input
     func walk(_ relative: String) {
       let directory = relative.isEmpty ? input : join(input, relative)
       guard let identity = FileIdentity(path: directory), seen.insert(identity).inserted else { return }
@@ -50,12 +51,17 @@ struct InputFiles: Sendable, Equatable {
         }
         switch status.st_mode & S_IFMT {
         case S_IFDIR:
+          // A link may lead anywhere (`x -> /`): only folders inside the input are walked.
+          guard let real = ChecksumList.realPath(join(input, path)), ChecksumList.isInside(real, root) else {
+            skipped.append(Skipped(path: path, reason: "a link to a folder outside the input"))
+            continue
+          }
           walk(path)
         case S_IFREG where relative.isEmpty && name == ChecksumList.fileName:
           continue  // the output gets its own
         case S_IFREG where Self.weightSuffixes.contains(where: { name.hasSuffix($0) }):
           if !relative.isEmpty { skipped.append(Skipped(path: path, reason: "weights in a sub-folder are not copied")) }
-        case S_IFREG where name.contains("\n") || name.contains("\\"):
+        case S_IFREG where path.contains("\n") || path.contains("\\"):
           skipped.append(Skipped(path: path, reason: "its name cannot be listed in SHA256SUMS"))
         case S_IFREG:
           files.append(path)
