@@ -31,13 +31,13 @@ import Testing
 
   enum Disk: Sendable, CustomStringConvertible {
     case nothing
-    case finished(size: Int)
+    case finished(size: Int, header: Bool = true)
     case partial(extraBytes: Int, header: Bool)
 
     var description: String {
       switch self {
       case .nothing: "nothing"
-      case .finished(let size): "finished file of \(size) bytes"
+      case .finished(let size, let header): "finished file of \(size) bytes\(header ? "" : ", another header")"
       case .partial(let extra, let header): "partial of header+\(extra) bytes, header \(header ? "right" : "wrong")"
       }
     }
@@ -66,6 +66,7 @@ import Testing
   @Test(arguments: [
     (Recorded.none, Disk.nothing, Expected.fresh),
     (.done(sizeDelta: 0), .finished(size: 38_296), .finished),
+    (.done(sizeDelta: 0), .finished(size: 38_296, header: false), .fresh),
     (.done(sizeDelta: 0), .nothing, .fresh),
     (.done(sizeDelta: 0), .finished(size: 38_295), .fresh),
     (.done(sizeDelta: -1), .finished(size: 38_295), .fresh),
@@ -87,8 +88,10 @@ import Testing
       try FileManager.default.createDirectory(atPath: output.stateFolder, withIntermediateDirectories: true)
       switch disk {
       case .nothing: break
-      case .finished(let size):
-        #expect(FileManager.default.createFile(atPath: path + "/" + shard.fileName, contents: Data(count: size)))
+      case .finished(let size, let header):
+        var bytes = shard.headerBytes + [UInt8](repeating: 7, count: size - shard.headerBytes.count)
+        if !header { bytes[9] ^= 1 }
+        #expect(FileManager.default.createFile(atPath: path + "/" + shard.fileName, contents: Data(bytes)))
       case .partial(let extra, let header):
         var bytes = shard.headerBytes + [UInt8](repeating: 7, count: extra)
         if !header { bytes[9] ^= 1 }

@@ -58,11 +58,13 @@ public struct OutputDirectory: Sendable {
     shardCount == 1 ? join(stateFolder, fileName) : join(path, fileName)
   }
 
-  /// Whether the finished shard `fileName` of `size` bytes is where a finished shard goes (for a
-  /// single shard: in the state folder, or already moved into place by an interrupted finish).
-  func hasFinished(_ fileName: String, size: Int) -> Bool {
+  /// Whether the finished shard `fileName` of `size` bytes, beginning with `header`, is where a
+  /// finished shard goes (for a single shard: in the state folder, or already moved into place by
+  /// an interrupted finish).
+  func hasFinished(_ fileName: String, size: Int, header: [UInt8]) -> Bool {
     [join(stateFolder, fileName), join(path, fileName)].contains { candidate in
       (try? FileManager.default.attributesOfItem(atPath: candidate)[.size] as? Int) == size
+        && RunState.partial(candidate, holds: size, header: header)
     }
   }
 

@@ -21,7 +21,8 @@ struct RunState: Sendable {
     starts = plan.shards.enumerated().map { index, shard in
       guard plan.options.owns(shard: index) else { return .notOwned }
       switch journals[shard.fileName] {
-      case .done(let size, let sha256) where size == shard.fileSize && output.hasFinished(shard.fileName, size: size):
+      case .done(let size, let sha256)
+      where size == shard.fileSize && output.hasFinished(shard.fileName, size: size, header: shard.headerBytes):
         return .finished(ShardWriter.Result(fileName: shard.fileName, size: size, sha256: sha256))
       case .committed(let length)
       where (shard.headerBytes.count..<shard.fileSize).contains(length)
@@ -41,7 +42,7 @@ struct RunState: Sendable {
     }
   }
 
-  /// Whether the partial file at `path` is at least `length` bytes long and begins with `header`.
+  /// Whether the file at `path` is at least `length` bytes long and begins with `header`.
   static func partial(_ path: String, holds length: Int, header: [UInt8]) -> Bool {
     guard let descriptor = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else {
       return false
@@ -49,7 +50,7 @@ struct RunState: Sendable {
     defer { try? descriptor.close() }
     guard let size = try? descriptor.seek(offset: 0, from: .end), size >= length else { return false }
     var head = [UInt8](repeating: 0, count: header.count)
-    let read = head.withUnsafeMutableBytes { try? descriptor.read(fromAbsoluteOffset: 0, into: $0) }
-    return read == header.count && head == header
+    let read: Void? = head.withUnsafeMutableBytes { try? descriptor.readAll(fromAbsoluteOffset: 0, into: $0) }
+    return read != nil && head == header
   }
 }

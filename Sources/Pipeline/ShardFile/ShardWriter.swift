@@ -102,12 +102,11 @@ actor ShardWriter {
         var buffer = [UInt8](repeating: 0, count: min(8 << 20, max(1, length)))
         var offset = 0
         while offset < length {
-          let count = try buffer.withUnsafeMutableBytes { bytes in
-            try descriptor.read(
-              fromAbsoluteOffset: Int64(offset),
-              into: UnsafeMutableRawBufferPointer(rebasing: bytes[..<min(bytes.count, length - offset)]))
+          let count = min(buffer.count, length - offset)
+          try buffer.withUnsafeMutableBytes { bytes in
+            try descriptor.readAll(
+              fromAbsoluteOffset: Int64(offset), into: UnsafeMutableRawBufferPointer(rebasing: bytes[..<count]))
           }
-          guard count > 0 else { throw Errno.ioError }
           hasher.update(data: buffer[..<count])
           offset += count
         }
