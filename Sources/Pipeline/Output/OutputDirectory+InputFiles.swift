@@ -29,13 +29,13 @@ extension OutputDirectory {
       if relative == "config.json", let quantizationConfig {
         let bytes = Array(
           try Self.configText(try Self.contents(of: source), quantizationConfig: quantizationConfig, path: source).utf8)
-        try Self.typed { try writeAtomically(bytes, to: target) }
+        try writeAtomically(bytes, to: target)
         digests[relative] = ChecksumList.hex(SHA256.hash(data: bytes))
       } else {
         digests[relative] = try copyFile(source, to: target)
       }
     }
-    for folder in folders.sorted() where folder != path { try Self.typed { try Self.syncDirectory(folder) } }
+    for folder in folders.sorted() where folder != path { try Self.syncDirectory(folder) }
     return digests
   }
 
@@ -68,7 +68,7 @@ extension OutputDirectory {
         .io, "copying \(source) to \(temporary): \(error)", path: source,
         cause: (error as? Errno).map { PipelineError.SystemCallError("copy", $0) })
     }
-    try Self.typed { try Self.moveIntoPlace(temporary, to: target) }
+    try Self.moveIntoPlace(temporary, to: target)
     return ChecksumList.hex(hasher.finalize())
   }
 
@@ -103,15 +103,6 @@ extension OutputDirectory {
       }
     } catch {
       throw PipelineError.systemCall("read", (error as? Errno) ?? .ioError, path: path)
-    }
-  }
-
-  /// Runs `body`, whose helpers throw only ``PipelineError`` but are not typed.
-  private static func typed(_ body: () throws -> Void) throws(PipelineError) {
-    do {
-      try body()
-    } catch {
-      throw (error as? PipelineError) ?? PipelineError(.io, "\(error)", cause: error)
     }
   }
 
