@@ -120,31 +120,19 @@ import Testing
     defer { try? FileManager.default.removeItem(at: scratch) }
     let output = scratch.appendingPathComponent("out").path
     let arguments = try ConvertCommandTests.slowArguments(in: scratch, output: output) + ["--progress", "json"]
-    let process = Process()
-    process.executableURL = CLIRunner.executable
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    // The first event arrives before the run has finished its first shard; a block-buffered
-    // stdout delivers it only when the process exits.
-    var received = Data()
-    while !received.contains(UInt8(ascii: "\n")) {
-      let chunk = pipe.fileHandleForReading.availableData
-      if chunk.isEmpty { break }
-      received += chunk
-    }
-    let shardsWritten = ((try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []).filter {
-      $0.hasSuffix(".safetensors")
-    }
-    let rest = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0)
-    #expect(shardsWritten.isEmpty, "the first event arrived only after \(shardsWritten) were written")
+    // Held after its first shard is done, the process is still running: a block-buffered stdout
+    // would deliver nothing yet.
+    let run = try PausedRun(arguments, pausedAt: "done:model-00001-of-00004.safetensors", scratch: scratch)
+    #expect(run.waitUntilPaused())
+    let received = run.readOutputLine()
+    #expect(run.process.isRunning)
+    let (status, errors) = run.release()
+    #expect(status == 0, "\(errors)")
     let first = try #require(String(decoding: received, as: UTF8.self).split(separator: "\n").first)
     #expect(try JSONParser.parse(String(first))["event"]?.string == "started")
-    let last = String(decoding: received + rest, as: UTF8.self).split(separator: "\n").last.map(String.init)
-    #expect(try last.map { try JSONParser.parse($0)["event"]?.string } == "finished")
+    let last = String(decoding: received, as: UTF8.self) + run.standardOutput()
+    #expect(
+      try last.split(separator: "\n").last.map { try JSONParser.parse(String($0))["event"]?.string } == "finished")
   }
+
 }

@@ -59,6 +59,21 @@ final class PausedRun {
     return (process.terminationStatus, String(decoding: rest, as: UTF8.self))
   }
 
+  /// Reads standard output until it holds a whole line, it ends, or nothing arrives for 20 s;
+  /// returns what was read.
+  func readOutputLine() -> Data {
+    var read = Data()
+    let handle = output.fileHandleForReading
+    while !read.contains(UInt8(ascii: "\n")) {
+      var ready = pollfd(fd: handle.fileDescriptor, events: Int16(POLLIN), revents: 0)
+      guard poll(&ready, 1, 20_000) > 0 else { break }
+      let chunk = handle.availableData
+      if chunk.isEmpty { break }
+      read.append(chunk)
+    }
+    return read
+  }
+
   /// Everything the process wrote on standard output, once it has ended.
   func standardOutput() -> String {
     String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
