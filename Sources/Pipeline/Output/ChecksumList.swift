@@ -29,7 +29,7 @@ public struct ChecksumList: Sendable, Equatable {
   public init(directory: String) throws(PipelineError) {
     let path = join(directory, Self.fileName)
     var data: [UInt8] = []
-    try Self.forEachChunk(ofFile: path) { data += $0 }
+    try OutputDirectory.forEachChunk(ofFile: path) { data += $0 }
     var digests: [String: String] = [:]
     for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() {
       // `DIGEST  NAME` (text mode) or `DIGEST *NAME` (binary mode), as sha256sum writes them:
@@ -54,25 +54,8 @@ public struct ChecksumList: Sendable, Equatable {
   ///   opened in a way that blocks), `io` with the failed `open` or `read` and its `errno`.
   public static func digest(ofFile path: String) throws(PipelineError) -> String {
     var hasher = SHA256()
-    try forEachChunk(ofFile: path) { hasher.update(bufferPointer: $0) }
+    try OutputDirectory.forEachChunk(ofFile: path) { hasher.update(bufferPointer: $0) }
     return hex(hasher.finalize())
-  }
-
-  /// Reads the file at `path` from start to end, passing each piece of at most 8 MiB to `body`.
-  private static func forEachChunk(ofFile path: String, _ body: (UnsafeRawBufferPointer) -> Void)
-    throws(PipelineError)
-  {
-    let descriptor = try OutputDirectory.openRegular(path).rawValue
-    defer { close(descriptor) }
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 64)
-    defer { buffer.deallocate() }
-    while true {
-      let count = read(descriptor, buffer.baseAddress, buffer.count)
-      if count < 0 && errno == EINTR { continue }
-      guard count >= 0 else { throw PipelineError.systemCall("read", Errno(rawValue: errno), path: path) }
-      if count == 0 { return }
-      body(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-    }
   }
 
   /// A digest as lowercase hex, as `sha256sum` prints it.

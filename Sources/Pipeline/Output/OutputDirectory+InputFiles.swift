@@ -42,31 +42,29 @@ extension OutputDirectory {
   /// Streams the regular file at `source` (links followed) into a temporary file, fsyncs it and
   /// renames it to `target`. Returns its SHA-256.
   private func copyFile(_ source: String, to target: String) throws(PipelineError) -> String {
-    let input = try Self.openRegular(source)
     let temporary = temporaryPath()
-    var hasher = SHA256()
+    let output: FileDescriptor
     do {
-      try input.closeAfter {
-        let output = try FileDescriptor.open(
-          FilePath(temporary), .writeOnly, options: [.create, .truncate, .closeOnExec],
-          permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        try output.closeAfter {
-          let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-          defer { buffer.deallocate() }
-          while true {
-            let count = try input.read(into: buffer, retryOnInterrupt: true)
-            if count == 0 { break }
-            let piece = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-            hasher.update(bufferPointer: piece)
-            _ = try output.writeAll(piece)
-          }
-          try output.sync()
-        }
-      }
+      output = try FileDescriptor.open(
+        FilePath(temporary), .writeOnly, options: [.create, .truncate, .closeOnExec],
+        permissions: [.ownerReadWrite, .groupRead, .otherRead])
     } catch {
-      throw PipelineError(
-        .io, "copying \(source) to \(temporary): \(error)", path: source,
-        cause: (error as? Errno).map { PipelineError.SystemCallError("copy", $0) })
+      throw PipelineError.systemCall("open", (error as? Errno) ?? .ioError, path: temporary)
+    }
+    defer { try? output.close() }
+    var hasher = SHA256()
+    try Self.forEachChunk(ofFile: source) { piece throws(PipelineError) in
+      hasher.update(bufferPointer: piece)
+      do {
+        _ = try output.writeAll(piece)
+      } catch {
+        throw PipelineError.systemCall("write", (error as? Errno) ?? .ioError, path: temporary)
+      }
+    }
+    do {
+      try output.sync()
+    } catch {
+      throw PipelineError.systemCall("fsync", error, path: temporary)
     }
     try Self.moveIntoPlace(temporary, to: target)
     return ChecksumList.hex(hasher.finalize())
@@ -90,19 +88,32 @@ extension OutputDirectory {
 
   /// The bytes of the regular file at `path`.
   static func contents(of path: String) throws(PipelineError) -> [UInt8] {
+    var bytes: [UInt8] = []
+    try forEachChunk(ofFile: path) { bytes += $0 }
+    return bytes
+  }
+
+  /// Reads the regular file at `path` (links followed; never blocking on a FIFO) from start to
+  /// end, passing each piece of at most 8 MiB to `body`.
+  ///
+  /// - Throws: ``PipelineError``: what ``openRegular(_:)`` throws, `io` with the failed `read`
+  ///   and its `errno`, or what `body` throws.
+  static func forEachChunk(
+    ofFile path: String, _ body: (UnsafeRawBufferPointer) throws(PipelineError) -> Void
+  ) throws(PipelineError) {
     let descriptor = try openRegular(path)
-    do {
-      return try descriptor.closeAfter {
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-          let count = try buffer.withUnsafeMutableBytes { try descriptor.read(into: $0, retryOnInterrupt: true) }
-          if count == 0 { return bytes }
-          bytes += buffer[0..<count]
-        }
+    defer { try? descriptor.close() }
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 64)
+    defer { buffer.deallocate() }
+    while true {
+      let count: Int
+      do {
+        count = try descriptor.read(into: buffer, retryOnInterrupt: true)
+      } catch {
+        throw PipelineError.systemCall("read", (error as? Errno) ?? .ioError, path: path)
       }
-    } catch {
-      throw PipelineError.systemCall("read", (error as? Errno) ?? .ioError, path: path)
+      if count == 0 { return }
+      try body(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
     }
   }
 
