@@ -1,8 +1,9 @@
 import Synchronization
 
-/// The bytes staged in memory by every shard writer, against one limit: counted as the budget
-/// counts them (each piece's ``PieceBuffer/footprint(_:)``), or staging could hold more than the
-/// share of the budget it was given and starve the readers that the cursor waits for.
+/// The pieces staged in memory by every shard writer, against one limit in bytes. A piece counts
+/// what its buffer holds from the budget (``PieceBuffer/footprint(_:)``), not its length: staging
+/// must never hold more than the share of the budget it was given, or it could starve the
+/// readers that the cursor waits for.
 final class StagingAccount: Sendable {
   let limit: Int
   private let bytes = Mutex(0)
@@ -11,16 +12,18 @@ final class StagingAccount: Sendable {
     self.limit = limit
   }
 
-  /// Adds `count` bytes when they fit under the limit; returns whether they did.
-  func tryAdd(_ count: Int) -> Bool {
-    bytes.withLock { total in
+  /// Adds `piece` when it fits under the limit; returns whether it did.
+  func tryAdd(_ piece: Piece) -> Bool {
+    let count = PieceBuffer.footprint(piece.count)
+    return bytes.withLock { total in
       guard total + count <= limit else { return false }
       total += count
       return true
     }
   }
 
-  func remove(_ count: Int) {
-    bytes.withLock { $0 -= count }
+  /// Takes out a piece ``tryAdd(_:)`` added.
+  func remove(_ piece: Piece) {
+    bytes.withLock { $0 -= PieceBuffer.footprint(piece.count) }
   }
 }

@@ -133,7 +133,7 @@ actor ShardWriter {
     } else if piece.offset <= cursor {
       try append(UnsafeRawBufferPointer(rebasing: piece.buffer.bytes[(cursor - piece.offset)...]))
       try drain()
-    } else if staging.tryAdd(PieceBuffer.footprint(piece.count)) {
+    } else if staging.tryAdd(piece) {
       staged[piece.offset] = piece
     } else {
       try spill(piece)
@@ -156,7 +156,7 @@ actor ShardWriter {
   private func drain() throws(PipelineError) {
     while true {
       if let piece = staged.removeValue(forKey: cursor) {
-        staging.remove(PieceBuffer.footprint(piece.count))
+        staging.remove(piece)
         try append(UnsafeRawBufferPointer(piece.buffer.bytes))
       } else if let entry = spilled.removeValue(forKey: cursor) {
         try spillMemory.readingBack(count: entry.count) { buffer throws(PipelineError) in
@@ -258,7 +258,7 @@ actor ShardWriter {
     }
     try? spillFile?.remove()
     spillFile = nil
-    for piece in staged.values { staging.remove(PieceBuffer.footprint(piece.count)) }
+    for piece in staged.values { staging.remove(piece) }
     staged = [:]
   }
 }
