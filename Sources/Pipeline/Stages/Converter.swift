@@ -73,12 +73,16 @@ public struct Converter: Sendable {
       readBack: PieceBuffer(count: share.largestJob, reservation: fixed.split(share.readBackBytes)),
       scratchBytes: share.spillScratchBytes, gauge: budget.gauge)
     let spillFolder = output.spillFolder(worker: plan.options.workerIndex, in: plan.options.spillDirectory)
-    try preflight(spillFolder: spillFolder)
     defer { try? FileManager.default.removeItem(atPath: spillFolder) }
     // What this run still writes, decided once from every journal and the files on disk:
-    // finished shards are kept, partial ones continue, and only the rest get a writer.
-    let state = RunState(plan: plan, output: output)
-    let journal = try Journal(path: output.journalPath(worker: plan.options.workerIndex))
+    // finished shards are kept, partial ones continue, and only the rest get a writer. These
+    // reads, like the preflight's, block: they run on the I/O executor.
+    let (state, journal) = try await BlockingIOExecutor.shared.execute { [self] () throws(PipelineError) in
+      try preflight(spillFolder: spillFolder)
+      return (
+        RunState(plan: plan, output: output), try Journal(path: output.journalPath(worker: plan.options.workerIndex))
+      )
+    }
     // One thread for every writer: the consumer below hands them pieces one at a time anyway.
     let writerThread = SerialThreadExecutor(name: "safeshard-writer")
     var created: [Int: ShardWriter] = [:]
