@@ -220,21 +220,22 @@ public struct OutputDirectory: Sendable {
       FaultInjection.reach("finalize-sums")
       var digests = Dictionary(uniqueKeysWithValues: shards.map { ($0.fileName, $0.sha256) })
       digests.merge(copied ?? [:]) { shard, _ in shard }
-      if plan.shards.count > 1 {
+      let index = plan.shards.count > 1 ? Array(Self.indexText(plan).utf8) : nil
+      if let index {
         // Listed before it is written: the index goes into place last.
-        digests[ShardIndex.fileName] = ChecksumList.hex(SHA256.hash(data: Array(Self.indexText(plan).utf8)))
+        digests[ShardIndex.fileName] = ChecksumList.hex(SHA256.hash(data: index))
       }
       let sums = ChecksumList(digests: digests)
       try writeAtomically(Array(sums.text.utf8), to: join(path, ChecksumList.fileName))
       FaultInjection.reach("finalize-weights")
-      if plan.shards.count == 1 {
+      if let index {
+        try writeAtomically(index, to: join(path, ShardIndex.fileName))
+      } else {
         // A run that died after this rename finds the shard in place and goes on.
         let staged = join(stateFolder, plan.shards[0].fileName)
         if FileManager.default.fileExists(atPath: staged) {
           try Self.moveIntoPlace(staged, to: join(path, plan.shards[0].fileName))
         }
-      } else {
-        try writeAtomically(Array(Self.indexText(plan).utf8), to: join(path, ShardIndex.fileName))
       }
       try FileManager.default.removeItem(atPath: stateFolder)
       try Self.syncDirectory(path)
