@@ -73,15 +73,8 @@ import Testing
     #expect(mkfifo(snapshot + "/pipe.txt", 0o644) == 0)
     let output = scratch.path + "/out"
 
-    let (checkpoint, plan) = try ConversionHarness.plan(snapshot, recipe: "int8-weight-only")
-    let directory = OutputDirectory(path: output)
-    let lock = try directory.lock()
-    defer { withExtendedLifetime(lock) {} }
-    try directory.record(RunIdentity(input: snapshot, recipe: "int8-weight-only", checkpoint: checkpoint, plan: plan))
     let events = EventLog()
-    _ = try await Converter(
-      checkpoint: checkpoint, plan: plan, output: directory, inputDirectory: snapshot, progress: events.append
-    ).run()
+    try await ConversionHarness.convert(snapshot, to: output, recipe: "int8-weight-only", progress: events.append)
 
     let copied = ["1_Pooling/config.json", "generation_config.json", "tokenizer.json"]
     for path in copied {
@@ -290,16 +283,9 @@ import Testing
     defer { try? FileManager.default.removeItem(at: scratch) }
     try Self.makeModel(in: scratch.path + "/model", config: nil)
     let file = scratch.path + "/model/model.safetensors"
-    let (checkpoint, plan) = try ConversionHarness.plan(file, recipe: "int8-weight-only")
-    let output = OutputDirectory(path: scratch.path + "/out")
-    let lock = try output.lock()
-    defer { withExtendedLifetime(lock) {} }
-    try output.record(RunIdentity(input: file, recipe: "int8-weight-only", checkpoint: checkpoint, plan: plan))
     let events = EventLog()
-    _ = try await Converter(
-      checkpoint: checkpoint, plan: plan, output: output, inputDirectory: nil, progress: events.append
-    )
-    .run()
+    try await ConversionHarness.convert(
+      file, to: scratch.path + "/out", recipe: "int8-weight-only", progress: events.append)
     #expect(events.warnings.count == 1)
     #expect(events.warnings.first?.contains("gets no config.json") == true)
   }

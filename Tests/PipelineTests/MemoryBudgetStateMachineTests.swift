@@ -15,16 +15,18 @@ struct MemoryBudgetStateMachineTests {
     #expect(machine.reserve(bytes) == .granted(unmap: []))
   }
 
-  /// Queues `name` for `bytes`, which must have to wait.
-  static func wait(_ machine: inout Machine, _ name: String, _ bytes: Int) {
+  /// Queues `name` for `bytes`, which must have to wait; returns its id.
+  @discardableResult
+  static func wait(_ machine: inout Machine, _ name: String, _ bytes: Int) -> UInt64? {
     guard case .suspend(let id) = machine.reserve(bytes) else {
       Issue.record("\(name) was not told to suspend")
-      return
+      return nil
     }
     guard case .wait = machine.suspend(id: id, bytes: bytes, waiter: name, cancelled: false) else {
       Issue.record("\(name) was not queued")
-      return
+      return nil
     }
+    return id
   }
 
   @Test func aRequestThatFitsIsGrantedAndCounted() {
@@ -113,11 +115,7 @@ struct MemoryBudgetStateMachineTests {
   @Test func cancellingTheHeadWaiterLetsTheOnesBehindItThrough() {
     var machine = Machine(capacity: 100, poolLimit: 0)
     Self.grant(&machine, 70)
-    guard case .suspend(let big) = machine.reserve(60) else {
-      Issue.record("not suspended")
-      return
-    }
-    _ = machine.suspend(id: big, bytes: 60, waiter: "big", cancelled: false)
+    guard let big = Self.wait(&machine, "big", 60) else { return }
     Self.wait(&machine, "small", 20)
     let (cancelled, resumptions) = machine.cancel(id: big)
     #expect(cancelled == "big")
@@ -129,11 +127,7 @@ struct MemoryBudgetStateMachineTests {
   @Test func cancellingAWaiterThatWasAlreadyGrantedDoesNothing() {
     var machine = Machine(capacity: 100, poolLimit: 0)
     Self.grant(&machine, 100)
-    guard case .suspend(let id) = machine.reserve(10) else {
-      Issue.record("not suspended")
-      return
-    }
-    _ = machine.suspend(id: id, bytes: 10, waiter: "a", cancelled: false)
+    guard let id = Self.wait(&machine, "a", 10) else { return }
     #expect(machine.release(50).granted == ["a"])
     let (cancelled, resumptions) = machine.cancel(id: id)
     #expect(cancelled == nil)
@@ -222,7 +216,8 @@ struct MemoryBudgetStateMachineTests {
   /// every byte reserved is accounted for.
   @Test(arguments: [1, 2, 3, 4, 5])
   func aRandomWalkKeepsEveryInvariant(seed: UInt64) {
-    var random = SeededRandom(seed: seed)
+    // SplitMix64 (seeded), so that a failing walk can be replayed.
+    var random = SpillTestData.Generator(state: seed)
     let capacity = 64
     var machine = Machine(capacity: capacity, poolLimit: 24)
     var held: [Int] = []  // granted reservations (plain bytes or mappings)
@@ -285,22 +280,5 @@ struct MemoryBudgetStateMachineTests {
       #expect(machine.waiting == queued.count)
     }
     #expect(grantedOrder == Array(queuedOrder.filter { name in grantedOrder.contains(name) }))
-  }
-}
-
-/// SplitMix64: a small seeded generator, so that a failing walk can be replayed.
-struct SeededRandom {
-  private var state: UInt64
-
-  init(seed: UInt64) {
-    state = seed
-  }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
