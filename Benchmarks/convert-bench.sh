@@ -49,45 +49,13 @@ if [[ -n "${JOBS:-}" ]]; then
   extra_flags+=(--jobs "$JOBS")
 fi
 
-python="${PYTHON:-}"
-if [[ -z "$python" ]]; then
-  for candidate in "$root/.venv-interop/bin/python" /tmp/venv-interop/bin/python python3; do
-    if "$candidate" -c 'import numpy, ml_dtypes' 2>/dev/null; then
-      python="$candidate"
-      break
-    fi
-  done
-fi
-if [[ -z "$python" ]]; then
-  echo "convert-bench: no Python with numpy and ml_dtypes; set PYTHON (or run scripts/test.sh to make .venv-interop)" >&2
-  exit 2
-fi
-
-safeshard="${SAFESHARD:-}"
-if [[ -z "$safeshard" ]]; then
-  build=(swift build -c release --product safeshard --scratch-path .build-convert-bench)
-  "${build[@]}" >&2
-  safeshard="$("${build[@]}" --show-bin-path)/safeshard"
-fi
-
-# memory_bytes SIZE: the bytes of a safeshard size (256MiB, 1GiB, 5GB, or a plain number).
-memory_bytes() {
-  "$python" - "$1" <<'EOF'
-import re, sys
-m = re.fullmatch(r"([0-9.]+)([KMGT]i?B)?", sys.argv[1])
-n, u = float(m.group(1)), m.group(2)
-print(int(n) if not u else int(n * (1024 if "i" in u else 1000) ** ("KMGT".index(u[0]) + 1)))
-EOF
-}
-rss_limit_kib=$(($(memory_bytes "$memory") / 1024 + 100 * 1024))
+bench_name=convert-bench
+source "$root/Benchmarks/common.sh"
+rss_limit_kib=$(($(size_bytes "$memory") / 1024 + 100 * 1024))
 
 mkdir -p "$bench_dir"
 work="$(mktemp -d "$bench_dir/convert-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-
-now() { date +%s.%N; }
-# elapsed START: seconds since START, 3 decimals.
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 # max_rss FILE: "Maximum resident set size (kbytes)" from a /usr/bin/time -v report.
 max_rss() { awk -F': ' '/Maximum resident set size/ { print $2 }' "$1"; }
 # warm INPUT: syncs pending writeback, then reads every input file once so that it is in the page cache.

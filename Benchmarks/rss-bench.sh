@@ -15,7 +15,7 @@
 # alternating which goes first, and reports each one's wall times and median. Before every command it runs `sync`
 # and reads the input once (`cat > /dev/null`), so every run reads from the page cache.
 #
-# Environment: SAFESHARD (a built binary; default: build it in release with --scratch-path .build-release),
+# Environment: SAFESHARD (a built binary; default: build it in release with --scratch-path .build-rss-bench),
 # OLD_SAFESHARD (optional), MEMORIES ("64MiB 256MiB 1GiB"), WALL_MEMORY (256MiB), ROUNDS (3), BENCH_DIR (temporary
 # files, default /work/bench-tmp; it needs about 1.5 × the largest size free), MODEL_DIR (keep models there and reuse
 # them; default: write them under BENCH_DIR and remove them), PYTHON (numpy + ml_dtypes, for the generator).
@@ -35,39 +35,8 @@ bench_dir="${BENCH_DIR:-/work/bench-tmp}"
 model_dir="${MODEL_DIR:-}"
 old="${OLD_SAFESHARD:-}"
 
-python="${PYTHON:-}"
-if [[ -z "$python" ]]; then
-  for candidate in "$root/.venv-interop/bin/python" /tmp/venv-interop/bin/python /work/venv-bench/bin/python python3; do
-    if "$candidate" -c 'import numpy, ml_dtypes' 2>/dev/null; then
-      python="$candidate"
-      break
-    fi
-  done
-fi
-if [[ -z "$python" ]]; then
-  echo "rss-bench: no Python with numpy and ml_dtypes; set PYTHON" >&2
-  exit 2
-fi
-
-safeshard="${SAFESHARD:-}"
-if [[ -z "$safeshard" ]]; then
-  build=(swift build -c release --product safeshard --scratch-path .build-release)
-  "${build[@]}" >&2
-  safeshard="$("${build[@]}" --show-bin-path)/safeshard"
-fi
-
-# mib BYTES-OR-SIZE: whole MiB of a safeshard size (64MiB, 1GiB) or of a number of KiB with suffix k.
-size_mib() {
-  "$python" - "$1" <<'PY'
-import re, sys
-m = re.fullmatch(r"([0-9.]+)([KMGT]i?B)?", sys.argv[1])
-n, u = float(m.group(1)), m.group(2)
-b = n if not u else n * (1024 if "i" in u else 1000) ** ("KMGT".index(u[0]) + 1)
-print(int(b // (1 << 20)))
-PY
-}
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+bench_name=rss-bench
+source "$root/Benchmarks/common.sh"
 max_rss_kib() { awk -F': ' '/Maximum resident set size/ { print $2 }' "$1"; }
 warm() {
   sync
@@ -110,7 +79,7 @@ for size in "${sizes[@]}"; do
   gb=$(du -sb "$input" | awk '{ printf "%.2f", $1 / 1e9 }')
   for memory in "${memories[@]}"; do
     convert "$safeshard" "$input" "$memory"
-    limit=$(($(size_mib "$memory") + 64))
+    limit=$(($(size_bytes "$memory") / (1 << 20) + 64))
     ok=$( ((rss_mib <= limit)) && echo met || echo MISSED)
     [[ $ok == met ]] || failed+=("$size GiB at $memory")
     echo "  $size GiB, --memory $memory: peak RSS $rss_mib MiB (limit $limit), buffers $peak_buffers B, $wall s" >&2
