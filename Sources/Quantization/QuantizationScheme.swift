@@ -50,9 +50,19 @@ public protocol QuantizationScheme: Sendable {
   /// - Throws: `invalidArgument` when a part is missing or has the wrong size; what
   ///   ``outputLayout(shape:)`` throws.
   func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float]
+
+  /// Whether every NaN and infinity of the input shows as a NaN or infinite scale (or, for MX,
+  /// the scale byte an infinite block gets), as ``ScaleFindings`` reads them. `false` for schemes
+  /// that clamp an infinite block's scale to a finite one; a caller that wants to warn about such
+  /// values scans their input instead (``ScaleFindings/scan(input:format:rows:)``).
+  var scalesShowNonFiniteInput: Bool { get }
 }
 
 extension QuantizationScheme {
+  /// `true`: the scale of every scheme but NVFP4 without a per-tensor scale and MX with FLOOR
+  /// follows its block's largest magnitude, which NaN and infinity reach.
+  public var scalesShowNonFiniteInput: Bool { true }
+
   /// Quantizes a whole tensor at once: gathers the statistic, quantizes all rows as one chunk and
   /// adds the per-tensor parts. Meant for small tensors and tests; large ones go chunk by chunk.
   ///

@@ -98,6 +98,38 @@ public struct ScaleFindings: Sendable, Hashable {
     }
   }
 
+  /// Reads a chunk of input `rows` (`input` holds them whole, in `format`) for NaN and infinity:
+  /// what a scheme whose scales do not show them (``QuantizationScheme/scalesShowNonFiniteInput``)
+  /// is given.
+  public mutating func scan(input: UnsafeRawBufferPointer, format: FloatFormat, rows: Range<Int>) {
+    guard !rows.isEmpty else { return }
+    let rowBytes = input.count / rows.count
+    for (offset, row) in zip(stride(from: 0, to: input.count, by: rowBytes), rows) {
+      if Self.nonFiniteCount(UnsafeRawBufferPointer(rebasing: input[offset..<offset + rowBytes]), format) > 0 {
+        nonFinite.add(row: row)
+      }
+    }
+  }
+
+  /// How many elements of `bytes`, in `format`, are NaN or infinite: all exponent bits set.
+  public static func nonFiniteCount(_ bytes: UnsafeRawBufferPointer, _ format: FloatFormat) -> Int {
+    var count = 0
+    switch format {
+    case .bf16, .fp16:
+      let exponent: UInt16 = format == .bf16 ? 0x7F80 : 0x7C00
+      for index in 0..<bytes.count / 2 {
+        let bits = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self))
+        count &+= bits & exponent == exponent ? 1 : 0
+      }
+    case .fp32:
+      for index in 0..<bytes.count / 4 {
+        let bits = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self))
+        count &+= bits & 0x7F80_0000 == 0x7F80_0000 ? 1 : 0
+      }
+    }
+    return count
+  }
+
   /// How many elements of `bytes` are NaN or infinite, and how many are ±0 (only for the
   /// formats that can hold a 0 scale: f32, bf16, f16).
   private static func read(_ bytes: UnsafeRawBufferPointer, _ type: ElementType) -> (nonFinite: Int, zero: Int) {
@@ -120,7 +152,9 @@ public struct ScaleFindings: Sendable, Hashable {
     case .f8e4m3:
       for byte in bytes where byte & 0x7F == 0x7F { nonFinite += 1 }
     case .f8e8m0:
-      for byte in bytes where byte == 0xFF { nonFinite += 1 }
+      // 255 is NaN; RCEIL gives 254 to an infinite block, a byte no finite bf16 block reaches
+      // (it needs amax > 2¹²⁶·P); FLOOR's bytes stop below it.
+      for byte in bytes where byte >= 0xFE { nonFinite += 1 }
     case .i8, .u8:
       break
     }

@@ -4,15 +4,15 @@ import SafeTensors
 import Synchronization
 import Testing
 
-/// convert warns, naming the tensor and row, about NaN or infinity in a quantized weight and
-/// about rows that quantize to NaN (adversarial M11); the output stays torchao's.
+/// convert warns, naming the tensor and row, about NaN or infinity in a quantized or copied tensor
+/// and about rows that quantize to NaN (adversarial M11); the output stays torchao's.
 @Suite struct ValueWarningTests {
-  /// A one-tensor BF16 model, `model.up.weight` [4, 64]: row 0 ones, row 1 zeros, row 2 ones with
-  /// a NaN at column 5, row 3 ones with +inf at column 40.
+  /// A one-tensor BF16 model, `model.up.weight` [16, 64] (NVFP4 wants N % 16 == 0): ones, but
+  /// row 1 zeros, a NaN at row 2 column 5 and +inf at row 3 column 40.
   static func model(in directory: String) throws -> String {
     let header = try SafeTensorsHeader(
-      metadata: nil, tensors: [TensorSpec(name: "model.up.weight", dtype: .bf16, shape: [4, 64])])
-    var values = [UInt16](repeating: 0x3F80, count: 4 * 64)
+      metadata: nil, tensors: [TensorSpec(name: "model.up.weight", dtype: .bf16, shape: [16, 64])])
+    var values = [UInt16](repeating: 0x3F80, count: 16 * 64)
     for column in 0..<64 { values[64 + column] = 0 }
     values[2 * 64 + 5] = 0x7FC0
     values[3 * 64 + 40] = 0x7F80
@@ -27,6 +27,12 @@ import Testing
     defer { try? FileManager.default.removeItem(at: scratch) }
     try FileManager.default.createDirectory(at: scratch.appendingPathComponent("in"), withIntermediateDirectories: true)
     let input = try model(in: scratch.appendingPathComponent("in").path)
+    var recipe = recipe
+    if recipe.contains("\n") {  // a recipe file's text
+      let file = scratch.appendingPathComponent("recipe.yaml")
+      try Data(recipe.utf8).write(to: file)
+      recipe = file.path
+    }
     let events = Mutex<[String]>([])
     try await ConversionHarness.convert(
       input, to: scratch.appendingPathComponent("out").path, recipe: recipe,
@@ -40,8 +46,8 @@ import Testing
     let warnings = try await Self.warnings(recipe: "float8-weight-only")
     #expect(
       warnings == [
-        "model.up.weight: 2 of 4 rows (first: row 2) hold NaN or infinity in the input; they quantize to NaN or "
-          + "infinity (torchao stores the same)",
+        "model.up.weight: 2 of 16 rows (first: row 2) hold NaN or infinity in the input, which quantizes to NaN, infinity or the format's largest value "
+          + "(torchao stores the same)",
         "model.up.weight: row 1 is all zeros or too small for a float8 scale: the scale is 0, so every zero there "
           + "quantizes to NaN (torchao stores the same)",
       ])
@@ -52,9 +58,36 @@ import Testing
     let warnings = try await Self.warnings(recipe: "intx-weight-only-int4")
     #expect(
       warnings == [
-        "model.up.weight: 2 of 4 rows (first: row 2) hold NaN or infinity in the input; they quantize to NaN or "
-          + "infinity (torchao stores the same)"
+        "model.up.weight: 2 of 16 rows (first: row 2) hold NaN or infinity in the input, which quantizes to NaN, infinity or the format's largest value "
+          + "(torchao stores the same)"
       ])
+  }
+
+  @Test func mxNamesTheBlocksWithNaNOrInfinity() async throws {
+    // RCEIL gives the NaN block scale byte 255 and the infinite one 254; the swizzled scales hide
+    // the rows.
+    let warnings = try await Self.warnings(recipe: "mxfp8")
+    #expect(
+      warnings == [
+        "model.up.weight: 2 blocks hold NaN or infinity in the input, which quantizes to NaN, infinity or the format's largest value "
+          + "(torchao stores the same)"
+      ])
+  }
+
+  @Test func nvfp4WithoutAPerTensorScaleReadsTheInputForNaNAndInfinity() async throws {
+    // Without a per-tensor scale an infinite block's scale clamps to 448: only the input shows it.
+    let recipe = "name: nvfp4-no-tensor-scale\nquantize:\n  scheme: nvfp4\n  per-tensor-scale: false\n"
+    let warnings = try await Self.warnings(recipe: recipe)
+    #expect(
+      warnings == [
+        "model.up.weight: 2 of 16 rows (first: row 2) hold NaN or infinity in the input, which quantizes to NaN, infinity or the format's largest value "
+          + "(torchao stores the same)"
+      ])
+  }
+
+  @Test func aCopiedTensorWithNaNOrInfinityIsNamed() async throws {
+    let warnings = try await Self.warnings(recipe: "reshard")
+    #expect(warnings == ["model.up.weight: 2 values are NaN or infinity in the input (copied unchanged)"])
   }
 
   @Test func aFiniteModelGetsNoWarning() async throws {

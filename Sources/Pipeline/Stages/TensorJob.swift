@@ -35,9 +35,12 @@ struct TensorJob: Sendable {
     }
   }
 
-  /// Copies the tensor's bytes in chunks, each read straight into the buffer that is sent.
+  /// Copies the tensor's bytes in chunks, each read straight into the buffer that is sent, and
+  /// warns when a floating-point tensor holds NaN or infinity.
   private func copy() async throws {
     let placement = try place(entry.source.name)
+    let format = FloatFormat(rawValue: entry.source.dtype.rawValue)
+    let nonFinite = Locked(0)
     let width = max(1, entry.source.dtype.bitSize / 8)
     let chunk = max(width, share.chunkBytes / width * width)
     let ranges = stride(from: 0, to: entry.source.byteCount, by: chunk).map {
@@ -47,10 +50,17 @@ struct TensorJob: Sendable {
       let buffer = PieceBuffer(
         count: range.count, reservation: try await budget.reserve(PieceBuffer.footprint(range.count)))
       try await read(at: range.lowerBound, into: buffer)
+      if let format {
+        let count = ScaleFindings.nonFiniteCount(UnsafeRawBufferPointer(buffer.bytes), format)
+        nonFinite.withLock { $0 += count }
+      }
       await send(
         Piece(
           shard: placement.shard, offset: placement.tensor.dataOffsets.lowerBound + range.lowerBound, buffer: buffer,
           elementWidth: width))
+    }
+    if let message = ValueWarnings.message(copiedNonFinite: nonFinite.value) {
+      progress(.warning(tensor: entry.source.name, message: message))
     }
   }
 
@@ -115,7 +125,12 @@ struct TensorJob: Sendable {
         try scheme.quantize(
           UnsafeRawBufferPointer(input.bytes), shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
         var found = ScaleFindings()
-        found.scan(outputs, layout: layout, rows: rows)
+        if scheme.scalesShowNonFiniteInput {
+          found.scan(outputs, layout: layout, rows: rows)
+        } else {
+          // These schemes' chunk scales show nothing but NaN and infinity, and not all of them.
+          found.scan(input: UnsafeRawBufferPointer(input.bytes), format: scheme.source, rows: rows)
+        }
         findings.withLock { $0.merge(found) }
       }
       precondition(reservation.bytes == 0, "ChunkPlan.chunkBytes and the chunk's buffers disagree")

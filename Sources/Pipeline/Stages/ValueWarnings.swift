@@ -1,7 +1,8 @@
 import Quantization
 
-/// The warnings a quantized tensor's ``ScaleFindings`` call for: values that were NaN or
-/// infinite in the input, and values that quantize to NaN. torchao stores the same values, so the
+/// The warnings a quantized tensor's ``ScaleFindings`` call for (values that were NaN or
+/// infinite in the input, and values that quantize to NaN), and a copied tensor's NaN and
+/// infinity. torchao stores the same values, so the
 /// output stays torchao's; the warning says where before a model's output turns to NaN.
 enum ValueWarnings {
   /// One message per finding, for a tensor of `rowCount` rows; `[]` when there is none.
@@ -23,8 +24,7 @@ enum ValueWarnings {
     if findings.nonFinite.count > 0 {
       messages.append(
         "\(where: findings.nonFinite, rowCount) \(findings.nonFinite.count == 1 ? "holds" : "hold") NaN or infinity "
-          + "in the input; \(findings.nonFinite.count == 1 ? "it quantizes" : "they quantize") to NaN or infinity "
-          + "(\(copied))")
+          + "in the input, which quantizes to NaN, infinity or the format's largest value (\(copied))")
     }
     if findings.zero.count > 0 {
       messages.append(
@@ -32,6 +32,12 @@ enum ValueWarnings {
           + "float8 scale: the scale is 0, so every zero there quantizes to NaN (\(copied))")
     }
     return messages
+  }
+
+  /// The warning for a copied tensor with `count` NaN or infinite values; `nil` for none.
+  static func message(copiedNonFinite count: Int) -> String? {
+    guard count > 0 else { return nil }
+    return "\(count) \(count == 1 ? "value is" : "values are") NaN or infinity in the input (copied unchanged)"
   }
 }
 

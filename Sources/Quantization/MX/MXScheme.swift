@@ -23,6 +23,10 @@ public struct MXScheme: QuantizationScheme {
   /// How scales are chosen; the config default is RCEIL.
   public var scaling: MXScaling
 
+  /// Only with RCEIL, which gives an infinite block byte 254 (NaN 255); FLOOR gives infinity a
+  /// finite-looking byte and clamps its values.
+  public var scalesShowNonFiniteInput: Bool { scaling == .rceil }
+
   /// Creates an MX scheme.
   public init(source: FloatFormat, element: MXElement, scaling: MXScaling = .rceil) {
     self.source = source

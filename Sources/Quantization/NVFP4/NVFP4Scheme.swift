@@ -31,6 +31,10 @@ public struct NVFP4Scheme: QuantizationScheme {
   /// default true).
   public var usesPerTensorScale: Bool
 
+  /// Only with a per-tensor scale, which follows the tensor's largest magnitude: without one, an
+  /// infinite block's scale clamps to 448 and its values to ±6.
+  public var scalesShowNonFiniteInput: Bool { usesPerTensorScale }
+
   /// Creates an NVFP4 scheme.
   public init(source: FloatFormat, usesPerTensorScale: Bool = true) {
     self.source = source
