@@ -160,4 +160,28 @@ import Testing
     #expect(resumed.status == 0, "\(resumed.standardError)")
     #expect(try CLIRunner.run(["verify", output]).status == 0)
   }
+
+  @Test func aSignalStopsTheCopyOfAHugeFileMidway() throws {
+    let scratch = try Self.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let model = scratch.appendingPathComponent("model").path
+    try FileManager.default.copyItem(atPath: Self.tinyLlama, toPath: model)
+    // 64 MiB: eight pieces of the copy, so the first one after the signal stops it.
+    #expect(FileManager.default.createFile(atPath: model + "/tokenizer.json", contents: Data(count: 64 << 20)))
+    let output = scratch.appendingPathComponent("out").path
+    let arguments = ["convert", model, output, "--recipe", "int8-weight-only", "--max-shard-size", "200KB"]
+    let run = try PausedRun(arguments, pausedAt: "finalize-files", scratch: scratch)
+    #expect(run.waitUntilPaused())
+    kill(run.process.processIdentifier, SIGTERM)
+    let stopping = run.readErrors(until: "stopping")
+    let (status, rest) = run.release()
+    #expect(status == 143, "\(stopping + rest)")
+    let names = try FileManager.default.contentsOfDirectory(atPath: output)
+    #expect(!names.contains("tokenizer.json") && !names.contains("SHA256SUMS"))
+    #expect(!names.contains("model.safetensors.index.json"))
+
+    let resumed = try CLIRunner.run(arguments)
+    #expect(resumed.status == 0, "\(resumed.standardError)")
+    #expect(try CLIRunner.run(["verify", output]).status == 0)
+  }
 }

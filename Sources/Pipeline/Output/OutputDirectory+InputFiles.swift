@@ -9,10 +9,16 @@ extension OutputDirectory {
   /// when given. Each file is streamed through its links into a temporary file, fsynced and
   /// renamed into place; the folders are fsynced after.
   ///
+  /// `isCancelled` is asked between pieces of at most 8 MiB, so that a signal stops the copy of
+  /// even a huge file soon.
+  ///
   /// - Returns: each written file's path relative to the output, with its SHA-256.
   /// - Throws: ``PipelineError``: `invalidInput` when a file is no longer a regular file or
-  ///   `config.json` is not a JSON object, `io` when a system call fails.
-  func copyInputFiles(from input: String, quantizationConfig: JSONValue?) throws(PipelineError) -> [String: String] {
+  ///   `config.json` is not a JSON object, `io` when a system call fails, `cancelled` once
+  ///   `isCancelled` says so.
+  func copyInputFiles(
+    from input: String, quantizationConfig: JSONValue?, isCancelled: () -> Bool
+  ) throws(PipelineError) -> [String: String] {
     var digests: [String: String] = [:]
     var folders = Set<String>()
     for relative in InputFiles(scanning: input, excluding: path).files {
@@ -32,7 +38,7 @@ extension OutputDirectory {
         try writeAtomically(bytes, to: target)
         digests[relative] = ChecksumList.hex(SHA256.hash(data: bytes))
       } else {
-        digests[relative] = try copyFile(source, to: target)
+        digests[relative] = try copyFile(source, to: target, isCancelled: isCancelled)
       }
     }
     for folder in folders.sorted() where folder != path { try Self.syncDirectory(folder) }
@@ -41,7 +47,7 @@ extension OutputDirectory {
 
   /// Streams the regular file at `source` (links followed) into a temporary file, fsyncs it and
   /// renames it to `target`. Returns its SHA-256.
-  private func copyFile(_ source: String, to target: String) throws(PipelineError) -> String {
+  private func copyFile(_ source: String, to target: String, isCancelled: () -> Bool) throws(PipelineError) -> String {
     let temporary = temporaryPath()
     let output: FileDescriptor
     do {
@@ -54,6 +60,7 @@ extension OutputDirectory {
     defer { try? output.close() }
     var hasher = SHA256()
     try Self.forEachChunk(ofFile: source) { piece throws(PipelineError) in
+      if isCancelled() { throw PipelineError(cancellation: CancellationError()) }
       hasher.update(bufferPointer: piece)
       do {
         _ = try output.writeAll(piece)

@@ -173,10 +173,24 @@ public struct Converter: Sendable {
         bytesWritten: totalBytes, shards: finished.map(\.fileName).sorted(), peakMemory: peak,
         spilledBytes: spilled.value, finalized: false)
     }
-    try await BlockingIOExecutor.shared.execute { [plan, output, inputDirectory] () throws(PipelineError) in
-      try output.finalize(
-        plan: plan, shards: finished, input: inputDirectory, quantizationConfig: plan.quantizationConfig)
+    // Once begun, work on the executor runs to its end: the flag lets a signal stop the copy
+    // of the other files (a huge one included) between pieces.
+    let cancelled = Locked(false)
+    let finalized = await withTaskCancellationHandler { () async -> Result<Void, PipelineError> in
+      do throws(PipelineError) {
+        try await BlockingIOExecutor.shared.execute { [plan, output, inputDirectory] () throws(PipelineError) in
+          try output.finalize(
+            plan: plan, shards: finished, input: inputDirectory, quantizationConfig: plan.quantizationConfig,
+            isCancelled: { cancelled.value })
+        }
+        return .success(())
+      } catch {
+        return .failure(error)
+      }
+    } onCancel: {
+      cancelled.withLock { $0 = true }
     }
+    try finalized.get()
     let peak = budget.gauge.peak
     progress(.finished(bytes: totalBytes, peakMemory: peak, spilledBytes: spilled.value))
     return Report(
