@@ -98,16 +98,16 @@ actor ShardWriter {
     var hasher = SHA256()
     do {
       let descriptor = try FileDescriptor.open(FilePath(partialPath), .readOnly, options: [.closeOnExec])
+      // A write block (in the budget) holds the bytes read back; none is being filled yet.
+      let block = blocks.take()
+      defer { blocks.give(block) }
       try descriptor.closeAfter {
-        var buffer = [UInt8](repeating: 0, count: min(8 << 20, max(1, length)))
         var offset = 0
         while offset < length {
-          let count = min(buffer.count, length - offset)
-          try buffer.withUnsafeMutableBytes { bytes in
-            try descriptor.readAll(
-              fromAbsoluteOffset: Int64(offset), into: UnsafeMutableRawBufferPointer(rebasing: bytes[..<count]))
-          }
-          hasher.update(data: buffer[..<count])
+          let count = min(block.bytes.count, length - offset)
+          let bytes = UnsafeMutableRawBufferPointer(rebasing: block.bytes[..<count])
+          try descriptor.readAll(fromAbsoluteOffset: Int64(offset), into: bytes)
+          hasher.update(bufferPointer: UnsafeRawBufferPointer(bytes))
           offset += count
         }
       }
