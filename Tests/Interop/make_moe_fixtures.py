@@ -126,16 +126,16 @@ def configs():
             num_experts=4,
             num_experts_per_tok=2,
         ),
-        # layer 0 dense, layer 1 MoE; q/kv LoRA ranks 128 so that Int4 (group 128) reaches q_b/kv_b.
+        # layer 0 dense, layer 1 MoE (2 routed experts, to stay small); q/kv LoRA ranks 128 so that Int4 (group 128) reaches q_b/kv_b.
         "deepseek_v3": DeepseekV3Config(
             **{**COMMON, "num_attention_heads": 2, "num_key_value_heads": 2},
             num_hidden_layers=2,
             intermediate_size=128,
             moe_intermediate_size=128,
-            n_routed_experts=4,
+            n_routed_experts=2,
             n_shared_experts=1,
-            num_experts_per_tok=2,
-            n_group=2,
+            num_experts_per_tok=1,
+            n_group=1,
             topk_group=1,
             first_k_dense_replace=1,
             q_lora_rank=128,
