@@ -10,7 +10,7 @@ Needs the reference stack (torch 2.15.0, torchao 0.18.0, transformers 5.24.0, sa
    `save_pretrained` to OUT/<arch>/raw/ (config.json + model.safetensors): the Hub layout,
    per-expert 2-D experts for the `qwen2_moe`-mapped types and Mixtral, fused 3-D for gpt-oss
    and Llama 4;
-2. for every safeshard recipe that applies to it (RECIPES), quantizes it exactly as a user
+2. for every safeshard recipe that applies to it (`recipes(arch)`), quantizes it exactly as a user
    would, `from_pretrained(raw, quantization_config=TorchAoConfig(cfg))` then
    `save_pretrained(tmp)`, and writes the golden manifest OUT/<arch>/<recipe>.json:
        {"arch", "recipe",
@@ -42,7 +42,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
 import struct
 import sys
