@@ -63,11 +63,14 @@ enum ConversionHarness {
     let decoded = try TorchAOCheckpoint(result)
     let configText = try Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("config.json"))
     let configJSON = try JSONParser.parse(Array(configText))
-    let config = try TorchAOConfig(configDict: configJSON["quantization_config"]!["quant_type"]!["default"]!)
+    let recipe = try recipe(quantType: configJSON["quantization_config"]!["quant_type"]!["default"]!)
     var quantized = 0
     for (tensor, file) in source.tensors {
       let bytes = try file.bytes(of: tensor)
       if let weight = decoded.weight(named: tensor.name) {
+        guard
+          case .quantize(let config) = try recipe.selection(name: tensor.name, shape: tensor.shape, dtype: tensor.dtype)
+        else { throw PipelineError(.invalidInput, "config.json does not quantize \(tensor.name)") }
         let format = FloatFormat(rawValue: tensor.dtype.rawValue)!
         let expected = try bytes.withUnsafeBytes { try config.scheme(source: format).quantize($0, shape: tensor.shape) }
         for (part, stored) in weight.parts where try stored.file.bytes(of: stored.tensor) != expected[part] {
@@ -82,5 +85,21 @@ enum ConversionHarness {
       }
     }
     return quantized
+  }
+
+  /// The recipe a written `quant_type.default` amounts to: one config, or torchao's FqnToConfig
+  /// (`_default` and a rule for every other key, `null` as skip).
+  static func recipe(quantType: JSONValue) throws -> Recipe {
+    guard quantType["_type"] == .string("FqnToConfig") else {
+      return Recipe(name: "config.json", defaultConfig: try TorchAOConfig(configDict: quantType))
+    }
+    let map = quantType["_data"]?["fqn_to_config"]?.members ?? []
+    let defaultConfig = try map.first { $0.key == "_default" }.map { try TorchAOConfig(configDict: $0.value) }
+    let rules = try map.filter { $0.key != "_default" }.map { member in
+      Recipe.Rule(
+        try TensorPattern(member.key),
+        member.value == .null ? .skip : .quantize(try TorchAOConfig(configDict: member.value)))
+    }
+    return Recipe(name: "config.json", defaultConfig: defaultConfig, rules: rules)
   }
 }

@@ -56,7 +56,15 @@ import TorchAO
     #expect(try ConversionHarness.checkAgainstInput(output, input: ConversionHarness.tinyLlama) == 14)
     let config = try JSONParser.parse(
       Array(Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("config.json"))))
-    #expect(config["quantization_config"] == (try Recipe.load(recipe)).defaultConfig?.transformersQuantizationConfig)
+    let written = try #require(config["quantization_config"]?["quant_type"]?["default"])
+    let loaded = try Recipe.load(recipe)
+    if loaded.rules.isEmpty {
+      #expect(written == loaded.defaultConfig?.configDict)
+    } else {
+      // The -experts recipes: torchao's FqnToConfig of `_default` and the experts' pattern.
+      #expect(written["_type"] == .string("FqnToConfig"))
+      #expect(written["_data"]?["fqn_to_config"]?["_default"] == loaded.defaultConfig?.configDict)
+    }
   }
 
   @Test func quantizingATorchAOCheckpointAgainIsRefused() async throws {
@@ -92,7 +100,7 @@ import TorchAO
     #expect(sums.mismatches(in: resharded).isEmpty && sums.unlisted(in: resharded).isEmpty)
   }
 
-  @Test func aRecipeMixingConfigsIsRefused() throws {
+  @Test func aRecipeMixingConfigsWritesTorchAOsFqnToConfig() throws {
     let recipe = try Recipe(
       yaml: """
         name: mixed
@@ -100,12 +108,28 @@ import TorchAO
         rules:
           - match: "*.mlp.*"
             quantize: { scheme: float8-weight-only }
+          - match: "model.layers.0.self_attn.q_proj.weight"
+            skip: true
         """, file: "mixed.yaml")
     let checkpoint = try Checkpoint(path: ConversionHarness.tinyLlama)
-    let error = #expect(throws: PipelineError.self) {
-      try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: ConversionOptions())
-    }
-    #expect(error?.message.contains("2 different configs") == true)
+    let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: ConversionOptions())
+    let configs = Dictionary(uniqueKeysWithValues: plan.entries.map { ($0.parameter, $0.config) })
+    #expect(configs["model.layers.1.mlp.up_proj.weight"] == .float8WeightOnly(.perRow))
+    #expect(configs["model.layers.1.self_attn.q_proj.weight"] == .int8WeightOnly(.perRow))
+    #expect(configs["model.layers.0.self_attn.q_proj.weight"] == .some(nil))
+    // The glob is written as the regex it is; keys sorted; both names of the map.
+    let map: [(String, TorchAOConfig?)] = [
+      ("_default", .int8WeightOnly(.perRow)), ("model.layers.0.self_attn.q_proj.weight", nil),
+      (#"re:.*\.mlp\..*"#, .float8WeightOnly(.perRow)),
+    ]
+    let members = map.map { JSONMember($0.0, $0.1?.configDict ?? .null) }
+    let expected = JSONValue.object([
+      JSONMember(
+        "_data",
+        .object([JSONMember("fqn_to_config", .object(members)), JSONMember("module_fqn_to_config", .object(members))])),
+      JSONMember("_type", .string("FqnToConfig")), JSONMember("_version", .number("1")),
+    ])
+    #expect(plan.quantizationConfig?["quant_type"]?["default"] == expected)
   }
 
   @Test func aTensorTheRecipeRefusesKeepsTheRecipesErrorAsTheCause() throws {

@@ -129,16 +129,17 @@ import TorchAO
   ]
 
   static let builtinNames = [
-    "float8-dynamic", "float8-dynamic-per-tensor", "float8-weight-only", "int4-weight-only", "int8-dynamic",
-    "int8-dynamic-intx-int4", "int8-weight-only", "intx-weight-only-int4", "mxfp4", "mxfp8", "nvfp4", "nvfp4-dynamic",
-    "reshard",
+    "float8-dynamic", "float8-dynamic-experts", "float8-dynamic-per-tensor", "float8-weight-only",
+    "float8-weight-only-experts", "int4-weight-only", "int4-weight-only-experts", "int8-dynamic",
+    "int8-dynamic-intx-int4", "int8-weight-only", "int8-weight-only-experts", "intx-weight-only-int4", "mxfp4", "mxfp8",
+    "nvfp4", "nvfp4-dynamic", "reshard",
   ]
 
   /// The repository's `Pipelines/` folder, found from this file.
   static let pipelinesFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Pipelines")
 
-  @Test func theThirteenBuiltInRecipesAreThere() {
+  @Test func theSeventeenBuiltInRecipesAreThere() {
     #expect(Recipe.builtinNames == Self.builtinNames)
   }
 
@@ -146,7 +147,13 @@ import TorchAO
   func eachBuiltInRecipeParsesAndIsNamedAfterItsFile(name: String) throws {
     let recipe = try Recipe.load(name)
     #expect(recipe.name == name)
-    #expect(recipe.rules.isEmpty)
+    // The -experts recipes add one rule: the routed experts, with the default's scheme.
+    if name.hasSuffix("-experts") {
+      #expect(recipe.rules.map(\.pattern.text) == [#"re:.*\.experts\.(gate_up_proj|down_proj)"#])
+      #expect(recipe.rules.first?.action == .quantize(try #require(recipe.defaultConfig)))
+    } else {
+      #expect(recipe.rules.isEmpty)
+    }
     #expect(recipe.maxShardSize == nil && recipe.memoryBudget == nil)
     #expect(recipe.spillCompression == nil && recipe.layout == nil)
     #expect((recipe.defaultConfig == nil) == (name == "reshard"))
@@ -378,7 +385,7 @@ import TorchAO
   @Test func anUnknownBuiltInNameListsTheBuiltInRecipes() {
     let error = #expect(throws: RecipeError.self) { try Recipe.load("int8") }
     #expect(error?.code == .notFound)
-    #expect(error?.description.contains("int8-weight-only, intx-weight-only-int4, mxfp4") == true)
+    #expect(error?.description.contains("int8-weight-only, int8-weight-only-experts, intx-weight-only-int4") == true)
   }
 
   @Test func aPathIsReadFromDisk() throws {

@@ -155,8 +155,6 @@ import TorchAO
         skip: true
       - match: "re:.*embed_tokens\\\\.weight|.*experts\\\\.gate_up_proj"
         quantize: { scheme: float8-weight-only, granularity: per-tensor }
-      - match: "*.bias"
-        quantize: { scheme: nvfp4 }
     """
 
   @Test func rulesSkipAndQuantizeBeforeTheDefaultAndTheFirstMatchWins() throws {
@@ -172,9 +170,58 @@ import TorchAO
     // A rule quantizes what the default leaves alone: the embedding and the 3-D expert tensor.
     #expect(selected["model.embed_tokens.weight"] == .quantize(.float8WeightOnly(.perTensor)))
     #expect(selected["model.layers.0.mlp.experts.gate_up_proj"] == .quantize(.float8WeightOnly(.perTensor)))
-    // ... but not a 1-D bias.
     #expect(selected["model.layers.0.self_attn.q_proj.bias"] == .keep(reason: "bias/norm (not 2-D)"))
     #expect(selected["lm_head.weight"] == .keep(reason: "lm_head (transformers keeps the output projection)"))
+  }
+
+  @Test func aRuleThatWouldQuantizeA1DTensorIsRefused() throws {
+    let recipe = try Recipe(
+      yaml: "quantize: { scheme: int8-weight-only }\nrules:\n  - match: \"*.bias\"\n    quantize: { scheme: nvfp4 }\n",
+      file: "bias.yaml")
+    let error = #expect(throws: RecipeError.self) {
+      try recipe.selection(name: "model.layers.0.self_attn.q_proj.bias", shape: [64], dtype: .bf16)
+    }
+    #expect(error?.tensor == "model.layers.0.self_attn.q_proj.bias")
+    #expect(error?.description.contains("would quantize this 1-D tensor") == true)
+  }
+
+  /// torchao's FqnToConfig order: the exact parameter, then the exact module, then the first
+  /// pattern matching the parameter, then the first matching the module, then `_default`.
+  @Test func anExactNameWinsOverAPatternAndAModuleNameOverTheDefault() throws {
+    let yaml = """
+      quantize: { scheme: int8-weight-only }
+      rules:
+        - match: "*.mlp.*"
+          quantize: { scheme: float8-weight-only }
+        - match: "model.layers.0.mlp.up_proj.weight"
+          skip: true
+        - match: "model.layers.0.self_attn.q_proj"
+          quantize: { scheme: nvfp4 }
+      """
+    let recipe = try Recipe(yaml: yaml, file: "order.yaml")
+    let up = try recipe.selection(name: "model.layers.0.mlp.up_proj.weight", shape: [128, 64], dtype: .bf16)
+    #expect(up == .keep(reason: "skipped by rule 'model.layers.0.mlp.up_proj.weight'"))
+    let down = try recipe.selection(name: "model.layers.0.mlp.down_proj.weight", shape: [64, 128], dtype: .bf16)
+    #expect(down == .quantize(.float8WeightOnly(.perRow)))
+    let q = try recipe.selection(name: "model.layers.0.self_attn.q_proj.weight", shape: [64, 64], dtype: .bf16)
+    #expect(q == .quantize(.nvfp4WeightOnly(perTensorScale: true)))
+    let k = try recipe.selection(name: "model.layers.0.self_attn.k_proj.weight", shape: [64, 64], dtype: .bf16)
+    #expect(k == .quantize(.int8WeightOnly(.perRow)))
+  }
+
+  @Test func theDefaultLeavesRoutedExpertsAndParameterRoutersAlone() throws {
+    let recipe = try Recipe.load("int8-weight-only")
+    let experts = try recipe.selection(
+      name: "model.layers.0.mlp.experts.gate_up_proj", shape: [4, 256, 128], dtype: .bf16, role: .routedExperts)
+    #expect(
+      experts == .keep(reason: "routed experts (an nn.Parameter: only a rule quantizes them, as FqnToConfig does)"))
+    let router = try recipe.selection(
+      name: "model.layers.0.mlp.gate.weight", shape: [4, 128], dtype: .bf16, role: .router)
+    #expect(router == .keep(reason: "router (an nn.Parameter, not an nn.Linear)"))
+    let ruled = try Recipe.load("int8-weight-only-experts")
+    let fused = try ruled.selection(
+      name: "model.layers.0.mlp.experts.gate_up_proj", shape: [4, 256, 128], dtype: .bf16, role: .routedExperts)
+    #expect(fused == .quantize(.int8WeightOnly(.perRow)))
   }
 
   @Test func aRecipeWithOnlyRulesKeepsWhatNoRuleMatches() throws {

@@ -117,7 +117,13 @@ import TorchAO
     }
     let writtenConfig = try JSONParser.parse(
       Array(Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("config.json"))))
-    #expect(writtenConfig["quantization_config"] == quantizationConfig)
+    // The rules make the recipe torchao's FqnToConfig, and config.json says so.
+    let expectedConfig =
+      fqns.isEmpty
+      ? quantizationConfig
+      : TorchAOConfig.transformersQuantizationConfig(
+        quantType: TorchAOConfig.fqnToConfigDict([("_default", config)] + fqns.map { ($0, config) }))
+    #expect(writtenConfig["quantization_config"] == expectedConfig)
     #expect(writtenConfig["model_type"] == .string("torchao-fixture"))
   }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Quantization
 import SafeTensors
 import TorchAO
@@ -9,12 +10,25 @@ import TorchAO
 /// The plan is deterministic: the same input headers, recipe and options give the same plan,
 /// which is what lets a conversion resume and lets workers on several machines share one.
 public struct ConversionPlan: Sendable {
-  /// What happens to one input tensor.
-  public struct Entry: Sendable {
-    /// The input tensor.
-    public var source: TensorInfo
+  /// One tensor of the input, in its file.
+  public struct Input: Sendable {
     /// The index of the input file that holds it, in the checkpoint's files.
     public var file: Int
+    /// The tensor.
+    public var tensor: TensorInfo
+  }
+
+  /// What happens to one input tensor, or to the input tensors that fuse into one quantized
+  /// parameter (a MoE block's routed experts).
+  public struct Entry: Sendable {
+    /// The tensor the entry reads: an input tensor, or for fused experts the parameter in memory
+    /// layout, named as the file names it (offsets `0..<byteCount` over ``inputs``).
+    public var source: TensorInfo
+    /// The input tensors whose bytes, one after another, are ``source``'s.
+    public var inputs: [Input]
+    /// The parameter's in-memory name, which the torchao metadata lists (several copied
+    /// per-expert tensors share their fused parameter's).
+    public var parameter: String
     /// The config that quantizes it, or `nil` when it is copied unchanged.
     public var config: TorchAOConfig?
     /// Why it is copied, when it is.
@@ -76,53 +90,82 @@ public struct ConversionPlan: Sendable {
       throw PipelineError(.invalidInput, "\(checkpoint.path) holds no tensors", path: checkpoint.path)
     }
     if recipe.quantizes { try QuantizingInputCheck.check(checkpoint) }
-    var entries: [Entry] = []
     let positions = Dictionary(uniqueKeysWithValues: checkpoint.files.enumerated().map { (ObjectIdentifier($1), $0) })
-    for (tensor, file) in checkpoint.tensors {
-      let position = positions[ObjectIdentifier(file)]!
-      let selection: Selection
+    let inputs = checkpoint.tensors.map { Input(file: positions[ObjectIdentifier($0.file)]!, tensor: $0.tensor) }
+    var isDirectory: ObjCBool = false
+    let directory =
+      FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isDirectory) && isDirectory.boolValue
+      ? checkpoint.path : nil
+    let architecture = try MoEArchitecture.of(
+      directory: directory, tensorNames: inputs.lazy.map(\.tensor.name), path: checkpoint.path)
+    let parameters = try ModelParameter.parameters(of: inputs, architecture: architecture, path: checkpoint.path)
+    var entries: [Entry] = []
+    entries.reserveCapacity(inputs.count)
+    var adaptedRules: [Int: TorchAOConfig] = [:]
+    for parameter in parameters {
+      let file = checkpoint.files[parameter.inputs[0].file].path
+      let refused = { (error: any Error & Sendable) in
+        PipelineError(
+          .invalidInput, "\(file): tensor '\(parameter.name)': \(error)", path: file, tensor: parameter.name,
+          cause: error)
+      }
+      var selection: Selection
       do throws(RecipeError) {
-        selection = try recipe.selection(name: tensor.name, shape: tensor.shape, dtype: tensor.dtype)
+        selection = try recipe.selection(
+          name: parameter.name, shape: parameter.shape, dtype: parameter.dtype, role: parameter.role)
       } catch {
         // The recipe's error names the tensor already.
-        throw PipelineError(
-          .invalidInput, "\(file.path): \(error)", path: file.path, tensor: tensor.name, cause: error)
+        throw PipelineError(.invalidInput, "\(file): \(error)", path: file, tensor: parameter.name, cause: error)
+      }
+      if case .quantize(let config) = selection, parameter.role == .routedExperts {
+        let adapted: TorchAOConfig
+        do throws(TorchAOError) {
+          adapted = try Self.expertConfig(config, for: parameter)
+        } catch {
+          throw refused(error)
+        }
+        if adapted != config, let rule = recipe.matchingRule(for: parameter.name),
+          let index = recipe.rules.firstIndex(of: rule)
+        {
+          adaptedRules[index] = adapted
+        }
+        selection = .quantize(adapted)
       }
       switch selection {
       case .quantize(let config):
-        guard let format = FloatFormat(rawValue: tensor.dtype.rawValue) else {
-          throw PipelineError(
-            .invalidInput, "\(file.path): tensor '\(tensor.name)': cannot quantize \(tensor.dtype.rawValue)",
-            path: file.path, tensor: tensor.name)
+        guard let format = FloatFormat(rawValue: parameter.dtype.rawValue) else {
+          throw refused(PipelineError(.invalidInput, "cannot quantize \(parameter.dtype.rawValue)"))
         }
-        let refused = { (error: any Error & Sendable) in
-          PipelineError(
-            .invalidInput, "\(file.path): tensor '\(tensor.name)': \(error)", path: file.path, tensor: tensor.name,
-            cause: error)
-        }
+        let source = TensorInfo(
+          name: parameter.fileName, dtype: parameter.dtype, shape: parameter.shape,
+          dataOffsets: 0..<parameter.inputs.reduce(0) { $0 + $1.tensor.byteCount })
         let flattened: FlattenedEntry
         let layout: QuantizedLayout
         do throws(TorchAOError) {
-          flattened = try config.flattenedEntry(name: tensor.name, shape: tensor.shape, source: format)
+          flattened = try config.flattenedEntry(name: parameter.fileName, shape: parameter.shape, source: format)
         } catch {
           throw refused(error)
         }
         do throws(QuantizationError) {
-          layout = try config.scheme(source: format).outputLayout(shape: tensor.shape)
+          layout = try config.scheme(source: format).outputLayout(shape: parameter.shape)
         } catch {
           throw refused(error)
         }
         entries.append(
-          Entry(source: tensor, file: position, config: config, reason: nil, flattened: flattened, layout: layout))
-      case .keep(let reason):
-        entries.append(
           Entry(
-            source: tensor, file: position, config: nil, reason: reason,
-            flattened: .plain(tensor.name, dtype: tensor.dtype, shape: tensor.shape), layout: nil))
+            source: source, inputs: parameter.inputs, parameter: parameter.name, config: config, reason: nil,
+            flattened: flattened, layout: layout))
+      case .keep(let reason):
+        for input in parameter.inputs {
+          entries.append(
+            Entry(
+              source: input.tensor, inputs: [input], parameter: parameter.name, config: nil, reason: reason,
+              flattened: .plain(input.tensor.name, dtype: input.tensor.dtype, shape: input.tensor.shape), layout: nil))
+        }
       }
     }
-    let configs = Set(entries.compactMap(\.config))
-    if recipe.quantizes && configs.isEmpty {
+    let quantized = entries.filter { $0.config != nil }
+    if recipe.quantizes && quantized.isEmpty {
       throw PipelineError(
         .invalidInput,
         "recipe \(recipe.name) quantizes none of the \(entries.count) tensors of \(checkpoint.path) (no 2-D "
@@ -130,26 +173,25 @@ public struct ConversionPlan: Sendable {
           + "--recipe reshard for that, or a recipe with rules that select the weights.",
         path: checkpoint.path)
     }
-    if configs.isEmpty && TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
+    if quantized.isEmpty && TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
       try Self.checkKeptTorchAOMetadata(of: checkpoint)
     }
-    if configs.count > 1 {
-      throw PipelineError(
-        .invalidInput,
-        "the recipe quantizes with \(configs.count) different configs; config.json can describe one "
-          + "(transformers' FqnToConfig is not written yet). Use rules that skip, or one scheme.")
-    }
-    try self.init(entries: entries, inputMetadata: checkpoint.files.first?.header.metadata, options: options)
+    try Self.checkPrefixCollisions(quantized.map(\.parameter))
+    try self.init(
+      entries: entries,
+      quantizationConfig: quantized.isEmpty ? nil : recipe.transformersQuantizationConfig(adaptedRules: adaptedRules),
+      inputMetadata: checkpoint.files.first?.header.metadata, options: options)
   }
 
   /// The `quantization_config` transformers writes into `config.json` for this plan, or `nil`
   /// when nothing is quantized.
-  public var quantizationConfig: JSONValue? {
-    entries.lazy.compactMap(\.config).first?.transformersQuantizationConfig
-  }
+  public private(set) var quantizationConfig: JSONValue?
 
-  private init(entries: [Entry], inputMetadata: [String: String]?, options: ConversionOptions) throws(PipelineError) {
+  private init(
+    entries: [Entry], quantizationConfig: JSONValue?, inputMetadata: [String: String]?, options: ConversionOptions
+  ) throws(PipelineError) {
     self.entries = entries
+    self.quantizationConfig = quantizationConfig
     self.options = options
     let stored = entries.flatMap { $0.flattened.stored.map(\.spec) }
     var seen = Set<ExactName>(minimumCapacity: stored.count)
@@ -169,9 +211,12 @@ public struct ConversionPlan: Sendable {
 
     if entries.contains(where: { $0.config != nil }) {
       let extra = ["format": "pt"]
-      try Self.checkTorchAONames(entries.map(\.flattened.name), extraKeys: Set(extra.keys))
+      // One entry per parameter: the copied per-expert tensors of a fused parameter share it.
+      var listed = Set<ExactName>(minimumCapacity: entries.count)
+      let described = entries.filter { listed.insert(ExactName($0.parameter)).inserted }
+      try Self.checkTorchAONames(described.map(\.parameter), extraKeys: Set(extra.keys))
       metadata = TorchAOMetadata.encoded(
-        entries: entries.map { ($0.flattened.name, $0.flattened.description) }, extra: extra)
+        entries: described.map { ($0.parameter, $0.flattened.description) }, extra: extra)
     } else {
       // Nothing quantized: keep what the input says (a torchao checkpoint resharded keeps its
       // metadata), and transformers' "format".

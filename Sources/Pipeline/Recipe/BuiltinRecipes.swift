@@ -21,9 +21,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -42,6 +44,52 @@ extension Recipe {
       granularity: per-row
 
     """#,
+    "float8-dynamic-experts": #"""
+    # float8-dynamic-experts: torchao FqnToConfig({"_default": Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()),
+    #     r"re:.*\.experts\.(gate_up_proj|down_proj)": Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())})
+    #
+    # For Mixture-of-Experts models: float8 e4m3 weights with one float32 scale per row (torchao Float8Tensor), activations quantized
+    # to float8 per token on the fly, for the nn.Linear weights (attention,
+    # shared experts, dense MLPs, Llama 4's router) and for the routed experts, which transformers
+    # holds as fused 3-D parameters (experts.gate_up_proj [E, 2I, H], experts.down_proj [E, H, I])
+    # that a plain config never quantizes. Per-expert checkpoint tensors are fused expert by expert
+    # into those parameters, as transformers loads them, and stored fused. Routers that are
+    # Parameters, biases, norms, embeddings and lm_head stay as they are. On a dense model this is
+    # the same as float8-dynamic.
+    #
+    # On experts stored [E, in, out] (gpt-oss, Llama 4) the experts are quantized along their
+    # output channels: weight granularity torchao PerRow(1), as torchao's Llama 4 recipe does.
+    #
+    # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
+    #   name: NAME                       the recipe's name; defaults to the file name without .yaml
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
+    #       skip: true                   keep matching tensors unchanged, or instead
+    #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
+    #                                    expert tensors (as transformers' FqnToConfig)
+    #   shard:
+    #     max-size: 5GB                  largest output shard
+    #     layout: input                  tensor order in the shards: input | canonical
+    #   memory:
+    #     budget: 4GiB                   memory the conversion may use
+    #     spill-compression: lz4         staging spill files: lz4 | none
+    # Sizes are bytes, or a number with KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers
+    # of 1024), e.g. 5GB, 1.5GB, 512MiB. The command line's options override shard and memory.
+
+    name: float8-dynamic-experts
+    quantize:
+      scheme: float8-dynamic
+      granularity: per-row
+    rules:
+      - match: "re:.*\\.experts\\.(gate_up_proj|down_proj)"
+        quantize:
+          scheme: float8-dynamic
+          granularity: per-row
+
+    """#,
     "float8-dynamic-per-tensor": #"""
     # float8-dynamic-per-tensor: torchao Float8DynamicActivationFloat8WeightConfig()
     #
@@ -58,9 +106,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -94,9 +144,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -115,6 +167,49 @@ extension Recipe {
       granularity: per-row
 
     """#,
+    "float8-weight-only-experts": #"""
+    # float8-weight-only-experts: torchao FqnToConfig({"_default": Float8WeightOnlyConfig(),
+    #     r"re:.*\.experts\.(gate_up_proj|down_proj)": Float8WeightOnlyConfig()})
+    #
+    # For Mixture-of-Experts models: float8 e4m3 weights with one float32 scale per row (torchao Float8Tensor), for the nn.Linear weights (attention,
+    # shared experts, dense MLPs, Llama 4's router) and for the routed experts, which transformers
+    # holds as fused 3-D parameters (experts.gate_up_proj [E, 2I, H], experts.down_proj [E, H, I])
+    # that a plain config never quantizes. Per-expert checkpoint tensors are fused expert by expert
+    # into those parameters, as transformers loads them, and stored fused. Routers that are
+    # Parameters, biases, norms, embeddings and lm_head stay as they are. On a dense model this is
+    # the same as float8-weight-only.
+    #
+    # On experts stored [E, in, out] (gpt-oss, Llama 4) the experts are quantized along their
+    # output channels: weight granularity torchao PerRow(1), as torchao's Llama 4 recipe does.
+    #
+    # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
+    #   name: NAME                       the recipe's name; defaults to the file name without .yaml
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
+    #       skip: true                   keep matching tensors unchanged, or instead
+    #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
+    #                                    expert tensors (as transformers' FqnToConfig)
+    #   shard:
+    #     max-size: 5GB                  largest output shard
+    #     layout: input                  tensor order in the shards: input | canonical
+    #   memory:
+    #     budget: 4GiB                   memory the conversion may use
+    #     spill-compression: lz4         staging spill files: lz4 | none
+    # Sizes are bytes, or a number with KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers
+    # of 1024), e.g. 5GB, 1.5GB, 512MiB. The command line's options override shard and memory.
+
+    name: float8-weight-only-experts
+    quantize:
+      scheme: float8-weight-only
+    rules:
+      - match: "re:.*\\.experts\\.(gate_up_proj|down_proj)"
+        quantize:
+          scheme: float8-weight-only
+
+    """#,
     "int4-weight-only": #"""
     # int4-weight-only: torchao Int4WeightOnlyConfig(group_size=128)
     #
@@ -131,9 +226,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -150,6 +247,49 @@ extension Recipe {
     quantize:
       scheme: int4-weight-only
       group-size: 128
+
+    """#,
+    "int4-weight-only-experts": #"""
+    # int4-weight-only-experts: torchao FqnToConfig({"_default": Int4WeightOnlyConfig(group_size=128),
+    #     r"re:.*\.experts\.(gate_up_proj|down_proj)": Int4WeightOnlyConfig(group_size=128)})
+    #
+    # For Mixture-of-Experts models: int4 weights in groups of 128 with bfloat16 scales and zero points (torchao Int4Tensor), for the nn.Linear weights (attention,
+    # shared experts, dense MLPs, Llama 4's router) and for the routed experts, which transformers
+    # holds as fused 3-D parameters (experts.gate_up_proj [E, 2I, H], experts.down_proj [E, H, I])
+    # that a plain config never quantizes. Per-expert checkpoint tensors are fused expert by expert
+    # into those parameters, as transformers loads them, and stored fused. Routers that are
+    # Parameters, biases, norms, embeddings and lm_head stay as they are. On a dense model this is
+    # the same as int4-weight-only.
+    #
+    # Refused on experts stored [E, in, out] (gpt-oss, Llama 4), which this scheme would scale along
+    # their input channels.
+    #
+    # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
+    #   name: NAME                       the recipe's name; defaults to the file name without .yaml
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
+    #       skip: true                   keep matching tensors unchanged, or instead
+    #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
+    #                                    expert tensors (as transformers' FqnToConfig)
+    #   shard:
+    #     max-size: 5GB                  largest output shard
+    #     layout: input                  tensor order in the shards: input | canonical
+    #   memory:
+    #     budget: 4GiB                   memory the conversion may use
+    #     spill-compression: lz4         staging spill files: lz4 | none
+    # Sizes are bytes, or a number with KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers
+    # of 1024), e.g. 5GB, 1.5GB, 512MiB. The command line's options override shard and memory.
+
+    name: int4-weight-only-experts
+    quantize:
+      scheme: int4-weight-only
+    rules:
+      - match: "re:.*\\.experts\\.(gate_up_proj|down_proj)"
+        quantize:
+          scheme: int4-weight-only
 
     """#,
     "int8-dynamic": #"""
@@ -169,9 +309,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -212,9 +354,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -250,9 +394,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -269,6 +415,49 @@ extension Recipe {
     quantize:
       scheme: int8-weight-only
       granularity: per-row
+
+    """#,
+    "int8-weight-only-experts": #"""
+    # int8-weight-only-experts: torchao FqnToConfig({"_default": Int8WeightOnlyConfig(version=2),
+    #     r"re:.*\.experts\.(gate_up_proj|down_proj)": Int8WeightOnlyConfig(version=2)})
+    #
+    # For Mixture-of-Experts models: int8 weights with one float32 scale per row (torchao Int8Tensor), for the nn.Linear weights (attention,
+    # shared experts, dense MLPs, Llama 4's router) and for the routed experts, which transformers
+    # holds as fused 3-D parameters (experts.gate_up_proj [E, 2I, H], experts.down_proj [E, H, I])
+    # that a plain config never quantizes. Per-expert checkpoint tensors are fused expert by expert
+    # into those parameters, as transformers loads them, and stored fused. Routers that are
+    # Parameters, biases, norms, embeddings and lm_head stay as they are. On a dense model this is
+    # the same as int8-weight-only.
+    #
+    # Refused on experts stored [E, in, out] (gpt-oss, Llama 4), which this scheme would scale along
+    # their input channels.
+    #
+    # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
+    #   name: NAME                       the recipe's name; defaults to the file name without .yaml
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
+    #       skip: true                   keep matching tensors unchanged, or instead
+    #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
+    #                                    expert tensors (as transformers' FqnToConfig)
+    #   shard:
+    #     max-size: 5GB                  largest output shard
+    #     layout: input                  tensor order in the shards: input | canonical
+    #   memory:
+    #     budget: 4GiB                   memory the conversion may use
+    #     spill-compression: lz4         staging spill files: lz4 | none
+    # Sizes are bytes, or a number with KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers
+    # of 1024), e.g. 5GB, 1.5GB, 512MiB. The command line's options override shard and memory.
+
+    name: int8-weight-only-experts
+    quantize:
+      scheme: int8-weight-only
+    rules:
+      - match: "re:.*\\.experts\\.(gate_up_proj|down_proj)"
+        quantize:
+          scheme: int8-weight-only
 
     """#,
     "intx-weight-only-int4": #"""
@@ -290,9 +479,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -331,9 +522,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -370,9 +563,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -408,9 +603,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -445,9 +642,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)
@@ -475,9 +674,11 @@ extension Recipe {
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
-    #   rules:                           per-tensor exceptions, tried in order, the first match wins
-    #     - match: "re:REGEX"            a regex that must match the whole tensor name, or a glob on
-    #                                    the whole name ("*" any characters, "?" one); quote it
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
     #       skip: true                   keep matching tensors unchanged, or instead
     #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
     #                                    expert tensors (as transformers' FqnToConfig)

@@ -13,36 +13,87 @@ extension Recipe {
       }
   }
 
-  /// What this recipe does with the input tensor `name` of `shape` and `dtype`: quantize it, and
-  /// with which config, or keep it unchanged, and why.
+  /// What this recipe does with the model parameter `name` (transformers' in-memory name) of
+  /// `shape` and `dtype`: quantize it, and with which config, or keep it unchanged, and why.
   ///
-  /// The first rule whose pattern matches `name` decides: `skip` keeps the tensor, `quantize`
-  /// quantizes it if it is a BF16, F16 or F32 tensor of at least 2 dimensions, whatever its name
-  /// (so a rule can quantize an embedding or a 3-D expert tensor, as transformers' `FqnToConfig`
-  /// can). Without a matching rule the default config applies to what transformers quantizes in
-  /// a standard decoder model (SPEC §9.1): the 2-D `.weight` of every nn.Linear layer. From the
-  /// files alone that is every 2-D BF16/F16/F32 `*.weight` except input embeddings (`embed_tokens`,
-  /// `wte`, `wpe`, `word_embeddings`, `embed_in`, `embed_positions`, ...) and the output projection
-  /// (`lm_head`, `embed_out`, `output`, `output_layer`), which transformers leaves plain by
-  /// default; biases, norms and tensors of other ranks stay plain. A recipe without a default
-  /// config (`reshard`) keeps everything no rule quantizes.
+  /// The rule that decides is found as torchao's `FqnToConfig` finds its key
+  /// (``matchingRule(for:)``). `skip` keeps the parameter; `quantize` quantizes it if it is a
+  /// BF16, F16 or F32 tensor of at least 2 dimensions, whatever its name or `role` (so a rule can
+  /// quantize an embedding, a router or 3-D routed experts, as `FqnToConfig` can), and refuses a
+  /// 1-D one. Without a matching rule the default config (`_default`) applies to what
+  /// transformers quantizes: the 2-D `.weight` of every nn.Linear layer. From the files alone
+  /// that is every 2-D BF16/F16/F32 `*.weight` of role ``ParameterRole/standard`` except input
+  /// embeddings (`embed_tokens`, `wte`, `wpe`, `word_embeddings`, `embed_in`, `embed_positions`,
+  /// ...) and the output projection (`lm_head`, `embed_out`, `output`, `output_layer`), which
+  /// transformers leaves plain by default; biases, norms, tensors of other ranks, routed experts
+  /// and routers that are Parameters stay plain. A recipe without a default config (`reshard`)
+  /// keeps everything no rule quantizes.
   ///
   /// Finally torchao's own rules for the config apply (``TorchAOConfig/decision(shape:source:)``):
   /// shapes it silently leaves plain are kept with its reason, shapes and dtypes it refuses throw.
   ///
   /// - Throws: `refused` when torchao refuses the tensor (for example float8 dynamic per-row on
-  ///   an F16 weight), naming the tensor, the config and torchao's reason.
-  public func selection(name: String, shape: [Int], dtype: DType) throws(RecipeError) -> Selection {
-    if let rule = rules.first(where: { $0.pattern.matches(name) }) {
+  ///   an F16 weight), or a rule would quantize a 1-D tensor, naming the tensor, the config and
+  ///   the reason.
+  public func selection(name: String, shape: [Int], dtype: DType, role: ParameterRole = .standard)
+    throws(RecipeError) -> Selection
+  {
+    if let rule = matchingRule(for: name) {
       switch rule.action {
       case .skip: return .keep(reason: "skipped by rule '\(rule.pattern)'")
-      case .quantize(let config): return try select(config, name: name, shape: shape, dtype: dtype, byRule: true)
+      case .quantize(let config):
+        guard shape.count >= 2 else {
+          throw RecipeError(
+            .refused,
+            "rule '\(rule.pattern)' of recipe '\(self.name)' would quantize this \(shape.count)-D tensor "
+              + "(torchao quantizes weights of 2 or 3 dimensions); narrow the rule, e.g. to names ending in '.weight'",
+            tensor: name)
+        }
+        return try select(config, name: name, shape: shape, dtype: dtype, byRule: true)
       }
     }
     guard let defaultConfig else {
       return .keep(reason: rules.isEmpty ? "reshard" : "no rule quantizes it and the recipe has no default quantize")
     }
-    return try select(defaultConfig, name: name, shape: shape, dtype: dtype, byRule: false)
+    switch role {
+    case .standard: return try select(defaultConfig, name: name, shape: shape, dtype: dtype, byRule: false)
+    case .routedExperts:
+      return .keep(reason: "routed experts (an nn.Parameter: only a rule quantizes them, as FqnToConfig does)")
+    case .router: return .keep(reason: "router (an nn.Parameter, not an nn.Linear)")
+    }
+  }
+
+  /// The rule that decides for the parameter `name`, found as torchao's `FqnToConfig` finds its
+  /// key: a rule naming the parameter exactly, then one naming its module (`name` up to its last
+  /// dot) exactly, then the first pattern that matches the parameter, then the first that
+  /// matches its module; `nil` when none does (the default applies).
+  public func matchingRule(for name: String) -> Rule? {
+    let module = name.lastIndex(of: ".").map { String(name[..<$0]) }
+    let exact = rules.filter(\.pattern.isExactName)
+    let patterns = rules.filter { !$0.pattern.isExactName }
+    return exact.first { $0.pattern.text == name }
+      ?? module.flatMap { module in exact.first { $0.pattern.text == module } }
+      ?? patterns.first { $0.pattern.matches(name) }
+      ?? module.flatMap { module in patterns.first { $0.pattern.matches(module) } }
+  }
+
+  /// The `quantization_config` transformers writes for this recipe: its default config's, or,
+  /// when a rule quantizes, torchao's `FqnToConfig` of `_default` (the default config) and each
+  /// rule's key (``TensorPattern/fqnKey``) with its config (`null` for `skip`); `adaptedRules`
+  /// replaces the configs of rules by index (experts quantized along another axis). `nil` for a
+  /// recipe that quantizes nothing.
+  func transformersQuantizationConfig(adaptedRules: [Int: TorchAOConfig]) -> JSONValue? {
+    guard rules.contains(where: { if case .quantize = $0.action { true } else { false } }) else {
+      return defaultConfig?.transformersQuantizationConfig
+    }
+    var configs: [(key: String, config: TorchAOConfig?)] = defaultConfig.map { [("_default", $0)] } ?? []
+    for (index, rule) in rules.enumerated() {
+      switch rule.action {
+      case .skip: configs.append((rule.pattern.fqnKey, nil))
+      case .quantize(let config): configs.append((rule.pattern.fqnKey, adaptedRules[index] ?? config))
+      }
+    }
+    return TorchAOConfig.transformersQuantizationConfig(quantType: TorchAOConfig.fqnToConfigDict(configs))
   }
 
   /// The last module names of nn.Embedding weights in common decoder models.

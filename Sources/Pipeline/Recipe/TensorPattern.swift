@@ -56,6 +56,28 @@ public struct TensorPattern: Sendable, Hashable, CustomStringConvertible {
   /// The pattern as written.
   public var description: String { text }
 
+  /// Whether the pattern names one tensor or module exactly: a glob with no `*` or `?`.
+  public var isExactName: Bool {
+    if case .glob(let pattern) = matcher { return !pattern.contains("*") && !pattern.contains("?") }
+    return false
+  }
+
+  /// The pattern as a key of torchao's `FqnToConfig`: an exact name as it is, a regex as written
+  /// (`re:…`), a glob as the equivalent regex.
+  public var fqnKey: String {
+    guard case .glob(let pattern) = matcher, !isExactName else { return text }
+    var regex = "re:"
+    for character in pattern {
+      switch character {
+      case "*": regex += ".*"
+      case "?": regex += "."
+      case "\\", ".", "+", "(", ")", "[", "]", "{", "}", "^", "$", "|": regex += "\\\(character)"
+      default: regex.append(character)
+      }
+    }
+    return regex
+  }
+
   /// Compares patterns as written.
   public static func == (lhs: TensorPattern, rhs: TensorPattern) -> Bool { lhs.text == rhs.text }
 

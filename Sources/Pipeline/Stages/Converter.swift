@@ -247,7 +247,7 @@ public struct Converter: Sendable {
       let entry = plan.entries[index]
       progress(.tensorStarted(name: entry.source.name, index: position, count: order.count))
       let job = TensorJob(
-        entry: entry, file: checkpoint.files[entry.file], plan: plan, budget: budget, channel: channel, share: share,
+        entry: entry, files: checkpoint.files, plan: plan, budget: budget, channel: channel, share: share,
         starts: starts, progress: progress)
       try await job.run()
     }

@@ -3,11 +3,13 @@ import Quantization
 import SafeTensors
 import TorchAO
 
-/// The work for one input tensor: copy it, or quantize it chunk by chunk, sending every
-/// output byte to its shard as a ``Piece``.
+/// The work for one entry of the plan: copy an input tensor, or quantize one (or the input
+/// tensors that fuse into one parameter) chunk by chunk, sending every output byte to its shard
+/// as a ``Piece``.
 struct TensorJob: Sendable {
   let entry: ConversionPlan.Entry
-  let file: SafeTensorsFile
+  /// The checkpoint's files, which ``ConversionPlan/Input/file`` indexes.
+  let files: [SafeTensorsFile]
   let plan: ConversionPlan
   let budget: MemoryBudget
   let channel: AsyncChannel<Piece>
@@ -29,9 +31,10 @@ struct TensorJob: Sendable {
         try await copy()
       }
     } catch let error as QuantizationError {
+      let path = files[entry.inputs[0].file].path
       throw PipelineError(
-        .invalidInput, "\(file.path): tensor '\(entry.source.name)': \(error)", path: file.path,
-        tensor: entry.source.name, cause: error)
+        .invalidInput, "\(path): tensor '\(entry.source.name)': \(error)", path: path, tensor: entry.source.name,
+        cause: error)
     }
   }
 
@@ -187,15 +190,26 @@ struct TensorJob: Sendable {
     return placement
   }
 
-  /// Reads tensor bytes from `offset` into `buffer`, on a thread of ``BlockingIOExecutor/shared``.
+  /// Reads the entry's bytes from `offset` into `buffer`, from the input tensors that hold them
+  /// (several, for fused experts), on a thread of ``BlockingIOExecutor/shared``.
   private func read(at offset: Int, into buffer: PieceBuffer) async throws(PipelineError) {
-    let file = file
-    let tensor = entry.source
+    let (files, inputs) = (files, entry.inputs)
     try await BlockingIOExecutor.shared.execute { () throws(PipelineError) in
-      do {
-        try file.read(tensor, at: offset, into: buffer.bytes)
-      } catch {
-        throw PipelineError(.io, "\(error)", path: file.path, tensor: tensor.name, cause: error)
+      var start = 0
+      for input in inputs {
+        let range = start..<start + input.tensor.byteCount
+        start = range.upperBound
+        let wanted = range.clamped(to: offset..<offset + buffer.bytes.count)
+        guard !wanted.isEmpty else { continue }
+        let file = files[input.file]
+        do {
+          try file.read(
+            input.tensor, at: wanted.lowerBound - range.lowerBound,
+            into: UnsafeMutableRawBufferPointer(
+              rebasing: buffer.bytes[wanted.lowerBound - offset..<wanted.upperBound - offset]))
+        } catch {
+          throw PipelineError(.io, "\(error)", path: file.path, tensor: input.tensor.name, cause: error)
+        }
       }
     }
   }

@@ -5,11 +5,28 @@ extension TorchAOConfig {
   /// The `quantization_config` object transformers writes into `config.json` for this config
   /// (`TorchAoConfig(cfg).to_dict()`, SPEC §9.2), keys sorted as `config.json` has them.
   public var transformersQuantizationConfig: JSONValue {
+    Self.transformersQuantizationConfig(quantType: configDict)
+  }
+
+  /// The `quantization_config` transformers writes into `config.json` for a `TorchAoConfig`
+  /// whose `quant_type` has the config dict `quantType` (``configDict``, or
+  /// ``fqnToConfigDict(_:)``).
+  public static func transformersQuantizationConfig(quantType: JSONValue) -> JSONValue {
     .object([
       JSONMember("include_input_output_embeddings", .bool(false)), JSONMember("modules_to_not_convert", .null),
       JSONMember("quant_method", .string("torchao")),
-      JSONMember("quant_type", .object([JSONMember("default", configDict)])),
+      JSONMember("quant_type", .object([JSONMember("default", quantType)])),
       JSONMember("untie_embedding_weights", .bool(false)),
+    ])
+  }
+
+  /// torchao's `config_to_dict(FqnToConfig(configs))`: the map under both `fqn_to_config` and
+  /// its alias `module_fqn_to_config`, keys sorted, a `nil` config (skip) as `null` (moe.md §3.3).
+  public static func fqnToConfigDict(_ configs: [(key: String, config: TorchAOConfig?)]) -> JSONValue {
+    let map = JSONValue.object(configs.map { JSONMember($0.key, $0.config?.configDict ?? .null) }).sortingKeys()
+    return .object([
+      JSONMember("_data", .object([JSONMember("fqn_to_config", map), JSONMember("module_fqn_to_config", map)])),
+      JSONMember("_type", .string("FqnToConfig")), JSONMember("_version", .number("1")),
     ])
   }
 
