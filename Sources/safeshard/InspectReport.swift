@@ -24,7 +24,9 @@ struct InspectReport {
   var weights: [QuantizedWeight]
 
   init(_ checkpoint: Checkpoint) {
-    weights = (try? TorchAOCheckpoint(checkpoint))?.weights ?? []
+    weights =
+      (try? TorchAOCheckpoint(checkpoint, storedName: TorchAOCheckpoint.storedNames(ofModelAt: checkpoint.path)))?
+      .weights ?? []
     rows = checkpoint.tensors.map { Row(tensor: $0.tensor, file: Self.fileName($0.file.path)) }
     files = checkpoint.files.map { file in
       var plain: [(String, String)] = []

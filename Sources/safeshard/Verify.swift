@@ -12,7 +12,9 @@ struct Verify: ParsableCommand {
       for a sharded model, the index against the shards. For a torchao checkpoint it also checks \
       the metadata (allowlisted types only, the same in every shard) and that every quantized \
       weight's parts are there with the dtypes and shapes its block_size gives (and warns when a \
-      torchao model directory has no config.json with a quantization_config). A directory with \
+      torchao model directory has no config.json with a quantization_config, and when a MoE \
+      model's quantized experts are stored per expert or its metadata uses the file's module names: \
+      transformers would load it with random experts). A directory with \
       SHA256SUMS has every file it lists checked against it (sub-folders \
       included), and every other file, or symbolic link leading outside the directory, reported. \
       Prints one line per problem and exits 1 if there is any, 0 if there is none.
@@ -38,10 +40,11 @@ struct Verify: ParsableCommand {
       problems = Checkpoint.problems(at: path)
     }
     if let checkpoint, TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
+      let storedName = TorchAOCheckpoint.storedNames(ofModelAt: path)
       do {
-        torchAO = try TorchAOCheckpoint(checkpoint)
+        torchAO = try TorchAOCheckpoint(checkpoint, storedName: storedName)
       } catch {
-        problems = TorchAOCheckpoint.problems(in: checkpoint)
+        problems = TorchAOCheckpoint.problems(in: checkpoint, storedName: storedName)
       }
     }
     if FileManager.default.fileExists(atPath: path + "/" + ChecksumList.fileName) {
@@ -64,6 +67,9 @@ struct Verify: ParsableCommand {
       "\(path): OK, \(checkpoint.files.count) file\(checkpoint.files.count == 1 ? "" : "s"), \(tensors) tensors, \(bytes) data bytes"
     if let torchAO { line += ", \(torchAO.weights.count) torchao weights" }
     print(line)
+    for warning in torchAO?.moeWarnings(ofModelAt: path) ?? [] {
+      FileHandle.standardError.write(Data("warning: \(path): \(warning)\n".utf8))
+    }
     if checkpoint.path != checkpoint.files.first?.path, TorchAOCheckpoint.hasTorchAOMetadata(checkpoint),
       FileManager.default.contents(atPath: path + "/config.json").flatMap({ try? JSONParser.parse(Array($0)) })?[
         "quantization_config"] == nil

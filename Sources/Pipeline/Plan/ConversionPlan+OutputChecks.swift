@@ -8,7 +8,8 @@ extension ConversionPlan {
   ///
   /// - Throws: `invalidInput` naming the tensor and the rule, with the decoding error as cause.
   static func checkKeptTorchAOMetadata(of checkpoint: Checkpoint) throws(PipelineError) {
-    guard let problem = TorchAOCheckpoint.problems(in: checkpoint).first else { return }
+    let storedName = TorchAOCheckpoint.storedNames(ofModelAt: checkpoint.path)
+    guard let problem = TorchAOCheckpoint.problems(in: checkpoint, storedName: storedName).first else { return }
     throw PipelineError(
       .invalidInput, "\(problem); the torchao metadata would be kept as it is, so the output would not verify",
       path: problem.file ?? checkpoint.path, tensor: problem.tensor, cause: problem)

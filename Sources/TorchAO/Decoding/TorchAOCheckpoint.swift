@@ -27,21 +27,25 @@ public struct TorchAOCheckpoint: Sendable {
   public let weights: [QuantizedWeight]
   private let positions: [ExactName: Int]
 
-  /// Decodes `checkpoint`.
+  /// Decodes `checkpoint`. `storedName` gives the name a metadata entry's parts are stored
+  /// under: the entry's own (the default), or for a MoE model whose modules transformers renames
+  /// in memory, the file's (Mixtral's `mlp.experts.gate_up_proj` is stored as
+  /// `block_sparse_moe.experts._gate_up_proj_qdata`).
   ///
-  /// - Throws: the first problem ``problems(in:)`` finds.
-  public init(_ checkpoint: Checkpoint) throws(TorchAOError) {
+  /// - Throws: the first problem ``problems(in:storedName:)`` finds.
+  public init(_ checkpoint: Checkpoint, storedName: (String) -> String = { $0 }) throws(TorchAOError) {
     var problems: [TorchAOError] = []
-    guard let decoded = Self.decode(checkpoint, problems: &problems), problems.isEmpty else {
+    guard let decoded = Self.decode(checkpoint, storedName: storedName, problems: &problems), problems.isEmpty else {
       throw problems.first!
     }
     self = decoded
   }
 
   /// Every problem with the torchao metadata and parts of `checkpoint`; `[]` when it decodes.
-  public static func problems(in checkpoint: Checkpoint) -> [TorchAOError] {
+  /// `storedName` is as for ``init(_:storedName:)``.
+  public static func problems(in checkpoint: Checkpoint, storedName: (String) -> String = { $0 }) -> [TorchAOError] {
     var problems: [TorchAOError] = []
-    _ = decode(checkpoint, problems: &problems)
+    _ = decode(checkpoint, storedName: storedName, problems: &problems)
     return problems
   }
 
@@ -86,7 +90,9 @@ public struct TorchAOCheckpoint: Sendable {
     }
   }
 
-  private static func decode(_ checkpoint: Checkpoint, problems: inout [TorchAOError]) -> TorchAOCheckpoint? {
+  private static func decode(
+    _ checkpoint: Checkpoint, storedName: (String) -> String, problems: inout [TorchAOError]
+  ) -> TorchAOCheckpoint? {
     // transformers merges every shard's metadata (dict.update); all must carry the full set.
     var merged: [String: String] = [:]
     for file in checkpoint.files {
@@ -113,9 +119,9 @@ public struct TorchAOCheckpoint: Sendable {
     var weights: [QuantizedWeight] = []
     var prefixes: [String: String] = [:]
     for (name, description) in metadata.entries where description.subclass != nil {
-      prefixes[FlattenedName.prefix(of: name)] = name
+      prefixes[FlattenedName.prefix(of: storedName(name))] = name
       do {
-        weights.append(try weight(name, description, in: checkpoint))
+        weights.append(try weight(name, stored: storedName(name), description, in: checkpoint))
       } catch {
         var located = error
         located.file = located.file ?? checkpoint.path
@@ -126,7 +132,7 @@ public struct TorchAOCheckpoint: Sendable {
     for (tensor, file) in checkpoint.tensors {
       guard let owner = owner(of: tensor.name, prefixes: prefixes), let description = metadata.description(of: owner)
       else { continue }
-      let part = String(tensor.name.dropFirst(FlattenedName.prefix(of: owner).count))
+      let part = String(tensor.name.dropFirst(FlattenedName.prefix(of: storedName(owner)).count))
       if !description.tensorDataNames.contains(part) {
         problems.append(
           TorchAOError(
@@ -170,12 +176,12 @@ public struct TorchAOCheckpoint: Sendable {
       ?? (name.hasPrefix("_") ? name.index(after: name.startIndex) : nil)
   }
 
-  private static func weight(_ name: String, _ description: TensorDescription, in checkpoint: Checkpoint)
-    throws(TorchAOError) -> QuantizedWeight
-  {
+  private static func weight(
+    _ name: String, stored storedName: String, _ description: TensorDescription, in checkpoint: Checkpoint
+  ) throws(TorchAOError) -> QuantizedWeight {
     var stored: [String: QuantizedWeight.Part] = [:]
     for part in description.tensorDataNames {
-      let partName = FlattenedName.name(parameter: name, part: part)
+      let partName = FlattenedName.name(parameter: storedName, part: part)
       guard let file = try? checkpoint.file(holding: partName), let tensor = try? file.tensor(named: partName) else {
         throw TorchAOError(
           .missingPart, "\(description.subclass ?? "") part \"\(part)\" (\(partName)) is in no file", tensor: name)
