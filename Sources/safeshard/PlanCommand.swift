@@ -61,6 +61,12 @@ struct PlanCommand: ParsableCommand {
       text +=
         "  " + name + String(repeating: " ", count: width - name.count)
         + "  \(entry.source.dtype.rawValue) \(entry.source.shape)  →  \(action(entry))  [\(shards)]\n"
+      if entry.inputs.count > 1 {
+        let inputs = entry.inputs.map(\.tensor.name.escapingControlCharacters)
+        let shown = inputs.count <= 4 ? inputs : inputs.prefix(2) + ["…"] + inputs.suffix(2)
+        text += "    \(entry.parameter.escapingControlCharacters): fuses \(inputs.count) input tensors: "
+        text += shown.joined(separator: ", ") + "\n"
+      }
     }
     text +=
       "\n\(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s"), \(plan.totalSize) bytes of tensors, \(plan.totalParameters) parameters:\n"
@@ -81,25 +87,29 @@ struct PlanCommand: ParsableCommand {
   static func json(_ plan: ConversionPlan, recipe: String, share: MemoryShare) -> String {
     func number(_ value: Int) -> JSONValue { .number(String(value)) }
     let entries: [JSONValue] = plan.entries.map { entry in
-      .object([
-        JSONMember("name", .string(entry.source.name)), JSONMember("dtype", .string(entry.source.dtype.rawValue)),
-        JSONMember("shape", .array(entry.source.shape.map(number))),
-        JSONMember("action", .string(entry.config == nil ? "keep" : "quantize")),
-        JSONMember("subclass", entry.config == nil ? .null : .string(action(entry))),
-        JSONMember("reason", entry.reason.map { .string($0) } ?? .null),
-        JSONMember(
-          "stored",
-          .array(
-            entry.flattened.stored.map { stored in
-              let placement = plan.placement(of: stored.spec.name)
-              return .object([
-                JSONMember("name", .string(stored.spec.name)), JSONMember("dtype", .string(stored.spec.dtype.rawValue)),
-                JSONMember("shape", .array(stored.spec.shape.map(number))),
-                JSONMember("shard", .string(placement.map { plan.shards[$0.shard].fileName } ?? "")),
-                JSONMember("offset", number(placement?.tensor.dataOffsets.lowerBound ?? 0)),
-              ])
-            })),
-      ])
+      .object(
+        [
+          JSONMember("name", .string(entry.source.name)), JSONMember("dtype", .string(entry.source.dtype.rawValue)),
+          JSONMember("shape", .array(entry.source.shape.map(number))),
+          JSONMember("action", .string(entry.config == nil ? "keep" : "quantize")),
+          JSONMember("subclass", entry.config == nil ? .null : .string(action(entry))),
+          JSONMember("reason", entry.reason.map { .string($0) } ?? .null),
+          JSONMember("parameter", .string(entry.parameter)),
+          JSONMember(
+            "stored",
+            .array(
+              entry.flattened.stored.map { stored in
+                let placement = plan.placement(of: stored.spec.name)
+                return .object([
+                  JSONMember("name", .string(stored.spec.name)),
+                  JSONMember("dtype", .string(stored.spec.dtype.rawValue)),
+                  JSONMember("shape", .array(stored.spec.shape.map(number))),
+                  JSONMember("shard", .string(placement.map { plan.shards[$0.shard].fileName } ?? "")),
+                  JSONMember("offset", number(placement?.tensor.dataOffsets.lowerBound ?? 0)),
+                ])
+              })),
+        ] + (entry.inputs.count > 1 ? [JSONMember("inputs", .array(entry.inputs.map { .string($0.tensor.name) }))] : [])
+      )
     }
     let shards: [JSONValue] = plan.shards.map {
       .object([

@@ -113,6 +113,21 @@ import Testing
     #expect(text.standardOutput.contains("NVFP4Tensor"))
   }
 
+  @Test func planShowsTheInputTensorsAFusedExpertParameterGathers() throws {
+    let mixtral = CLIRunner.repository.appendingPathComponent("Tests/Fixtures/moe/mixtral/raw").path
+    let result = try CLIRunner.run(["plan", mixtral, "--recipe", "int8-weight-only-experts", "--json"])
+    #expect(result.status == 0, "\(result.standardError)")
+    let plan = try JSONParser.parse(result.standardOutput.trimmingCharacters(in: .newlines))
+    let entries = try #require(plan["entries"]?.array)
+    let fused = try #require(entries.first { $0["parameter"]?.string == "model.layers.0.mlp.experts.gate_up_proj" })
+    #expect(fused["name"]?.string == "model.layers.0.block_sparse_moe.experts.gate_up_proj")
+    #expect(fused["subclass"]?.string == "Int8Tensor")
+    #expect(fused["inputs"]?.array?.count == 8)
+    #expect(fused["inputs"]?.array?.first?.string == "model.layers.0.block_sparse_moe.experts.0.w1.weight")
+    let text = try CLIRunner.run(["plan", mixtral, "--recipe", "int8-weight-only-experts"])
+    #expect(text.standardOutput.contains("model.layers.0.mlp.experts.down_proj: fuses 4 input tensors: "))
+  }
+
   /// The arguments of a conversion that runs long enough to be signalled or watched: a model of
   /// four shards, 16 × [512, 4096] bf16 weights, written into `scratch`, converted with 8 MiB on
   /// one worker.
