@@ -1,12 +1,18 @@
-"""Writes a synthetic Llama-shaped bf16 checkpoint of a given size in Hugging Face layout.
+"""Writes a synthetic Llama-shaped (or Qwen3-MoE-shaped) bf16 checkpoint of a given size in Hugging Face layout.
 
     python Benchmarks/make_synthetic_llama.py OUT_DIR SIZE [--intermediate 11008] [--shard-size 2GB]
+    python Benchmarks/make_synthetic_llama.py OUT_DIR SIZE --experts 64 [--intermediate 768]
 
 SIZE is the most the weights may take, in Hugging Face units (`4GB` = 4·10⁹ bytes, `4GiB` =
 4·2³⁰; a bare number is GiB). The model has Llama-2-7B's shapes (hidden 4096, 32 heads, no GQA,
 intermediate 11008, vocab 32000, untied `lm_head`) and as many decoder layers as fit in SIZE. The
 shards (at most `--shard-size` each, split in state_dict order as `save_pretrained` splits them)
 come with `model.safetensors.index.json`, `config.json` and `generation_config.json`.
+
+With `--experts E` the model is a Qwen3-MoE instead (`model_type` `qwen3_moe`, Qwen3-30B-A3B's
+attention: hidden 2048, 32 heads, 4 KV heads, head dim 128, q/k norms; every layer a MoE block of
+E routed experts of intermediate `--intermediate`, default 768, stored per expert as
+`mlp.experts.<e>.{gate,up,down}_proj.weight` as the Hub has them, and a router `mlp.gate.weight`).
 
 Values are bf16 of N(0, 0.02²) (norm weights 1 + N(0, 0.02²)), cheap but not degenerate: one
 seeded 64 MiB pool of random values is written again and again, each tensor starting at its own
@@ -39,6 +45,60 @@ def parse_size(text):
     number, unit = float(match.group(1)), match.group(2) or "GiB"
     power = "KMGT".index(unit[0]) + 1
     return int(number * (1024**power if "i" in unit else 1000**power))
+
+
+MOE_HIDDEN, MOE_HEADS, MOE_KV_HEADS, MOE_HEAD_DIM = 2048, 32, 4, 128
+
+
+def moe_config(layers, intermediate, experts):
+    return {
+        "architectures": ["Qwen3MoeForCausalLM"],
+        "attention_bias": False,
+        "bos_token_id": 1,
+        "decoder_sparse_step": 1,
+        "dtype": "bfloat16",
+        "eos_token_id": 2,
+        "head_dim": MOE_HEAD_DIM,
+        "hidden_act": "silu",
+        "hidden_size": MOE_HIDDEN,
+        "intermediate_size": 6144,
+        "max_position_embeddings": 4096,
+        "mlp_only_layers": [],
+        "model_type": "qwen3_moe",
+        "moe_intermediate_size": intermediate,
+        "norm_topk_prob": True,
+        "num_attention_heads": MOE_HEADS,
+        "num_experts": experts,
+        "num_experts_per_tok": 8,
+        "num_hidden_layers": layers,
+        "num_key_value_heads": MOE_KV_HEADS,
+        "rms_norm_eps": 1e-06,
+        "rope_theta": 1000000.0,
+        "tie_word_embeddings": False,
+        "vocab_size": VOCAB,
+    }
+
+
+def moe_parameters(layers, intermediate, experts):
+    """(name, shape) of a Qwen3-MoE checkpoint as the Hub stores it."""
+    yield "model.embed_tokens.weight", (VOCAB, MOE_HIDDEN)
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        yield p + "self_attn.q_proj.weight", (MOE_HEADS * MOE_HEAD_DIM, MOE_HIDDEN)
+        yield p + "self_attn.k_proj.weight", (MOE_KV_HEADS * MOE_HEAD_DIM, MOE_HIDDEN)
+        yield p + "self_attn.v_proj.weight", (MOE_KV_HEADS * MOE_HEAD_DIM, MOE_HIDDEN)
+        yield p + "self_attn.o_proj.weight", (MOE_HIDDEN, MOE_HEADS * MOE_HEAD_DIM)
+        yield p + "self_attn.q_norm.weight", (MOE_HEAD_DIM,)
+        yield p + "self_attn.k_norm.weight", (MOE_HEAD_DIM,)
+        for e in range(experts):
+            yield p + f"mlp.experts.{e}.gate_proj.weight", (intermediate, MOE_HIDDEN)
+            yield p + f"mlp.experts.{e}.up_proj.weight", (intermediate, MOE_HIDDEN)
+            yield p + f"mlp.experts.{e}.down_proj.weight", (MOE_HIDDEN, intermediate)
+        yield p + "mlp.gate.weight", (experts, MOE_HIDDEN)
+        yield p + "input_layernorm.weight", (MOE_HIDDEN,)
+        yield p + "post_attention_layernorm.weight", (MOE_HIDDEN,)
+    yield "model.norm.weight", (MOE_HIDDEN,)
+    yield "lm_head.weight", (VOCAB, MOE_HIDDEN)
 
 
 def config(layers, intermediate):
@@ -92,8 +152,8 @@ def nbytes(shape):
     return 2 * int(np.prod(shape))
 
 
-def layer_bytes(intermediate):
-    return sum(nbytes(s) for n, s in parameters(1, intermediate)) - sum(nbytes(s) for n, s in parameters(0, intermediate))
+def model_bytes(shapes):
+    return sum(nbytes(s) for _, s in shapes)
 
 
 def header_bytes(entries):
@@ -125,13 +185,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir")
     parser.add_argument("size", type=parse_size)
-    parser.add_argument("--intermediate", type=int, default=11008)
+    parser.add_argument("--intermediate", type=int)
+    parser.add_argument("--experts", type=int, help="a Qwen3-MoE model with this many routed experts per layer")
     parser.add_argument("--shard-size", type=parse_size, default=parse_size("2GB"))
     parser.add_argument("--seed", type=int, default=20261130)
     args = parser.parse_args()
 
-    fixed = sum(nbytes(s) for _, s in parameters(0, args.intermediate))
-    layers = (args.size - fixed) // layer_bytes(args.intermediate)
+    if args.experts:
+        intermediate = args.intermediate or 768
+        shapes = lambda layers: moe_parameters(layers, intermediate, args.experts)  # noqa: E731
+        make_config = lambda layers: moe_config(layers, intermediate, args.experts)  # noqa: E731
+    else:
+        intermediate = args.intermediate or 11008
+        shapes = lambda layers: parameters(layers, intermediate)  # noqa: E731
+        make_config = lambda layers: config(layers, intermediate)  # noqa: E731
+    fixed = model_bytes(shapes(0))
+    layers = (args.size - fixed) // (model_bytes(shapes(1)) - fixed)
     if layers < 1:
         sys.exit(f"make_synthetic_llama: {args.size} bytes do not hold one decoder layer plus embeddings ({fixed} bytes)")
 
@@ -140,7 +209,7 @@ def main():
     pool = (0.02 * rng.standard_normal(POOL_BYTES // 2, dtype=np.float32)).astype(ml_dtypes.bfloat16).tobytes()
     norm_pool = (1.0 + 0.02 * rng.standard_normal(1 << 20, dtype=np.float32)).astype(ml_dtypes.bfloat16).tobytes()
 
-    tensors = list(parameters(layers, args.intermediate))
+    tensors = list(shapes(layers))
     shards, current, size = [], [], 0
     for name, shape in tensors:
         if current and size + nbytes(shape) > args.shard_size:
@@ -164,7 +233,7 @@ def main():
     index = {"metadata": {"total_parameters": total // 2, "total_size": total}, "weight_map": weight_map}
     for file_name, content in [
         ("model.safetensors.index.json", index),
-        ("config.json", config(layers, args.intermediate)),
+        ("config.json", make_config(layers)),
         ("generation_config.json", {"bos_token_id": 1, "eos_token_id": 2, "_from_model_config": True}),
     ]:
         with open(os.path.join(args.out_dir, file_name), "w") as f:
