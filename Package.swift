@@ -64,7 +64,7 @@ let package = Package(
     ),
     .testTarget(
       name: "QuantizationTests",
-      dependencies: ["Quantization", "SafeTensors"],
+      dependencies: ["Quantization", "SafeTensors", .product(name: "Crypto", package: "swift-crypto")],
       swiftSettings: testSettings
     ),
     .testTarget(

@@ -1,32 +1,52 @@
-/// The largest magnitude of a tensor, or of each expert of a 3-D tensor, gathered over chunks:
-/// the statistic behind per-tensor scales (Int8 and Float8 `PerTensor`, NVFP4
-/// `per_tensor_scale`).
+/// The largest magnitude of a tensor, of each expert of a 3-D tensor, or of each column of each
+/// expert, gathered over chunks: the statistic behind scales that span rows (Int8 and Float8
+/// `PerTensor`, NVFP4 `per_tensor_scale`, Float8 per-column `PerRow(1)`).
+///
+/// The rows fall into groups of ``rowsPerGroup`` consecutive rows (the whole tensor, or one
+/// expert); each group keeps ``columns`` maxima: 1 (the group's largest magnitude) or one per
+/// column (element index within the row).
 ///
 /// Make an empty one with ``QuantizationScheme/makeStatistic(shape:)``, feed it every row once
 /// (chunks in any order, on any number of copies that are ``merge(_:)``d), then hand the finished
-/// value to the chunk quantizer. A NaN anywhere makes the group's maximum NaN, as `torch.amax`
-/// does.
+/// value to the chunk quantizer. A NaN makes its maximum NaN, as `torch.amax` does.
 public struct AbsMaxStatistic: Sendable, Hashable {
   /// The input format.
   public let format: FloatFormat
   /// Elements per row.
   public let rowLength: Int
-  /// Rows per group: all rows for a per-tensor statistic, `N` for a per-expert one.
+  /// Rows per group: all rows for a per-tensor statistic, `N` for a per-expert one, `K` for a
+  /// per-column one on `[E, K, N]`.
   public let rowsPerGroup: Int
-  /// The fp32 bit pattern of each group's largest magnitude so far; unsigned order on these is
-  /// magnitude order with NaN above infinity.
+  /// Maxima per group: 1 for the group's largest magnitude, ``rowLength`` for one per column.
+  public let columns: Int
+  /// The fp32 bit pattern of each maximum so far, group by group (`columns` per group); unsigned
+  /// order on these is magnitude order with NaN above infinity.
   private var magnitudeBits: [UInt32]
 
-  init(format: FloatFormat, rowLength: Int, rowsPerGroup: Int, groupCount: Int) {
+  init(format: FloatFormat, rowLength: Int, rowsPerGroup: Int, groupCount: Int, perColumn: Bool = false) {
     self.format = format
     self.rowLength = rowLength
     self.rowsPerGroup = rowsPerGroup
-    self.magnitudeBits = Array(repeating: 0, count: groupCount)
+    self.columns = perColumn ? rowLength : 1
+    self.magnitudeBits = Array(repeating: 0, count: groupCount * columns)
   }
 
-  /// The largest magnitude of each group (0 for a group that saw no rows), exact.
+  /// The number of groups.
+  public var groupCount: Int { columns == 0 ? 0 : magnitudeBits.count / columns }
+
+  /// The maxima (0 where no row was seen), exact: one per group, or `columns` per group, group by
+  /// group.
   public var values: [Float] {
-    magnitudeBits.map { Float(bitPattern: $0 > 0x7F80_0000 ? 0x7FC0_0000 : $0) }
+    magnitudeBits.map(Self.float)
+  }
+
+  /// The `columns` maxima of group `group`.
+  func values(group: Int) -> [Float] {
+    magnitudeBits[group * columns..<(group + 1) * columns].map(Self.float)
+  }
+
+  private static func float(_ bits: UInt32) -> Float {
+    Float(bitPattern: bits > 0x7F80_0000 ? 0x7FC0_0000 : bits)
   }
 
   /// Adds input rows `firstRow ..< firstRow + n` whose raw bytes are `rows`.
@@ -36,17 +56,41 @@ public struct AbsMaxStatistic: Sendable, Hashable {
   public mutating func accumulate(_ rows: UnsafeRawBufferPointer, firstRow: Int) throws(QuantizationError) {
     let rowBytes = rowLength * format.byteWidth
     let count = rowBytes == 0 ? 0 : rows.count / rowBytes
-    guard rows.count == count * rowBytes, firstRow >= 0, firstRow + count <= rowsPerGroup * magnitudeBits.count
-    else {
+    let totalRows = rowsPerGroup * groupCount
+    guard rows.count == count * rowBytes, firstRow >= 0, firstRow + count <= totalRows else {
       throw QuantizationError(
-        .invalidArgument,
-        "\(rows.count) bytes from row \(firstRow) are not whole rows of the \(rowsPerGroup * magnitudeBits.count)")
+        .invalidArgument, "\(rows.count) bytes from row \(firstRow) are not whole rows of the \(totalRows)")
     }
-    guard let base = rows.baseAddress else { return }
-    for row in 0..<count {
-      let bits = RowKernels.magnitudeBits(base + row * rowBytes, count: rowLength, format: format)
-      let group = (firstRow + row) / rowsPerGroup
-      magnitudeBits[group] = max(magnitudeBits[group], bits)
+    guard let base = rows.baseAddress, count > 0 else { return }
+    guard columns > 1 else {
+      for row in 0..<count {
+        let bits = RowKernels.magnitudeBits(base + row * rowBytes, count: rowLength, format: format)
+        let group = (firstRow + row) / rowsPerGroup
+        magnitudeBits[group] = max(magnitudeBits[group], bits)
+      }
+      return
+    }
+    // Per column: reduce the chunk's rows of each group on the format's own bit patterns, then
+    // widen the group's maxima once.
+    let (columns, format) = (columns, format)
+    withUnsafeTemporaryAllocation(of: Int32.self, capacity: columns) { scratch in
+      let maxima = scratch.baseAddress!
+      var row = 0
+      while row < count {
+        let group = (firstRow + row) / rowsPerGroup
+        let end = min(count, (group + 1) * rowsPerGroup - firstRow)
+        scratch.initialize(repeating: 0)
+        for local in row..<end {
+          RowKernels.raiseMagnitudes(base + local * rowBytes, count: columns, format: format, into: maxima)
+        }
+        magnitudeBits.withUnsafeMutableBufferPointer { bits in
+          for column in 0..<columns {
+            let widened = RowKernels.widenedMagnitudeBits(maxima[column], format: format)
+            bits[group * columns + column] = max(bits[group * columns + column], widened)
+          }
+        }
+        row = end
+      }
     }
   }
 
@@ -55,7 +99,7 @@ public struct AbsMaxStatistic: Sendable, Hashable {
   /// - Throws: `invalidArgument` when `other` belongs to a different shape or format.
   public mutating func merge(_ other: AbsMaxStatistic) throws(QuantizationError) {
     guard other.format == format, other.rowLength == rowLength, other.rowsPerGroup == rowsPerGroup,
-      other.magnitudeBits.count == magnitudeBits.count
+      other.columns == columns, other.magnitudeBits.count == magnitudeBits.count
     else {
       throw QuantizationError(.invalidArgument, "cannot merge statistics of different tensors")
     }
@@ -64,10 +108,13 @@ public struct AbsMaxStatistic: Sendable, Hashable {
     }
   }
 
-  /// Checks that this statistic belongs to `layout` viewed in groups of `rowsPerGroup` rows.
-  func check(_ layout: QuantizedLayout, format: FloatFormat, rowsPerGroup: Int) throws(QuantizationError) {
+  /// Checks that this statistic belongs to `layout` viewed in groups of `rowsPerGroup` rows, with
+  /// per-column maxima or not.
+  func check(_ layout: QuantizedLayout, format: FloatFormat, rowsPerGroup: Int, perColumn: Bool = false)
+    throws(QuantizationError)
+  {
     guard self.format == format, rowLength == layout.rowLength, self.rowsPerGroup == rowsPerGroup,
-      magnitudeBits.count * rowsPerGroup == layout.rowCount
+      columns == (perColumn ? layout.rowLength : 1), groupCount * rowsPerGroup == layout.rowCount
     else {
       throw QuantizationError(
         .invalidArgument, "the statistic was made for a different tensor than shape \(layout.shape)")

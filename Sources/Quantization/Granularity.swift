@@ -7,4 +7,8 @@ public enum Granularity: Sendable, Hashable {
   case perTensor
   /// One scale per `groupSize` consecutive elements of a row: block `[1, g]`.
   case perGroup(Int)
+  /// torchao's `PerRow(1)` on a 3-D weight stored transposed, `[E, K, N]` (gpt-oss and Llama 4
+  /// experts): one scale per column of each expert, over its K rows. Block `[1, K, 1]`, scale
+  /// shape `[E, 1, N]`. Only ``Float8Scheme`` takes it, and only for 3-D weights.
+  case perColumn
 }

@@ -84,12 +84,14 @@ public struct ScaleFindings: Sendable, Hashable {
     }
   }
 
-  /// Reads a whole scale part: a gathered one (rows unknown) or a per-tensor one. Other parts
-  /// are ignored.
+  /// Reads a whole scale part: a gathered one (rows unknown), a per-tensor (or per-expert) one,
+  /// or Float8's per-column one (a `.tensor` scale of several elements, each the scale of one
+  /// column of one expert: counted as blocks, like a gathered one). Other parts are ignored.
   public mutating func scan(part: PartLayout, bytes: UnsafeRawBufferPointer) {
     guard part.name == .scale || part.name == .perTensorScale else { return }
     let found = Self.read(bytes, part.elementType)
-    if part.placement == .tensor {
+    let perTensor = part.name == .perTensorScale || part.byteCount == part.elementType.byteWidth
+    if part.placement == .tensor && perTensor {
       nonFiniteTensorScale = nonFiniteTensorScale || found.nonFinite > 0
       zeroTensorScale = zeroTensorScale || found.zero > 0
     } else {

@@ -200,6 +200,7 @@ extension Granularity {
     switch self {
     case .perRow: "per-row"
     case .perTensor: "per-tensor"
+    case .perColumn: "per-column"
     case .perGroup(let size): "per-group:\(size)"
     }
   }

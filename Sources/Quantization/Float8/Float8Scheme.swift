@@ -3,7 +3,8 @@
 ///
 /// Per block: `scale = R_dt(amax ⊘ 448)` (computed in the input format, stored as fp32) and
 /// `qdata = e4m3fn(clamp(x ⊘ scale, −448, 448))` with true division and ties to even. 2-D
-/// `[N, K]` and 3-D `[E, N, K]` weights.
+/// `[N, K]` and 3-D `[E, N, K]` weights; per-column (torchao `PerRow(1)`) takes only 3-D weights
+/// stored transposed, `[E, K, N]`, with one scale per column of each expert (block `[1, K, 1]`).
 ///
 /// torchao quirks kept on purpose: there is **no eps**, so an all-zero block gets scale 0 and
 /// `0 ⊘ 0` makes every qdata byte `0xFF` (NaN: x86's default NaN has the sign bit set; this
@@ -16,7 +17,11 @@
 ///
 /// Parts, in torchao's order:
 /// - `qdata`: `F8_E4M3`, the weight's shape.
-/// - `scale`: `F32`, `[N, 1]`, `[N, K/g]` or `[1, 1]` (with a leading `E`, or `[1, 1, 1]`, for 3-D).
+/// - `scale`: `F32`, `[N, 1]`, `[N, K/g]` or `[1, 1]` (with a leading `E`, or `[1, 1, 1]`, for 3-D);
+///   `[E, 1, N]` per column.
+///
+/// Per-tensor and per-column scales span rows: they need an ``AbsMaxStatistic`` over the whole
+/// tensor, and their `scale` comes from ``tensorParts(shape:statistic:)``.
 public struct Float8Scheme: QuantizationScheme {
   /// The input format.
   public var source: FloatFormat
@@ -33,15 +38,36 @@ public struct Float8Scheme: QuantizationScheme {
     try BlockGrid(shape: shape, granularity: granularity, ranks: 2...3, scheme: "Float8Tensor")
   }
 
+  /// `(E, K, N)` of a per-column weight `[E, K, N]`.
+  private static func columnDimensions(_ shape: [Int]) throws(QuantizationError) -> (Int, Int, Int) {
+    guard shape.count == 3 else {
+      throw QuantizationError(
+        .unsupportedShape,
+        "Float8Tensor per-column scales (PerRow(1)) need a 3-D [E, K, N] weight, not shape \(shape)")
+    }
+    try BlockGrid.check(shape: shape, ranks: 3...3, scheme: "Float8Tensor")
+    return (shape[0], shape[1], shape[2])
+  }
+
   private func scale(amax: Float) -> Float {
     source.round(amax / Float8E4M3Conversion.greatestFiniteMagnitude)
   }
 
   /// The parts of ``Float8Scheme`` for `shape` (see the type's documentation).
   ///
-  /// - Throws: `unsupportedShape` for a rank other than 2 or 3, an empty dimension, or K not a
-  ///   multiple of the group size; `invalidScheme` for a group size below 1.
+  /// - Throws: `unsupportedShape` for a rank other than 2 or 3 (other than 3 per column), an
+  ///   empty dimension, or K not a multiple of the group size; `invalidScheme` for a group size
+  ///   below 1.
   public func outputLayout(shape: [Int]) throws(QuantizationError) -> QuantizedLayout {
+    if granularity == .perColumn {
+      let (experts, _, columns) = try Self.columnDimensions(shape)
+      return QuantizedLayout(
+        shape: shape,
+        parts: [
+          PartLayout(.qdata, .f8e4m3, shape, .rows(bytesPerRow: columns)),
+          PartLayout(.scale, .f32, [experts, 1, columns], .tensor),
+        ])
+    }
     let grid = try grid(shape)
     return QuantizedLayout(
       shape: shape,
@@ -51,10 +77,16 @@ public struct Float8Scheme: QuantizationScheme {
       ])
   }
 
-  /// A whole-tensor statistic for per-tensor scales, else `nil`.
+  /// A whole-tensor statistic for per-tensor scales, a per-column one (groups of K rows, one
+  /// maximum per column) for per-column scales, else `nil`.
   ///
   /// - Throws: what ``outputLayout(shape:)`` throws.
   public func makeStatistic(shape: [Int]) throws(QuantizationError) -> AbsMaxStatistic? {
+    if granularity == .perColumn {
+      let (experts, rows, columns) = try Self.columnDimensions(shape)
+      return AbsMaxStatistic(
+        format: source, rowLength: columns, rowsPerGroup: rows, groupCount: experts, perColumn: true)
+    }
     let grid = try grid(shape)
     guard grid.perTensor else { return nil }
     return AbsMaxStatistic(format: source, rowLength: grid.rowLength, rowsPerGroup: grid.rowCount, groupCount: 1)
@@ -62,12 +94,15 @@ public struct Float8Scheme: QuantizationScheme {
 
   /// Quantizes input `rows` into `qdata` (and per-row or per-group `scale`).
   ///
-  /// - Throws: `invalidArgument` for mismatched rows, buffers, or a missing per-tensor statistic;
-  ///   what ``outputLayout(shape:)`` throws.
+  /// - Throws: `invalidArgument` for mismatched rows, buffers, or a missing per-tensor or
+  ///   per-column statistic; what ``outputLayout(shape:)`` throws.
   public func quantize(
     _ input: UnsafeRawBufferPointer, shape: [Int], rows: Range<Int>, statistic: AbsMaxStatistic?,
     into outputs: [PartName: UnsafeMutableRawBufferPointer]
   ) throws(QuantizationError) {
+    if granularity == .perColumn {
+      return try quantizeColumns(input, shape: shape, rows: rows, statistic: statistic, into: outputs)
+    }
     let grid = try grid(shape)
     let layout = try outputLayout(shape: shape)
     let out = try layout.checkChunk(rows: rows, inputCount: input.count, format: source, outputs: outputs)
@@ -97,17 +132,76 @@ public struct Float8Scheme: QuantizationScheme {
     }
   }
 
+  /// Per column: the scales of the experts the chunk touches come from the statistic; each row
+  /// divides element by element by its expert's column scales.
+  private func quantizeColumns(
+    _ input: UnsafeRawBufferPointer, shape: [Int], rows: Range<Int>, statistic: AbsMaxStatistic?,
+    into outputs: [PartName: UnsafeMutableRawBufferPointer]
+  ) throws(QuantizationError) {
+    let layout = try outputLayout(shape: shape)
+    let out = try layout.checkChunk(rows: rows, inputCount: input.count, format: source, outputs: outputs)
+    let (_, rowsPerExpert, columns) = try Self.columnDimensions(shape)
+    let statistic = try columnStatistic(statistic, layout)
+    guard let base = input.baseAddress, !rows.isEmpty else { return }
+    let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self)
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * columns) { scratch in
+      let (row, scales) = (scratch.baseAddress!, scratch.baseAddress! + columns)
+      var expert = -1
+      for local in 0..<rows.count {
+        let current = (rows.lowerBound + local) / rowsPerExpert
+        if current != expert {
+          expert = current
+          for (column, amax) in statistic.values(group: expert).enumerated() { scales[column] = scale(amax: amax) }
+        }
+        RowKernels.load(base + local * columns * source.byteWidth, count: columns, format: source, into: row)
+        let start = local * columns
+        Self.quantize(
+          row, count: columns, scales: scales,
+          into: UnsafeMutableBufferPointer(rebasing: qdata[start..<start + columns]))
+      }
+    }
+  }
+
   /// `e4m3fn(clamp(x ⊘ scale, −448, 448))` for each of `count` values, NaN as `0xFF`.
   private static func quantize(
     _ values: UnsafePointer<Float>, count: Int, scale: Float, into buffer: UnsafeMutableBufferPointer<UInt8>
   ) {
     guard let codes = buffer.baseAddress else { return }
     for index in 0..<count {
-      let bits = IntegerRounding.clamp(values[index] / scale, -448, 448).bitPattern
-      let magnitude = Int32(bitPattern: bits & 0x7FFF_FFFF)
-      let code = Float8E4M3Conversion.magnitudeCode(magnitude) | Int32(bitPattern: (bits >> 24) & 0x80)
-      codes[index] = UInt8(truncatingIfNeeded: magnitude > 0x7F80_0000 ? 0xFF : code)
+      codes[index] = code(values[index] / scale)
     }
+  }
+
+  /// `e4m3fn(clamp(x ⊘ scaleᵢ, −448, 448))` for each of `count` values with its own scale, NaN as
+  /// `0xFF`.
+  private static func quantize(
+    _ values: UnsafePointer<Float>, count: Int, scales: UnsafePointer<Float>,
+    into buffer: UnsafeMutableBufferPointer<UInt8>
+  ) {
+    guard let codes = buffer.baseAddress else { return }
+    for index in 0..<count {
+      codes[index] = code(values[index] / scales[index])
+    }
+  }
+
+  /// The e4m3fn byte of `clamp(quotient, −448, 448)`, NaN as `0xFF`.
+  @inline(__always)
+  private static func code(_ quotient: Float) -> UInt8 {
+    let bits = IntegerRounding.clamp(quotient, -448, 448).bitPattern
+    let magnitude = Int32(bitPattern: bits & 0x7FFF_FFFF)
+    let code = Float8E4M3Conversion.magnitudeCode(magnitude) | Int32(bitPattern: (bits >> 24) & 0x80)
+    return UInt8(truncatingIfNeeded: magnitude > 0x7F80_0000 ? 0xFF : code)
+  }
+
+  private func columnStatistic(_ statistic: AbsMaxStatistic?, _ layout: QuantizedLayout) throws(QuantizationError)
+    -> AbsMaxStatistic
+  {
+    guard let statistic else {
+      throw QuantizationError(
+        .invalidArgument, "Float8Tensor per-column scales need the tensor's per-column AbsMaxStatistic")
+    }
+    try statistic.check(layout, format: source, rowsPerGroup: layout.shape[1], perColumn: true)
+    return statistic
   }
 
   private func perTensorAmax(_ statistic: AbsMaxStatistic?, _ layout: QuantizedLayout) throws(QuantizationError)
@@ -120,15 +214,25 @@ public struct Float8Scheme: QuantizationScheme {
     return statistic.values[0]
   }
 
-  /// The per-tensor `scale` (fp32); empty for other granularities.
+  /// The per-tensor or per-column `scale` (fp32, little-endian); empty for other granularities.
   ///
-  /// - Throws: `invalidArgument` when a per-tensor statistic is missing or belongs to another
-  ///   tensor; what ``outputLayout(shape:)`` throws.
+  /// - Throws: `invalidArgument` when a per-tensor or per-column statistic is missing or belongs
+  ///   to another tensor; what ``outputLayout(shape:)`` throws.
   public func tensorParts(shape: [Int], statistic: AbsMaxStatistic?) throws(QuantizationError) -> [PartName: [UInt8]] {
     let layout = try outputLayout(shape: shape)
-    guard granularity == .perTensor else { return [:] }
-    let bits = scale(amax: try perTensorAmax(statistic, layout)).bitPattern
-    return [.scale: (0..<4).map { UInt8(truncatingIfNeeded: bits >> (8 * $0)) }]
+    let amaxes: [Float]
+    switch granularity {
+    case .perTensor: amaxes = [try perTensorAmax(statistic, layout)]
+    case .perColumn: amaxes = try columnStatistic(statistic, layout).values
+    default: return [:]
+    }
+    var bytes = [UInt8]()
+    bytes.reserveCapacity(4 * amaxes.count)
+    for amax in amaxes {
+      let bits = scale(amax: amax).bitPattern
+      bytes.append(contentsOf: (0..<4).map { UInt8(truncatingIfNeeded: bits >> (8 * $0)) })
+    }
+    return [.scale: bytes]
   }
 
   /// `R_dt(e4m3fn(q) ⊗ scale)` for every element (NaN for NaN codes).
@@ -136,10 +240,17 @@ public struct Float8Scheme: QuantizationScheme {
   /// - Throws: `invalidArgument` for a missing or mis-sized part; what ``outputLayout(shape:)``
   ///   throws.
   public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
-    let grid = try grid(shape)
     try PartBytes.check(parts, against: try outputLayout(shape: shape))
     let qdata = parts[.qdata]!
     let scales = parts[.scale]!
+    if granularity == .perColumn {
+      let (rowsPerExpert, columns) = (shape[1], shape[2])
+      return qdata.indices.map { index in
+        let scale = PartBytes.float32(scales, index / (rowsPerExpert * columns) * columns + index % columns)
+        return source.round(Float8E4M3Conversion.float(from: qdata[index]) * scale)
+      }
+    }
+    let grid = try grid(shape)
     return (0..<grid.rowCount * grid.rowLength).map { index in
       let block = grid.perTensor ? 0 : index / grid.blockLength
       return source.round(Float8E4M3Conversion.float(from: qdata[index]) * PartBytes.float32(scales, block))

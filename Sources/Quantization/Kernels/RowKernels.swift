@@ -37,9 +37,7 @@ enum RowKernels {
           bitPattern: source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self).littleEndian & 0x7FFF)
         largest = bits > largest ? bits : largest
       }
-      let bits = UInt16(bitPattern: largest)
-      let widened = format == .bf16 ? BFloat16Conversion.float(from: bits) : Float16Conversion.float(from: bits)
-      return widened.isNaN ? 0x7FC0_0000 : widened.bitPattern
+      return widenedMagnitudeBits(Int32(largest), format: format)
     case .fp32:
       var largest: Int32 = 0
       for index in 0..<count {
@@ -49,6 +47,40 @@ enum RowKernels {
       }
       return UInt32(bitPattern: largest)
     }
+  }
+
+  /// Raises `maxima[i]` to the magnitude of element `i` of the `count` elements of `format` at
+  /// `source`, for each `i`: an element-wise maximum on the format's own magnitude bits (sign
+  /// cleared; NaN orders above infinity). ``widenedMagnitudeBits(_:format:)`` turns a result into
+  /// fp32 bits.
+  static func raiseMagnitudes(
+    _ source: UnsafeRawPointer, count: Int, format: FloatFormat, into maxima: UnsafeMutablePointer<Int32>
+  ) {
+    switch format {
+    case .bf16, .fp16:
+      for index in 0..<count {
+        let bits = Int32(source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self).littleEndian & 0x7FFF)
+        maxima[index] = bits > maxima[index] ? bits : maxima[index]
+      }
+    case .fp32:
+      for index in 0..<count {
+        let bits = Int32(
+          bitPattern: source.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self).littleEndian & 0x7FFF_FFFF)
+        maxima[index] = bits > maxima[index] ? bits : maxima[index]
+      }
+    }
+  }
+
+  /// The fp32 bit pattern of a magnitude given as `format`'s own bits (sign cleared), with every
+  /// NaN as `0x7FC0_0000`.
+  static func widenedMagnitudeBits(_ magnitude: Int32, format: FloatFormat) -> UInt32 {
+    let widened: Float =
+      switch format {
+      case .bf16: BFloat16Conversion.float(from: UInt16(truncatingIfNeeded: magnitude))
+      case .fp16: Float16Conversion.float(from: UInt16(truncatingIfNeeded: magnitude))
+      case .fp32: Float(bitPattern: UInt32(bitPattern: magnitude))
+      }
+    return widened.isNaN ? 0x7FC0_0000 : widened.bitPattern
   }
 
   /// The largest magnitude among `values[0..<count]` (NaN when any is NaN), on the bit patterns.

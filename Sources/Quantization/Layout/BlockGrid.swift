@@ -15,7 +15,8 @@ struct BlockGrid: Hashable {
   /// Checks `shape` and `granularity` for scheme `scheme` and builds the grid.
   ///
   /// - Throws: `unsupportedShape` for a rank not in `ranks`, a zero dimension, or K not a multiple
-  ///   of the group size; `invalidScheme` for a group size below 1.
+  ///   of the group size; `invalidScheme` for a group size below 1 or per-column scales (whose
+  ///   blocks cross rows; ``Float8Scheme`` lays them out itself).
   init(shape: [Int], granularity: Granularity, ranks: ClosedRange<Int>, scheme: String) throws(QuantizationError) {
     try Self.check(shape: shape, ranks: ranks, scheme: scheme)
     self.shape = shape
@@ -39,6 +40,8 @@ struct BlockGrid: Hashable {
       }
       blockLength = groupSize
       perTensor = false
+    case .perColumn:
+      throw QuantizationError(.invalidScheme, "\(scheme) does not take per-column scales (torchao PerRow(1))")
     }
   }
 

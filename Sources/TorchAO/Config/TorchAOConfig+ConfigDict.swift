@@ -81,7 +81,8 @@ extension TorchAOConfig {
         [
           JSONMember("activation_dtype", e4m3), JSONMember("activation_value_lb", .null),
           JSONMember("activation_value_ub", .null), JSONMember("alg_id", .number("0")),
-          JSONMember("granularity", .array([Self.versioned(granularity), Self.versioned(granularity)])),
+          JSONMember(
+            "granularity", .array([Self.versioned(granularity.activation), Self.versioned(granularity)])),
           JSONMember("kernel_preference", Self.enumValue("KernelPreference", "AUTO")),
           JSONMember("mm_config", mmConfig),
           JSONMember("packing_format", Self.enumValue("Float8PackingFormat", "PLAIN")), inductor,
@@ -143,12 +144,13 @@ extension TorchAOConfig {
   }
 
   /// A granularity as `config_to_dict` writes it: a versioned dataclass. Intx writes per-row as
-  /// `PerAxis(axis=0)`.
+  /// `PerAxis(axis=0)`; per-column is `PerRow(dim=1)`.
   static func versioned(_ granularity: Granularity, axis: Bool = false) -> JSONValue {
     let (name, fields): (String, [JSONMember]) =
       switch granularity {
       case .perRow where axis: ("PerAxis", [JSONMember("axis", .number("0"))])
       case .perRow: ("PerRow", [JSONMember("dim", .number("-1"))])
+      case .perColumn: ("PerRow", [JSONMember("dim", .number("1"))])
       case .perTensor: ("PerTensor", [])
       case .perGroup(let size): ("PerGroup", [JSONMember("group_size", .number(String(size)))])
       }

@@ -82,6 +82,7 @@ extension TorchAOConfig {
   private static func granularity(_ value: JSONValue?, in type: String) throws(TorchAOError) -> Granularity {
     let single = value?.array?.last ?? value
     switch single?["_type"]?.string {
+    case "PerRow" where single?["_data"]?["dim"]?.uint64 == 1: return .perColumn
     case "PerRow": return .perRow
     case "PerAxis" where single?["_data"]?["axis"]?.uint64 == 0: return .perRow
     case "PerTensor": return .perTensor

@@ -101,7 +101,7 @@ extension TorchAOConfig {
     let activation = Self.typed(
       "QuantizeTensorToFloat8Kwargs",
       [
-        ("float8_dtype", Self.torchDType("float8_e4m3fn")), ("granularity", Self.granularity(granularity)),
+        ("float8_dtype", Self.torchDType("float8_e4m3fn")), ("granularity", Self.granularity(granularity.activation)),
         ("mm_config", .null), ("hp_value_lb", .null), ("hp_value_ub", .null), ("kernel_preference", automatic),
       ])
     return TensorDescription(
@@ -115,11 +115,13 @@ extension TorchAOConfig {
       tensorDataNames: ["qdata", "scale"])
   }
 
-  /// torchao's `block_size` for a granularity: the block of elements that share one scale.
+  /// torchao's `block_size` for a granularity: the block of elements that share one scale
+  /// (`get_block_size`; `PerRow(1)` spans dimension 1: `[1, K, 1]` for `[E, K, N]`).
   static func blockSize(_ granularity: Granularity, shape: [Int]) -> JSONValue {
     let leading = Array(repeating: 1, count: shape.count - 1)
     return switch granularity {
     case .perRow: integers(leading + [shape[shape.count - 1]])
+    case .perColumn: integers(shape.indices.map { $0 == 1 ? shape[1] : 1 })
     case .perTensor: integers(shape)
     case .perGroup(let size): integers(leading + [size])
     }
@@ -145,6 +147,7 @@ extension TorchAOConfig {
   static func granularity(_ granularity: Granularity) -> JSONValue {
     switch granularity {
     case .perRow: typed("PerRow", [("dim", .number("-1"))])
+    case .perColumn: typed("PerRow", [("dim", .number("1"))])
     case .perTensor: typed("PerTensor", [])
     case .perGroup(let size): typed("PerGroup", [("group_size", .number(String(size)))])
     }

@@ -16,7 +16,8 @@ public enum TorchAOConfig: Sendable, Hashable {
   /// `Float8WeightOnlyConfig(granularity=…)`.
   case float8WeightOnly(Granularity)
   /// `Float8DynamicActivationFloat8WeightConfig(granularity=…)`, the same granularity for
-  /// activations and weights.
+  /// activations and weights; ``Granularity/perColumn`` is `granularity=[PerRow(), PerRow(1)]`
+  /// (per-row activations).
   case float8Dynamic(Granularity)
   /// `IntxWeightOnlyConfig(weight_dtype=int<bits>, granularity=…, mapping_type=…, scale_dtype=…)`;
   /// ``Granularity/perRow`` is torchao's `PerAxis(0)`.
@@ -78,7 +79,7 @@ public enum TorchAOConfig: Sendable, Hashable {
       if rows % 16 != 0 || columns % 16 != 0 {
         return .keep(reason: "float8 with dynamic activations needs N and K to be multiples of 16, shape is \(shape)")
       }
-      if granularity == .perRow && source != .bf16 {
+      if granularity == .perRow || granularity == .perColumn, source != .bf16 {
         throw TorchAOError(
           .unsupported, "float8 dynamic per-row quantization needs bfloat16 weights, these are \(source.torchName)")
       }
@@ -94,6 +95,12 @@ public enum TorchAOConfig: Sendable, Hashable {
     }
     return .quantize
   }
+}
+
+extension Granularity {
+  /// The activation granularity torchao pairs with this weight granularity in a dynamic config:
+  /// the same, except per-row (`PerRow()`) for the weight's per-column `PerRow(1)`.
+  var activation: Granularity { self == .perColumn ? .perRow : self }
 }
 
 extension FloatFormat {

@@ -23,7 +23,7 @@ extension TensorDescription {
       }
       return format
     }
-    func blockGranularity(_ shape: [Int]) throws(TorchAOError) -> Granularity {
+    func blockGranularity(_ shape: [Int], perColumn: Bool = false) throws(TorchAOError) -> Granularity {
       guard let block = Self.integers(self[attribute: "block_size"]), block.count == shape.count, shape.count >= 2
       else {
         throw TorchAOError(.partShape, "block_size does not match the \(shape.count)-D shape \(shape)", tensor: name)
@@ -32,6 +32,7 @@ extension TensorDescription {
       let columns = shape[shape.count - 1]
       if block == leading + [columns] { return .perRow }
       if block == shape { return .perTensor }
+      if perColumn, shape.count == 3, block == [1, shape[1], 1] { return .perColumn }
       if Array(block.dropLast()) == leading, let size = block.last, size > 0, columns % size == 0 {
         return .perGroup(size)
       }
@@ -45,7 +46,8 @@ extension TensorDescription {
       let reduceRange = self[attribute: "reduce_range"] == .bool(true)
       return (Int8Scheme(source: source, granularity: granularity, reduceRange: reduceRange), qdata.shape)
     case "Float8Tensor":
-      return (Float8Scheme(source: try format("dtype"), granularity: try blockGranularity(qdata.shape)), qdata.shape)
+      let granularity = try blockGranularity(qdata.shape, perColumn: true)
+      return (Float8Scheme(source: try format("dtype"), granularity: granularity), qdata.shape)
     case "IntxUnpackedToInt8Tensor":
       let source = try format("dtype")
       guard let target = self[attribute: "target_dtype"]?["_data"]?.string, target.hasPrefix("int"),
@@ -66,7 +68,8 @@ extension TensorDescription {
       switch try blockGranularity(shape) {
       case .perGroup(let size): groupSize = size
       case .perRow: groupSize = shape[shape.count - 1]
-      case .perTensor: throw TorchAOError(.partShape, "Int4Tensor block_size is not a group of one row", tensor: name)
+      case .perTensor, .perColumn:
+        throw TorchAOError(.partShape, "Int4Tensor block_size is not a group of one row", tensor: name)
       }
       // activation_dtype is always bfloat16; the weight's dtype is the scales'.
       guard let scale = partTensor("scale"), let source = FloatFormat(rawValue: scale.dtype.rawValue) else {
@@ -118,6 +121,7 @@ extension TensorDescription {
       switch granularity {
       case .perRow: "per-row"
       case .perTensor: "per-tensor"
+      case .perColumn: "per-column"
       case .perGroup(let size): "group \(size)"
       }
     }
