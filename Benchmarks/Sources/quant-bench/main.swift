@@ -44,7 +44,7 @@ func syntheticWeight(rows: Int, format: FloatFormat) -> UnsafeMutableRawBufferPo
     state ^= state >> 7
     state ^= state << 17
     let value = (Float(state >> 40) / Float(1 << 24) - 0.5) * 0.02 * Float(1 + (state >> 20) & 7)
-    format.store(value, at: index, in: buffer.baseAddress!)
+    format.store(value, at: index, in: buffer)
   }
   return buffer
 }
@@ -125,6 +125,9 @@ let cases: [Case] = [
     name: "Float8 per-group 128", scheme: Float8Scheme(source: .bf16, granularity: .perGroup(128)),
     shape: [bf16Rows, rowLength]),
   Case(name: "Float8 per-row", scheme: Float8Scheme(source: .fp32), shape: [fp32Rows, rowLength]),
+  Case(
+    name: "Float8 per-column", scheme: Float8Scheme(source: .bf16, granularity: .perColumn),
+    shape: [8, bf16Rows / 8, rowLength]),
   Case(
     name: "Intx int4 sym group 32", scheme: IntxScheme(source: .bf16, bits: 4, granularity: .perGroup(32)),
     shape: [bf16Rows, rowLength]),
