@@ -34,6 +34,10 @@ public struct AbsMaxStatistic: Sendable, Hashable {
   /// The number of groups.
   public var groupCount: Int { columns == 0 ? 0 : magnitudeBits.count / columns }
 
+  /// The bytes the maxima take (4 each): what a copy of the statistic costs, for a memory budget
+  /// (a per-column statistic of `[E, K, N]` holds `E·N` maxima).
+  public var byteCount: Int { 4 * magnitudeBits.count }
+
   /// The maxima (0 where no row was seen), exact: one per group, or `columns` per group, group by
   /// group.
   public var values: [Float] {

@@ -129,6 +129,7 @@ import Testing
     let scheme = Float8Scheme(source: .bf16, granularity: .perColumn)
     var statistic = try #require(try scheme.makeStatistic(shape: [2, 2, 3]))
     #expect(statistic.columns == 3 && statistic.rowsPerGroup == 2 && statistic.groupCount == 2)
+    #expect(statistic.byteCount == 4 * 6)
     // Rows 1..<3: the second row of expert 0 and the first of expert 1; NaN reaches its column only.
     let rows = Buffers.bytes([-5, 1, 0, 2, .nan, -0.5], as: .bf16)
     try rows.withUnsafeBytes { try statistic.accumulate($0, firstRow: 1) }
