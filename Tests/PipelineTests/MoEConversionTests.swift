@@ -10,7 +10,7 @@ import Testing
 /// its order is free) and the `quantization_config` of `config.json` equal what transformers +
 /// torchao 0.18 write for the same config (the golden manifests `<arch>/<recipe>.json`, see
 /// Tests/Fixtures/moe/README.md) — once in one shard, once in shards of at most 64 KB with a
-/// 256 KiB budget, so that fused experts are gathered from many input tensors in chunks and
+/// 512 KiB budget, so that fused experts are gathered from many input tensors in chunks and
 /// their parts split across shards.
 @Suite struct MoEConversionTests {
   static let fixtures = ConversionHarness.repository.appendingPathComponent("Tests/Fixtures/moe")
@@ -41,8 +41,10 @@ import Testing
     ) { options in
       if sharded {
         options.maxShardSize = 64_000
-        options.memory = 256 << 10
-        options.jobs = 3
+        // Chunks of 512 KiB / 12 = 43,690 bytes: 170 rows of 128 bf16 values, so most chunks
+        // of a fused parameter span two input tensors (experts of 128 or 256 rows).
+        options.memory = 512 << 10
+        options.jobs = 2
       }
     }
 

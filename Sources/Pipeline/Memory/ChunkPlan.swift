@@ -9,9 +9,14 @@ struct ChunkPlan {
   let rowBytes: Int
   /// Rows per chunk: as many as fit in the chunk size, in whole tiles where the layout has them.
   let rowsPerChunk: Int
+  /// The bytes of the scheme's whole-tensor statistic (``AbsMaxStatistic/byteCount``; 0 when it
+  /// has none): the merged one lives while the tensor is quantized, and each chunk of the
+  /// statistic pass gathers into a copy of its own.
+  let statisticBytes: Int
 
-  init(layout: QuantizedLayout, format: FloatFormat, chunkBytes: Int) {
+  init(layout: QuantizedLayout, format: FloatFormat, chunkBytes: Int, statisticBytes: Int) {
     self.layout = layout
+    self.statisticBytes = statisticBytes
     rowBytes = layout.rowLength * format.byteWidth
     let alignment = max(layout.rowAlignment, 1)
     let rows = max(alignment, (chunkBytes / max(rowBytes, 1)) / alignment * alignment)
@@ -51,6 +56,15 @@ struct ChunkPlan {
       + rowParts.reduce(0) { $0 + PieceBuffer.footprint($1.byteRange(rows: rows).count) }
   }
 
-  /// The most one job of this tensor holds at once: a full chunk and the whole-tensor parts.
-  var largestJob: Int { chunkBytes(0..<min(rowsPerChunk, layout.rowCount)) + wholeTensorBytes }
+  /// What a chunk of the statistic pass reserves: its input buffer and its copy of the statistic.
+  func statisticChunkBytes(_ rows: Range<Int>) -> Int {
+    PieceBuffer.footprint(rows.count * rowBytes) + statisticBytes
+  }
+
+  /// The most one job of this tensor holds at once: a full chunk, the whole-tensor parts and the
+  /// statistic, or a chunk of the statistic pass with its copy (counted with the merged one).
+  var largestJob: Int {
+    let rows = 0..<min(rowsPerChunk, layout.rowCount)
+    return max(chunkBytes(rows) + wholeTensorBytes, statisticChunkBytes(rows)) + statisticBytes
+  }
 }

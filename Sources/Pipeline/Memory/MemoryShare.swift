@@ -52,10 +52,13 @@ public struct MemoryShare: Sendable, Equatable {
     let chunkBytes = max(4096, options.memory / (4 * (options.jobs + 1)))
     var largest = 0
     for entry in plan.entries { largest = max(largest, Self.jobBytes(entry, chunkBytes: chunkBytes)) }
-    let workers = max(1, min(options.jobs, (options.memory / 2) / max(largest, 1)))
     self.init(
-      chunkBytes: chunkBytes, largestJob: largest, workers: workers, stagingLimit: 0,
+      chunkBytes: chunkBytes, largestJob: largest, workers: 1, stagingLimit: 0,
       writeBlockSize: WriteBlocks.size(memory: options.memory))
+    // Half the budget for jobs at most (the rest stages pieces), and never more than fit beside
+    // the fixed part.
+    workers = max(
+      1, min(options.jobs, options.memory / 2 / max(largest, 1), (options.memory - fixedBytes) / max(largest, 1)))
     let needed = fixedBytes + workers * largest
     guard needed <= options.memory else {
       throw PipelineError(
@@ -66,12 +69,20 @@ public struct MemoryShare: Sendable, Equatable {
     stagingLimit = options.memory - needed
   }
 
+  /// The bytes of `entry`'s whole-tensor statistic, 0 when its scheme has none.
+  static func statisticBytes(_ entry: ConversionPlan.Entry) -> Int {
+    guard let config = entry.config, let format = entry.format else { return 0 }
+    return (try? config.scheme(source: format).makeStatistic(shape: entry.source.shape))??.byteCount ?? 0
+  }
+
   /// The bytes one chunk job of `entry` reserves: its input rows, its output pieces, and the
   /// parts that live for the whole tensor; for a copy, one chunk of its bytes.
   static func jobBytes(_ entry: ConversionPlan.Entry, chunkBytes: Int) -> Int {
     guard let layout = entry.layout, let format = entry.format else {
       return PieceBuffer.footprint(min(chunkBytes, max(entry.source.byteCount, 1)))
     }
-    return ChunkPlan(layout: layout, format: format, chunkBytes: chunkBytes).largestJob
+    return ChunkPlan(
+      layout: layout, format: format, chunkBytes: chunkBytes, statisticBytes: statisticBytes(entry)
+    ).largestJob
   }
 }

@@ -25,6 +25,8 @@ extension ConversionPlan {
     }
     guard parameter.isTransposed else { return config }
     switch config {
+    case .float8WeightOnly(.perRow): return .float8WeightOnly(.perColumn)
+    case .float8Dynamic(.perRow): return .float8Dynamic(.perColumn)
     default:
       throw TorchAOError(
         .unsupported,

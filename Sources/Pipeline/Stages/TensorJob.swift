@@ -25,7 +25,9 @@ struct TensorJob: Sendable {
   func run() async throws {
     do {
       if let config = entry.config, let format = entry.format, let layout = entry.layout {
-        let chunking = ChunkPlan(layout: layout, format: format, chunkBytes: share.chunkBytes)
+        let chunking = ChunkPlan(
+          layout: layout, format: format, chunkBytes: share.chunkBytes,
+          statisticBytes: MemoryShare.statisticBytes(entry))
         try await quantize(config.scheme(source: format), chunking: chunking)
       } else {
         try await copy()
@@ -76,12 +78,16 @@ struct TensorJob: Sendable {
     let chunks = chunking.chunks
 
     var statistic = try scheme.makeStatistic(shape: shape)
+    // The merged statistic, held until the tensor is done.
+    let statisticReservation = try await budget.reserve(chunking.statisticBytes)
+    defer { withExtendedLifetime(statisticReservation) {} }
     if let empty = statistic {
       let total = Locked(empty)
       try await forEachConcurrently(chunks) { rows in
         let inputBytes = rows.count * rowBytes
-        let input = PieceBuffer(
-          count: inputBytes, reservation: try await budget.reserve(PieceBuffer.footprint(inputBytes)))
+        // The input buffer, and the copy of the statistic the chunk gathers into.
+        var reservation = try await budget.reserve(chunking.statisticChunkBytes(rows))
+        let input = PieceBuffer(count: inputBytes, reservation: reservation.split(PieceBuffer.footprint(inputBytes)))
         try await read(at: rows.lowerBound * rowBytes, into: input)
         var partial = empty
         try partial.accumulate(UnsafeRawBufferPointer(input.bytes), firstRow: rows.lowerBound)
