@@ -86,6 +86,21 @@ import TorchAO
     }
   }
 
+  @Test func aRuleReachingTransposedExpertsAndOtherWeightsIsRefused() throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let recipe = scratch.appendingPathComponent("recipe.yaml")
+    try Data(
+      """
+      rules:
+        - match: "re:.*\\\\.(experts\\\\.gate_up_proj|self_attn\\\\.q_proj\\\\.weight)"
+          quantize: { scheme: float8-weight-only }
+      """.utf8
+    ).write(to: recipe)
+    let error = Self.planError(Self.fixtures.appendingPathComponent("gpt_oss/raw").path, recipe: recipe.path)
+    #expect(error?.message.contains("split it in two") == true)
+  }
+
   @Test func perTensorScalesOnFusedExpertsAreRefused() throws {
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }

@@ -101,7 +101,8 @@ public struct ConversionPlan: Sendable {
     let parameters = try ModelParameter.parameters(of: inputs, architecture: architecture, path: checkpoint.path)
     var entries: [Entry] = []
     entries.reserveCapacity(inputs.count)
-    var adaptedRules: [Int: TorchAOConfig] = [:]
+    // The config each rule quantized with: its own, or for transposed experts the adapted one.
+    var ruleConfigs: [Int: TorchAOConfig] = [:]
     for parameter in parameters {
       let file = checkpoint.files[parameter.inputs[0].file].path
       let refused = { (error: any Error & Sendable) in
@@ -124,12 +125,18 @@ public struct ConversionPlan: Sendable {
         } catch {
           throw refused(error)
         }
-        if adapted != config, let rule = recipe.matchingRule(for: parameter.name),
-          let index = recipe.rules.firstIndex(of: rule)
-        {
-          adaptedRules[index] = adapted
-        }
         selection = .quantize(adapted)
+      }
+      if case .quantize(let config) = selection, !recipe.rules.isEmpty,
+        let rule = recipe.matchingRule(for: parameter.name), let index = recipe.rules.firstIndex(of: rule)
+      {
+        guard ruleConfigs.updateValue(config, forKey: index).map({ $0 == config }) ?? true else {
+          throw refused(
+            PipelineError(
+              .invalidInput,
+              "rule '\(rule.pattern)' quantizes experts stored [E, in, out] along their output channels and other "
+                + "weights per row; config.json can give a rule one config, so split it in two"))
+        }
       }
       switch selection {
       case .quantize(let config):
@@ -179,7 +186,7 @@ public struct ConversionPlan: Sendable {
     try Self.checkPrefixCollisions(quantized.map(\.parameter))
     try self.init(
       entries: entries,
-      quantizationConfig: quantized.isEmpty ? nil : recipe.transformersQuantizationConfig(adaptedRules: adaptedRules),
+      quantizationConfig: quantized.isEmpty ? nil : recipe.transformersQuantizationConfig(ruleConfigs: ruleConfigs),
       inputMetadata: checkpoint.files.first?.header.metadata, options: options)
   }
 

@@ -79,10 +79,10 @@ extension Recipe {
 
   /// The `quantization_config` transformers writes for this recipe: its default config's, or,
   /// when a rule quantizes, torchao's `FqnToConfig` of `_default` (the default config) and each
-  /// rule's key (``TensorPattern/fqnKey``) with its config (`null` for `skip`); `adaptedRules`
-  /// replaces the configs of rules by index (experts quantized along another axis). `nil` for a
-  /// recipe that quantizes nothing.
-  func transformersQuantizationConfig(adaptedRules: [Int: TorchAOConfig]) -> JSONValue? {
+  /// rule's key (``TensorPattern/fqnKey``) with its config (`null` for `skip`); `ruleConfigs`
+  /// gives, by rule index, the config a rule quantized with where it differs from its own
+  /// (experts quantized along another axis). `nil` for a recipe that quantizes nothing.
+  func transformersQuantizationConfig(ruleConfigs: [Int: TorchAOConfig]) -> JSONValue? {
     guard rules.contains(where: { if case .quantize = $0.action { true } else { false } }) else {
       return defaultConfig?.transformersQuantizationConfig
     }
@@ -90,7 +90,7 @@ extension Recipe {
     for (index, rule) in rules.enumerated() {
       switch rule.action {
       case .skip: configs.append((rule.pattern.fqnKey, nil))
-      case .quantize(let config): configs.append((rule.pattern.fqnKey, adaptedRules[index] ?? config))
+      case .quantize(let config): configs.append((rule.pattern.fqnKey, ruleConfigs[index] ?? config))
       }
     }
     return TorchAOConfig.transformersQuantizationConfig(quantType: TorchAOConfig.fqnToConfigDict(configs))
