@@ -43,8 +43,9 @@ struct PlanCommand: ParsableCommand {
   }
 
   static func action(_ entry: ConversionPlan.Entry) -> String {
-    guard let config = entry.config, let format = entry.format else { return "keep (\(entry.reason ?? ""))" }
-    return config.description(shape: entry.source.shape, source: format).subclass.map { "\($0)" } ?? "quantize"
+    // The flattened entry holds the config's description for this shape and format already.
+    guard entry.config != nil, entry.format != nil else { return "keep (\(entry.reason ?? ""))" }
+    return entry.flattened.description.subclass ?? "quantize"
   }
 
   static func text(_ plan: ConversionPlan, recipe: String, share: MemoryShare) -> String {
@@ -58,9 +59,11 @@ struct PlanCommand: ParsableCommand {
         if let shard = plan.placement(of: stored.spec.name)?.shard, !indices.contains(shard) { indices.append(shard) }
       }
       let shards = indices.sorted().map { plan.shards[$0].fileName }.joined(separator: ", ")
+      // The shape as `[Int].description` writes it, without the generic formatting.
+      let shape = "[" + entry.source.shape.map(String.init).joined(separator: ", ") + "]"
       text +=
         "  " + name + String(repeating: " ", count: width - name.count)
-        + "  \(entry.source.dtype.rawValue) \(entry.source.shape)  →  \(action(entry))  [\(shards)]\n"
+        + "  \(entry.source.dtype.rawValue) \(shape)  →  \(action(entry))  [\(shards)]\n"
       if entry.inputs.count > 1 {
         let inputs = entry.inputs.map(\.tensor.name.escapingControlCharacters)
         let shown = inputs.count <= 4 ? inputs : inputs.prefix(2) + ["…"] + inputs.suffix(2)

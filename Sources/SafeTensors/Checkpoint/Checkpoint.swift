@@ -17,7 +17,8 @@ public struct Checkpoint: Sendable {
   public let files: [SafeTensorsFile]
   /// The index, for a sharded checkpoint.
   public let index: ShardIndex?
-  private let locations: [ExactName: Int]
+  /// Each tensor's file and its position in that file's header.
+  private let locations: [ExactName: (file: Int, tensor: Int)]
 
   /// Every tensor with the file that holds it, file by file in data order.
   public var tensors: [(tensor: TensorInfo, file: SafeTensorsFile)] {
@@ -28,10 +29,18 @@ public struct Checkpoint: Sendable {
   ///
   /// - Throws: `tensorNotFound`.
   public func file(holding name: String) throws(SafeTensorsError) -> SafeTensorsFile {
-    guard let position = locations[ExactName(name)] else {
+    try tensor(named: name).file
+  }
+
+  /// The entry named `name` and the file that holds it, found with one lookup.
+  ///
+  /// - Throws: `tensorNotFound`.
+  public func tensor(named name: String) throws(SafeTensorsError) -> (tensor: TensorInfo, file: SafeTensorsFile) {
+    guard let location = locations[ExactName(name)] else {
       throw SafeTensorsError(.tensorNotFound, "no such tensor in the checkpoint", file: path, tensor: name)
     }
-    return files[position]
+    let file = files[location.file]
+    return (file.header.tensors[location.tensor], file)
   }
 
   /// Opens and validates the checkpoint at `path`.
@@ -55,7 +64,9 @@ public struct Checkpoint: Sendable {
     return problems
   }
 
-  private init(path: String, files: [SafeTensorsFile], index: ShardIndex?, locations: [ExactName: Int]) {
+  private init(
+    path: String, files: [SafeTensorsFile], index: ShardIndex?, locations: [ExactName: (file: Int, tensor: Int)]
+  ) {
     self.path = path
     self.files = files
     self.index = index
@@ -89,7 +100,8 @@ public struct Checkpoint: Sendable {
   {
     do {
       let opened = try SafeTensorsFile(path: file)
-      let locations = Dictionary(uniqueKeysWithValues: opened.header.tensors.map { (ExactName($0.name), 0) })
+      let locations = Dictionary(
+        uniqueKeysWithValues: opened.header.tensors.enumerated().map { (ExactName($1.name), (file: 0, tensor: $0)) })
       return Checkpoint(path: checkpointPath, files: [opened], index: nil, locations: locations)
     } catch {
       problems.append(error)
@@ -136,14 +148,14 @@ public struct Checkpoint: Sendable {
       }
     }
 
-    var locations: [ExactName: Int] = [:]
+    var locations: [ExactName: (file: Int, tensor: Int)] = [:]
     locations.reserveCapacity(files.reduce(0) { $0 + $1.header.tensors.count })
     for (position, file) in files.enumerated() {
-      for tensor in file.header.tensors {
-        if let other = locations.updateValue(position, forKey: ExactName(tensor.name)) {
+      for (index, tensor) in file.header.tensors.enumerated() {
+        if let other = locations.updateValue((position, index), forKey: ExactName(tensor.name)) {
           problems.append(
             SafeTensorsError(
-              .duplicateTensor, "is also in \(files[other].path)", file: file.path, tensor: tensor.name))
+              .duplicateTensor, "is also in \(files[other.file].path)", file: file.path, tensor: tensor.name))
         }
       }
     }
@@ -152,7 +164,7 @@ public struct Checkpoint: Sendable {
       listed.insert(ExactName(tensor))
       guard let position = positionOfName[name] else { continue }  // missing or invalid: reported above
       if files[position].header.tensor(named: tensor) == nil {
-        let actual = locations[ExactName(tensor)].map { "it is in \(files[$0].path)" } ?? "no shard holds it"
+        let actual = locations[ExactName(tensor)].map { "it is in \(files[$0.file].path)" } ?? "no shard holds it"
         problems.append(
           SafeTensorsError(
             .indexMismatch, "the index puts it in \(name), but \(actual)", file: indexPath, tensor: tensor))

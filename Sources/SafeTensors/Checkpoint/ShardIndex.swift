@@ -62,13 +62,17 @@ public struct ShardIndex: Sendable, Equatable {
     }
     var weightMap: [(tensor: String, file: String)] = []
     weightMap.reserveCapacity(map.count)
+    // A checkpoint has a few shard names for many tensors: each name is checked once (the check
+    // searches with Foundation, which a 300 000-tensor index would call a million times).
+    var checked = Set<String>()
     for member in map {
       guard let file = member.value.string else {
         throw SafeTensorsError(.indexFormat, "weight_map value is not a string", file: path, tensor: member.key)
       }
-      if let problem = unsafeNameProblem(file) {
+      if !checked.contains(file), let problem = unsafeNameProblem(file) {
         throw SafeTensorsError(.unsafeShardName, "shard name \"\(file)\" \(problem)", file: path, tensor: member.key)
       }
+      checked.insert(file)
       weightMap.append((member.key, file))
     }
     return ShardIndex(metadata: metadata, weightMap: weightMap)

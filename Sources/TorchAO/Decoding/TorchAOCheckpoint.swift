@@ -117,9 +117,9 @@ public struct TorchAOCheckpoint: Sendable {
     }
 
     var weights: [QuantizedWeight] = []
-    var prefixes: [String: String] = [:]
+    var prefixes: [String: (name: String, description: TensorDescription)] = [:]
     for (name, description) in metadata.entries where description.subclass != nil {
-      prefixes[FlattenedName.prefix(of: storedName(name))] = name
+      prefixes[FlattenedName.prefix(of: storedName(name))] = (name, description)
       do {
         weights.append(try weight(name, stored: storedName(name), description, in: checkpoint))
       } catch {
@@ -130,9 +130,8 @@ public struct TorchAOCheckpoint: Sendable {
     }
     // A stored tensor that looks like a part of a subclass but is not one of its parts.
     for (tensor, file) in checkpoint.tensors {
-      guard let owner = owner(of: tensor.name, prefixes: prefixes), let description = metadata.description(of: owner)
-      else { continue }
-      let part = String(tensor.name.dropFirst(FlattenedName.prefix(of: storedName(owner)).count))
+      guard let (owner, description, partStart) = owner(of: tensor.name, prefixes: prefixes) else { continue }
+      let part = String(tensor.name[partStart...])
       if !description.tensorDataNames.contains(part) {
         problems.append(
           TorchAOError(
@@ -143,12 +142,17 @@ public struct TorchAOCheckpoint: Sendable {
     return TorchAOCheckpoint(checkpoint: checkpoint, metadata: metadata, weights: weights)
   }
 
-  /// The subclass entry whose part-name prefix `name` starts with, if any.
-  private static func owner(of name: String, prefixes: [String: String]) -> String? {
+  /// The subclass entry whose part-name prefix `name` starts with, if any, and where the part
+  /// name after that prefix starts.
+  private static func owner(
+    of name: String, prefixes: [String: (name: String, description: TensorDescription)]
+  ) -> (name: String, description: TensorDescription, partStart: String.Index)? {
     guard let boundary = partBoundary(of: name) else { return nil }
     var index = boundary
     while let underscore = name[index...].firstIndex(of: "_") {
-      if let owner = prefixes[String(name[...underscore])] { return owner }
+      if let owner = prefixes[String(name[...underscore])] {
+        return (owner.name, owner.description, name.index(after: underscore))
+      }
       index = name.index(after: underscore)
     }
     return nil
@@ -182,7 +186,7 @@ public struct TorchAOCheckpoint: Sendable {
     var stored: [String: QuantizedWeight.Part] = [:]
     for part in description.tensorDataNames {
       let partName = FlattenedName.name(parameter: storedName, part: part)
-      guard let file = try? checkpoint.file(holding: partName), let tensor = try? file.tensor(named: partName) else {
+      guard let (tensor, file) = try? checkpoint.tensor(named: partName) else {
         throw TorchAOError(
           .missingPart, "\(description.subclass ?? "") part \"\(part)\" (\(partName)) is in no file", tensor: name)
       }
@@ -195,11 +199,14 @@ public struct TorchAOCheckpoint: Sendable {
     } catch {
       throw TorchAOError(.partShape, "the shape \(shape) does not fit the scheme: \(error)", tensor: name)
     }
-    let expected = Set(layout.parts.map(\.name.rawValue))
-    guard expected == Set(description.tensorDataNames) else {
+    // The names are distinct on both sides (decoding checks `_tensor_data_names`; a layout
+    // names each part once), so equal counts and one inclusion make the sets equal, without
+    // building two sets for each of 100 000 weights.
+    let names = description.tensorDataNames
+    guard layout.parts.count == names.count, layout.parts.allSatisfy({ names.contains($0.name.rawValue) }) else {
       throw TorchAOError(
-        .malformedEntry, "_tensor_data_names \(description.tensorDataNames) should be \(expected.sorted())",
-        tensor: name)
+        .malformedEntry,
+        "_tensor_data_names \(names) should be \(Set(layout.parts.map(\.name.rawValue)).sorted())", tensor: name)
     }
     var parts: [PartName: QuantizedWeight.Part] = [:]
     for part in layout.parts {
