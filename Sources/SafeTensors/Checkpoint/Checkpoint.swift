@@ -132,6 +132,7 @@ public struct Checkpoint: Sendable {
     }
     var files: [SafeTensorsFile] = []
     var positionOfName: [String: Int] = [:]
+    let metadataCache = HeaderScan.MetadataCache()
     for name in index.shardFiles.sorted(by: utf8Less) {
       let shardPath = (directory as NSString).appendingPathComponent(name)
       guard FileManager.default.fileExists(atPath: shardPath) else {
@@ -141,7 +142,7 @@ public struct Checkpoint: Sendable {
       }
       do {
         positionOfName[name] = files.count
-        files.append(try SafeTensorsFile(path: shardPath))
+        files.append(try SafeTensorsFile(path: shardPath, metadataCache: metadataCache))
       } catch {
         positionOfName[name] = nil
         problems.append(error)

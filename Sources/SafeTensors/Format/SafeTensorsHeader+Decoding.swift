@@ -57,9 +57,17 @@ extension SafeTensorsHeader {
   /// reference in one way: a duplicate key is an error (the reference keeps the last). The data length is checked by the caller
   /// (``checkDataLength(_:)``), which knows the file size.
   public static func decode(json bytes: UnsafeRawBufferPointer) throws(SafeTensorsError) -> SafeTensorsHeader {
-    let root: JSONValue
+    try decode(json: bytes, metadataCache: nil)
+  }
+
+  /// ``decode(json:)``, reusing what `metadataCache` holds when this header's `__metadata__`
+  /// text is the one decoded last.
+  static func decode(json bytes: UnsafeRawBufferPointer, metadataCache: HeaderScan.MetadataCache?)
+    throws(SafeTensorsError) -> SafeTensorsHeader
+  {
+    let scan: HeaderScan?
     do {
-      root = try JSONParser.parse(bytes)
+      scan = try HeaderScan.scan(bytes, metadataCache: metadataCache)
     } catch {
       let code: SafeTensorsError.Code =
         switch error.kind {
@@ -70,21 +78,22 @@ extension SafeTensorsHeader {
         }
       throw SafeTensorsError(code, "header is not valid JSON: \(error)")
     }
-    guard let members = root.members else { throw SafeTensorsError(.headerNotObject, "header is not a JSON object") }
+    guard let scan else { throw SafeTensorsError(.headerNotObject, "header is not a JSON object") }
 
     var metadata: [String: String]?
     var tensors: [TensorInfo] = []
-    tensors.reserveCapacity(members.count)
-    for member in members {
-      if member.key == "__metadata__" {
-        metadata = try decodeMetadata(member.value)
-      } else {
-        tensors.append(try decodeEntry(name: member.key, member.value))
+    tensors.reserveCapacity(scan.positions.count)
+    for member in scan.members {
+      switch member {
+      case .tensor(let tensor): tensors.append(tensor)
+      case .entry(let name, let value): tensors.append(try decodeEntry(name: name, value))
+      case .metadata(let decoded): metadata = decoded
+      case .otherMetadata(let value): metadata = try decodeMetadata(value)
       }
     }
-    tensors.sort {
-      ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound) < ($1.dataOffsets.lowerBound, $1.dataOffsets.upperBound)
-    }
+    // Files are usually written in data order; the positions the scan took then stay right.
+    let inDataOrder = zip(tensors, tensors.dropFirst()).allSatisfy { !Self.dataOrder($1, $0) }
+    if !inDataOrder { tensors.sort(by: Self.dataOrder) }
     var end = 0
     for tensor in tensors {
       guard tensor.dataOffsets.lowerBound == end else {
@@ -97,10 +106,18 @@ extension SafeTensorsHeader {
       }
       end = tensor.dataOffsets.upperBound
     }
-    return try SafeTensorsHeader(metadata: metadata, orderedTensors: tensors)
+    guard inDataOrder else { return try SafeTensorsHeader(metadata: metadata, orderedTensors: tensors) }
+    return SafeTensorsHeader(metadata: metadata, orderedTensors: tensors, positions: scan.positions)
   }
 
-  private static func decodeMetadata(_ value: JSONValue) throws(SafeTensorsError) -> [String: String] {
+  /// Whether `left` comes before `right` in data order (by start, then end).
+  private static func dataOrder(_ left: TensorInfo, _ right: TensorInfo) -> Bool {
+    (left.dataOffsets.lowerBound, left.dataOffsets.upperBound) < (
+      right.dataOffsets.lowerBound, right.dataOffsets.upperBound
+    )
+  }
+
+  static func decodeMetadata(_ value: JSONValue) throws(SafeTensorsError) -> [String: String] {
     guard let members = value.members else {
       throw SafeTensorsError(.metadataNotStrings, "__metadata__ is not an object")
     }
@@ -114,7 +131,7 @@ extension SafeTensorsHeader {
     return metadata
   }
 
-  private static func decodeEntry(name: String, _ value: JSONValue) throws(SafeTensorsError) -> TensorInfo {
+  static func decodeEntry(name: String, _ value: JSONValue) throws(SafeTensorsError) -> TensorInfo {
     guard value.members != nil else { throw SafeTensorsError(.tensorEntry, "entry is not an object", tensor: name) }
     guard let dtypeValue = value["dtype"], let shapeValue = value["shape"], let offsetsValue = value["data_offsets"]
     else {

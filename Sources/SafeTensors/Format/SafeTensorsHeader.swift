@@ -74,6 +74,13 @@ public struct SafeTensorsHeader: Sendable, Equatable {
     self.positions = positions
   }
 
+  /// Wraps tensors whose names the caller has checked unique and indexed in `positions`.
+  init(metadata: [String: String]?, orderedTensors tensors: [TensorInfo], positions: [ExactName: Int]) {
+    self.metadata = metadata
+    self.tensors = tensors
+    self.positions = positions
+  }
+
   public static func == (lhs: SafeTensorsHeader, rhs: SafeTensorsHeader) -> Bool {
     lhs.metadata == rhs.metadata && lhs.tensors == rhs.tensors
   }

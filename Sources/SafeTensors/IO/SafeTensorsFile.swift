@@ -22,7 +22,13 @@ public final class SafeTensorsFile: Sendable {
   ///   `notRegularFile` when it is a FIFO, device, socket or directory (opened without blocking,
   ///   so a FIFO never hangs the call), and the header rules' codes when it is not a valid
   ///   safetensors file.
-  public init(path: String) throws(SafeTensorsError) {
+  public convenience init(path: String) throws(SafeTensorsError) {
+    try self.init(path: path, metadataCache: nil)
+  }
+
+  /// ``init(path:)``, decoding the header's `__metadata__` through `metadataCache` (the shards of
+  /// a checkpoint usually carry the same).
+  init(path: String, metadataCache: HeaderScan.MetadataCache?) throws(SafeTensorsError) {
     self.path = path
     let descriptor: FileDescriptor
     do {
@@ -43,7 +49,7 @@ public final class SafeTensorsFile: Sendable {
       let json = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 8)
       defer { json.deallocate() }
       try Self.readExactly(descriptor, into: json, at: 8, path: path)
-      let header = try SafeTensorsHeader.decode(json: UnsafeRawBufferPointer(json))
+      let header = try SafeTensorsHeader.decode(json: UnsafeRawBufferPointer(json), metadataCache: metadataCache)
       try header.checkDataLength(fileSize - 8 - length)
       self.header = header
       self.dataStart = 8 + length

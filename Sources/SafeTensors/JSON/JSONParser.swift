@@ -49,20 +49,20 @@ public struct JSONParser: ~Copyable {
     try parse(Array(text.utf8))
   }
 
-  private let input: UnsafeBufferPointer<UInt8>
-  private var position = 0
+  let input: UnsafeBufferPointer<UInt8>
+  var position = 0
 
-  private init(input: UnsafeBufferPointer<UInt8>) {
+  init(input: UnsafeBufferPointer<UInt8>) {
     self.input = input
   }
 
-  private func failure(_ message: String, kind: Failure.Kind = .syntax) -> Failure {
+  func failure(_ message: String, kind: Failure.Kind = .syntax) -> Failure {
     Failure(kind: kind, message: message, offset: position)
   }
 
-  private var current: UInt8? { position < input.count ? input[position] : nil }
+  var current: UInt8? { position < input.count ? input[position] : nil }
 
-  private mutating func skipWhitespace() {
+  mutating func skipWhitespace() {
     while position < input.count {
       switch input[position] {
       case 0x20, 0x09, 0x0A, 0x0D: position += 1
@@ -78,7 +78,7 @@ public struct JSONParser: ~Copyable {
     position += 1
   }
 
-  private mutating func parseValue(depth: Int) throws(Failure) -> JSONValue {
+  mutating func parseValue(depth: Int) throws(Failure) -> JSONValue {
     guard let byte = current else { throw failure("unexpected end of input") }
     switch byte {
     case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
@@ -191,13 +191,13 @@ public struct JSONParser: ~Copyable {
     return String(decoding: UnsafeBufferPointer(rebasing: input[start..<position]), as: UTF8.self)
   }
 
-  private func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+  func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
   private mutating func skipDigits() {
     while let byte = current, isDigit(byte) { position += 1 }
   }
 
-  private mutating func parseString() throws(Failure) -> String {
+  mutating func parseString() throws(Failure) -> String {
     position += 1
     let start = position
     // Fast path: no escapes. The whole input is valid UTF-8 and '"' is ASCII, so the bytes
