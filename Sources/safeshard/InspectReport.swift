@@ -27,36 +27,67 @@ struct InspectReport {
     weights =
       (try? TorchAOCheckpoint(checkpoint, storedName: TorchAOCheckpoint.storedNames(ofModelAt: checkpoint.path)))?
       .weights ?? []
-    rows = checkpoint.tensors.map { Row(tensor: $0.tensor, file: Self.fileName($0.file.path)) }
-    files = checkpoint.files.map { file in
-      var plain: [(String, String)] = []
-      var counts: [String: Int] = [:]
-      // torchao's entries repeat a few texts (one per shape and scheme): decode each text once.
-      var decoded: [(text: String, subclass: String?)] = []
-      for (key, value) in (file.header.metadata ?? [:]).sorted(by: { $0.key < $1.key }) {
-        guard key != "tensor_names" else {
-          plain.append((key, value))
-          continue
-        }
-        let subclass: String??
-        if let known = decoded.first(where: { ExactName($0.text) == ExactName(value) }) {
-          subclass = known.subclass
-        } else if let entry = try? TensorDescription(decoding: value, tensor: key) {
-          subclass = entry.subclass
-          if decoded.count < 64 { decoded.append((value, entry.subclass)) }
-        } else {
-          subclass = nil
-        }
-        if let subclass {
-          counts[subclass ?? "Tensor", default: 0] += 1
-        } else {
-          plain.append((key, value))
-        }
-      }
-      return FileSummary(
-        name: Self.fileName(file.path), tensorCount: file.header.tensors.count, dataBytes: file.header.dataLength,
-        plainMetadata: plain, torchAOTypes: counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    rows = checkpoint.files.flatMap { file in
+      let name = Self.fileName(file.path)
+      return file.header.tensors.map { Row(tensor: $0, file: name) }
     }
+    // The shards of a torchao checkpoint carry the same metadata: summarize it once.
+    var previous: (metadata: [String: String]?, summary: FileSummary)?
+    files = checkpoint.files.map { file in
+      var summary: FileSummary
+      if let previous, Self.sameBytes(previous.metadata, file.header.metadata) {
+        summary = previous.summary
+      } else {
+        summary = Self.summary(of: file.header.metadata)
+      }
+      summary.name = Self.fileName(file.path)
+      summary.tensorCount = file.header.tensors.count
+      summary.dataBytes = file.header.dataLength
+      previous = (file.header.metadata, summary)
+      return summary
+    }
+  }
+
+  /// Whether `a` and `b` hold the same keys and values byte for byte (`String`'s `==` is
+  /// canonical equivalence; the summary shows the bytes).
+  private static func sameBytes(_ a: [String: String]?, _ b: [String: String]?) -> Bool {
+    guard let a, let b else { return a == nil && b == nil }
+    return a.count == b.count
+      && a.allSatisfy { key, value in
+        guard let index = b.index(forKey: key) else { return false }
+        return ExactName(b[index].key) == ExactName(key) && ExactName(b[index].value) == ExactName(value)
+      }
+  }
+
+  /// The summary of a file's `__metadata__`, name and counts left empty.
+  private static func summary(of metadata: [String: String]?) -> FileSummary {
+    var plain: [(String, String)] = []
+    var counts: [String: Int] = [:]
+    // torchao's entries repeat a few texts (one per shape and scheme): decode each text once.
+    var decoded: [(text: String, subclass: String?)] = []
+    for (key, value) in (metadata ?? [:]).sorted(by: { $0.key < $1.key }) {
+      guard key != "tensor_names" else {
+        plain.append((key, value))
+        continue
+      }
+      let subclass: String??
+      if let known = decoded.first(where: { ExactName($0.text) == ExactName(value) }) {
+        subclass = known.subclass
+      } else if let entry = try? TensorDescription(decoding: value, tensor: key) {
+        subclass = entry.subclass
+        if decoded.count < 64 { decoded.append((value, entry.subclass)) }
+      } else {
+        subclass = nil
+      }
+      if let subclass {
+        counts[subclass ?? "Tensor", default: 0] += 1
+      } else {
+        plain.append((key, value))
+      }
+    }
+    return FileSummary(
+      name: "", tensorCount: 0, dataBytes: 0,
+      plainMetadata: plain, torchAOTypes: counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
   }
 
   var totalBytes: Int { rows.reduce(0) { $0 + $1.tensor.byteCount } }
@@ -80,11 +111,11 @@ struct InspectReport {
     }
     var widths = header.map(\.count)
     for row in cells {
-      for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) }
+      for (column, cell) in row.enumerated() { widths[column] = max(widths[column], Self.width(cell)) }
     }
     func line(_ row: [String]) -> String {
       row.enumerated().map { column, cell in
-        let pad = String(repeating: " ", count: widths[column] - cell.count)
+        let pad = String(repeating: " ", count: widths[column] - Self.width(cell))
         return column == 3 ? pad + cell : cell + pad  // right-align bytes
       }.joined(separator: "  ").trimmingTrailingSpaces() + "\n"
     }
@@ -108,12 +139,18 @@ struct InspectReport {
     if !weights.isEmpty {
       text += "\ntorchao weights (\(weights.count)):\n"
       let names = weights.map(\.name.escapingControlCharacters)
-      let width = names.map(\.count).max() ?? 0
+      let width = names.map(Self.width).max() ?? 0
       for (weight, name) in zip(weights, names) {
-        text += "  " + name + String(repeating: " ", count: width - name.count) + "  " + weight.summary + "\n"
+        text += "  " + name + String(repeating: " ", count: width - Self.width(name)) + "  " + weight.summary + "\n"
       }
     }
     return text
+  }
+
+  /// The number of characters of a table cell. Cells are escaped (no `\r`), so one of ASCII
+  /// bytes has a character a byte, counted without walking grapheme clusters.
+  static func width(_ cell: String) -> Int {
+    cell.utf8.allSatisfy { $0 < 0x80 && $0 != 0x0D } ? cell.utf8.count : cell.count
   }
 
   static func abbreviate(_ value: String) -> String {

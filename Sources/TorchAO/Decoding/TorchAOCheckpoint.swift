@@ -94,17 +94,20 @@ public struct TorchAOCheckpoint: Sendable {
     _ checkpoint: Checkpoint, storedName: (String) -> String, problems: inout [TorchAOError]
   ) -> TorchAOCheckpoint? {
     // transformers merges every shard's metadata (dict.update); all must carry the full set.
-    var merged: [String: String] = [:]
-    for file in checkpoint.files {
+    // Shards that carry the first one's (usually all, often sharing its storage) leave the merge
+    // as it is.
+    let first = checkpoint.files.first?.header.metadata ?? [:]
+    var merged = first
+    for file in checkpoint.files.dropFirst() {
       let metadata = file.header.metadata ?? [:]
-      if let first = checkpoint.files.first, file !== first, metadata != (first.header.metadata ?? [:]) {
+      if metadata != first {
         problems.append(
           TorchAOError(
             .shardMetadata,
             "its __metadata__ differs from the first shard's; transformers needs the full metadata in every shard",
             file: file.path))
+        merged.merge(metadata) { _, new in new }
       }
-      merged.merge(metadata) { _, new in new }
     }
     let metadata: TorchAOMetadata
     do {
@@ -118,10 +121,12 @@ public struct TorchAOCheckpoint: Sendable {
 
     var weights: [QuantizedWeight] = []
     var prefixes: [String: (name: String, description: TensorDescription)] = [:]
+    var numerics: Numerics?
     for (name, description) in metadata.entries where description.subclass != nil {
-      prefixes[FlattenedName.prefix(of: storedName(name))] = (name, description)
+      let prefix = FlattenedName.prefix(of: storedName(name))
+      prefixes[prefix] = (name, description)
       do {
-        weights.append(try weight(name, stored: storedName(name), description, in: checkpoint))
+        weights.append(try weight(name, partPrefix: prefix, description, in: checkpoint, last: &numerics))
       } catch {
         var located = error
         located.file = located.file ?? checkpoint.path
@@ -180,37 +185,77 @@ public struct TorchAOCheckpoint: Sendable {
       ?? (name.hasPrefix("_") ? name.index(after: name.startIndex) : nil)
   }
 
+  /// A weight's numerics and what they were computed from: the description and its parts'
+  /// dtypes and shapes. A model's weights share a few descriptions (``TorchAOMetadata`` decodes
+  /// each text once) and part shapes, so most weights reuse the numerics of the one before.
+  private struct Numerics {
+    var description: TensorDescription
+    var parts: [QuantizedWeight.Part]
+    var scheme: any QuantizationScheme
+    var shape: [Int]
+    var layout: QuantizedLayout
+
+    /// Whether these numerics are those of `description` with `parts`. The attributes must be
+    /// the same array, not equal JSON (`1.0` equals `1` as JSON but is no block size).
+    func fits(_ description: TensorDescription, _ parts: [QuantizedWeight.Part]) -> Bool {
+      let attributes = self.description.attributes
+      let sameAttributes =
+        attributes.isEmpty && description.attributes.isEmpty
+        || attributes.withUnsafeBufferPointer { old in
+          description.attributes.withUnsafeBufferPointer { new in old.baseAddress == new.baseAddress }
+        }
+      return sameAttributes && self.description.subclass == description.subclass
+        && self.description.tensorDataNames == description.tensorDataNames
+        && self.parts.elementsEqual(parts) { $0.tensor.dtype == $1.tensor.dtype && $0.tensor.shape == $1.tensor.shape }
+    }
+  }
+
+  /// The weight `name`, whose parts are stored under `partPrefix` (``FlattenedName/prefix(of:)``
+  /// of its stored name) followed by the part name. `last` holds the numerics of the weight
+  /// before, reused when they fit, and on return this weight's.
   private static func weight(
-    _ name: String, stored storedName: String, _ description: TensorDescription, in checkpoint: Checkpoint
+    _ name: String, partPrefix: String, _ description: TensorDescription, in checkpoint: Checkpoint,
+    last: inout Numerics?
   ) throws(TorchAOError) -> QuantizedWeight {
-    var stored: [String: QuantizedWeight.Part] = [:]
-    for part in description.tensorDataNames {
-      let partName = FlattenedName.name(parameter: storedName, part: part)
+    let names = description.tensorDataNames
+    var stored: [QuantizedWeight.Part] = []
+    stored.reserveCapacity(names.count)
+    for part in names {
+      let partName = partPrefix + part
       guard let (tensor, file) = try? checkpoint.tensor(named: partName) else {
         throw TorchAOError(
           .missingPart, "\(description.subclass ?? "") part \"\(part)\" (\(partName)) is in no file", tensor: name)
       }
-      stored[part] = QuantizedWeight.Part(tensor: tensor, file: file)
+      stored.append(QuantizedWeight.Part(tensor: tensor, file: file))
     }
-    let (scheme, shape) = try description.scheme(tensor: name) { stored[$0]?.tensor }
-    let layout: QuantizedLayout
-    do {
-      layout = try scheme.outputLayout(shape: shape)
-    } catch {
-      throw TorchAOError(.partShape, "the shape \(shape) does not fit the scheme: \(error)", tensor: name)
+    let numerics: Numerics
+    if let last, last.fits(description, stored) {
+      numerics = last
+    } else {
+      let (scheme, shape) = try description.scheme(tensor: name) { part in
+        names.firstIndex(of: part).map { stored[$0].tensor }
+      }
+      let layout: QuantizedLayout
+      do {
+        layout = try scheme.outputLayout(shape: shape)
+      } catch {
+        throw TorchAOError(.partShape, "the shape \(shape) does not fit the scheme: \(error)", tensor: name)
+      }
+      // The names are distinct on both sides (decoding checks `_tensor_data_names`; a layout
+      // names each part once), so equal counts and one inclusion make the sets equal, without
+      // building two sets for each of 100 000 weights.
+      guard layout.parts.count == names.count, layout.parts.allSatisfy({ names.contains($0.name.rawValue) }) else {
+        throw TorchAOError(
+          .malformedEntry,
+          "_tensor_data_names \(names) should be \(Set(layout.parts.map(\.name.rawValue)).sorted())", tensor: name)
+      }
+      numerics = Numerics(description: description, parts: stored, scheme: scheme, shape: shape, layout: layout)
+      last = numerics
     }
-    // The names are distinct on both sides (decoding checks `_tensor_data_names`; a layout
-    // names each part once), so equal counts and one inclusion make the sets equal, without
-    // building two sets for each of 100 000 weights.
-    let names = description.tensorDataNames
-    guard layout.parts.count == names.count, layout.parts.allSatisfy({ names.contains($0.name.rawValue) }) else {
-      throw TorchAOError(
-        .malformedEntry,
-        "_tensor_data_names \(names) should be \(Set(layout.parts.map(\.name.rawValue)).sorted())", tensor: name)
-    }
+    let (scheme, shape, layout) = (numerics.scheme, numerics.shape, numerics.layout)
     var parts: [PartName: QuantizedWeight.Part] = [:]
     for part in layout.parts {
-      let found = stored[part.name.rawValue]!
+      let found = stored[names.firstIndex(of: part.name.rawValue)!]
       guard found.tensor.dtype.rawValue == part.elementType.rawValue else {
         throw TorchAOError(
           .partDType,
