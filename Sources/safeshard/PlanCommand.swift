@@ -52,18 +52,34 @@ struct PlanCommand: ParsableCommand {
     var text =
       "recipe \(recipe): \(plan.entries.filter { $0.config != nil }.count) of \(plan.entries.count) tensors quantized\n\n"
     let names = plan.entries.map(\.source.name.escapingControlCharacters)
-    let width = names.map(\.count).max() ?? 0
-    for (entry, name) in zip(plan.entries, names) {
-      var indices: [Int] = []
-      for stored in entry.flattened.stored {
-        if let shard = plan.placement(of: stored.spec.name)?.shard, !indices.contains(shard) { indices.append(shard) }
+    // An ASCII name without control characters (they are escaped) has one character a byte.
+    let widths = names.map { name in name.utf8.allSatisfy { $0 < 0x80 } ? name.utf8.count : name.count }
+    let width = widths.max() ?? 0
+    text.reserveCapacity(text.utf8.count + names.count * (width + 64))
+    for (index, entry) in plan.entries.enumerated() {
+      var shards: [Int] = []
+      for placement in plan.placements(ofEntry: index) where !shards.contains(placement.shard) {
+        shards.append(placement.shard)
       }
-      let shards = indices.sorted().map { plan.shards[$0].fileName }.joined(separator: ", ")
+      text += "  "
+      text += names[index]
+      text += String(repeating: " ", count: width - widths[index])
+      text += "  "
+      text += entry.source.dtype.rawValue
       // The shape as `[Int].description` writes it, without the generic formatting.
-      let shape = "[" + entry.source.shape.map(String.init).joined(separator: ", ") + "]"
-      text +=
-        "  " + name + String(repeating: " ", count: width - name.count)
-        + "  \(entry.source.dtype.rawValue) \(shape)  →  \(action(entry))  [\(shards)]\n"
+      text += " ["
+      for (axis, length) in entry.source.shape.enumerated() {
+        if axis > 0 { text += ", " }
+        text += String(length)
+      }
+      text += "]  →  "
+      text += action(entry)
+      text += "  ["
+      for (position, shard) in shards.sorted().enumerated() {
+        if position > 0 { text += ", " }
+        text += plan.shards[shard].fileName
+      }
+      text += "]\n"
       if entry.inputs.count > 1 {
         let inputs = entry.inputs.map(\.tensor.name.escapingControlCharacters)
         let shown = inputs.count <= 4 ? inputs : inputs.prefix(2) + ["…"] + inputs.suffix(2)
@@ -87,41 +103,68 @@ struct PlanCommand: ParsableCommand {
     return text
   }
 
+  /// The plan as one compact JSON object: what ``JSONWriter`` writes for it, written straight
+  /// to bytes (a value tree of 100 000 entries costs more than the plan itself).
   static func json(_ plan: ConversionPlan, recipe: String, share: MemoryShare) -> String {
-    func number(_ value: Int) -> JSONValue { .number(String(value)) }
-    let entries: [JSONValue] = plan.entries.map { entry in
-      .object(
-        [
-          JSONMember("name", .string(entry.source.name)), JSONMember("dtype", .string(entry.source.dtype.rawValue)),
-          JSONMember("shape", .array(entry.source.shape.map(number))),
-          JSONMember("action", .string(entry.config == nil ? "keep" : "quantize")),
-          JSONMember("subclass", entry.config == nil ? .null : .string(action(entry))),
-          JSONMember("reason", entry.reason.map { .string($0) } ?? .null),
-          JSONMember("parameter", .string(entry.parameter)),
-          JSONMember(
-            "stored",
-            .array(
-              entry.flattened.stored.map { stored in
-                let placement = plan.placement(of: stored.spec.name)
-                return .object([
-                  JSONMember("name", .string(stored.spec.name)),
-                  JSONMember("dtype", .string(stored.spec.dtype.rawValue)),
-                  JSONMember("shape", .array(stored.spec.shape.map(number))),
-                  JSONMember("shard", .string(placement.map { plan.shards[$0.shard].fileName } ?? "")),
-                  JSONMember("offset", number(placement?.tensor.dataOffsets.lowerBound ?? 0)),
-                ])
-              })),
-        ] + (entry.inputs.count > 1 ? [JSONMember("inputs", .array(entry.inputs.map { .string($0.tensor.name) }))] : [])
-      )
+    var bytes: [UInt8] = []
+    func append(_ literal: String) { bytes.append(contentsOf: literal.utf8) }
+    func append(string: String) { JSONWriter.appendString(string, style: .compact, to: &bytes) }
+    func append(shape: [Int]) {
+      append("[")
+      for (axis, length) in shape.enumerated() {
+        if axis > 0 { append(",") }
+        append(String(length))
+      }
+      append("]")
     }
+    append(#"{"recipe":"#)
+    append(string: recipe)
+    append(#","entries":["#)
+    for (index, entry) in plan.entries.enumerated() {
+      if index > 0 { append(",") }
+      append(#"{"name":"#)
+      append(string: entry.source.name)
+      append(#","dtype":"#)
+      append(string: entry.source.dtype.rawValue)
+      append(#","shape":"#)
+      append(shape: entry.source.shape)
+      append(entry.config == nil ? #","action":"keep","subclass":null"# : #","action":"quantize","subclass":"#)
+      if entry.config != nil { append(string: action(entry)) }
+      append(#","reason":"#)
+      if let reason = entry.reason { append(string: reason) } else { append("null") }
+      append(#","parameter":"#)
+      append(string: entry.parameter)
+      append(#","stored":["#)
+      for (position, (stored, placement)) in zip(entry.flattened.stored, plan.placements(ofEntry: index)).enumerated() {
+        if position > 0 { append(",") }
+        append(#"{"name":"#)
+        append(string: stored.spec.name)
+        append(#","dtype":"#)
+        append(string: stored.spec.dtype.rawValue)
+        append(#","shape":"#)
+        append(shape: stored.spec.shape)
+        append(#","shard":"#)
+        append(string: plan.shards[placement.shard].fileName)
+        append(#","offset":"#)
+        append(String(placement.tensor.dataOffsets.lowerBound))
+        append("}")
+      }
+      append("]")
+      if entry.inputs.count > 1 {
+        append(#","inputs":"#)
+        JSONWriter.append(.array(entry.inputs.map { .string($0.tensor.name) }), to: &bytes)
+      }
+      append("}")
+    }
+    append("]")
+    func number(_ value: Int) -> JSONValue { .number(String(value)) }
     let shards: [JSONValue] = plan.shards.map {
       .object([
         JSONMember("file", .string($0.fileName)), JSONMember("tensors", number($0.header.tensors.count)),
         JSONMember("bytes", number($0.fileSize)),
       ])
     }
-    let root = JSONValue.object([
-      JSONMember("recipe", .string(recipe)), JSONMember("entries", .array(entries)),
+    let rest: [JSONMember] = [
       JSONMember("shards", .array(shards)),
       JSONMember("total_size", number(plan.totalSize)), JSONMember("total_parameters", number(plan.totalParameters)),
       JSONMember(
@@ -132,7 +175,14 @@ struct PlanCommand: ParsableCommand {
           JSONMember("staging_limit", number(share.stagingLimit)),
           JSONMember("write_buffers", number(share.writeBuffers)),
         ])),
-    ])
-    return JSONWriter.string(root) + "\n"
+    ]
+    for member in rest {
+      append(",")
+      append(string: member.key)
+      append(":")
+      JSONWriter.append(member.value, to: &bytes)
+    }
+    append("}\n")
+    return String(decoding: bytes, as: UTF8.self)
   }
 }

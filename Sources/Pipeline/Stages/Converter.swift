@@ -237,25 +237,22 @@ public struct Converter: Sendable {
     into channel: AsyncChannel<Piece>, budget: MemoryBudget, share: MemoryShare, starts: [ShardStart]
   ) async throws {
     let order = plan.entries.indices.filter { index in
-      plan.entries[index].flattened.stored.contains { stored in
-        guard let placement = plan.placement(of: stored.spec.name) else { return false }
-        return starts[placement.shard].needs(placement.tensor.dataOffsets)
-      }
-    }.map { ($0, firstPlacement(plan.entries[$0])) }.sorted { $0.1 < $1.1 }.map(\.0)
+      plan.placements(ofEntry: index).contains { starts[$0.shard].needs($0.tensor.dataOffsets) }
+    }.map { ($0, firstPlacement(ofEntry: $0)) }.sorted { $0.1 < $1.1 }.map(\.0)
     for (position, index) in order.enumerated() {
       try Task.checkCancellation()
       let entry = plan.entries[index]
       progress(.tensorStarted(name: entry.source.name, index: position, count: order.count))
       let job = TensorJob(
-        entry: entry, files: checkpoint.files, plan: plan, budget: budget, channel: channel, share: share,
-        starts: starts, progress: progress)
+        entry: entry, placements: Array(plan.placements(ofEntry: index)), files: checkpoint.files, budget: budget,
+        channel: channel, share: share, starts: starts, progress: progress)
       try await job.run()
     }
   }
 
   /// Where an entry's first stored byte goes: (shard, offset).
-  private func firstPlacement(_ entry: ConversionPlan.Entry) -> Placement {
-    entry.flattened.stored.compactMap { plan.placement(of: $0.spec.name) }
+  private func firstPlacement(ofEntry index: Int) -> Placement {
+    plan.placements(ofEntry: index)
       .map { Placement(shard: $0.shard, offset: $0.tensor.dataOffsets.lowerBound) }.min()
       ?? Placement(shard: .max, offset: 0)
   }

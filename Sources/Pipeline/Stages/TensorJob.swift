@@ -8,9 +8,10 @@ import TorchAO
 /// as a ``Piece``.
 struct TensorJob: Sendable {
   let entry: ConversionPlan.Entry
+  /// Where the entry's stored tensors go, in the order of its `flattened.stored`.
+  let placements: [ConversionPlan.Placement]
   /// The checkpoint's files, which ``ConversionPlan/Input/file`` indexes.
   let files: [SafeTensorsFile]
-  let plan: ConversionPlan
   let budget: MemoryBudget
   let channel: AsyncChannel<Piece>
   let share: MemoryShare
@@ -43,7 +44,7 @@ struct TensorJob: Sendable {
   /// Copies the tensor's bytes in chunks, each read straight into the buffer that is sent, and
   /// warns when a floating-point tensor holds NaN or infinity.
   private func copy() async throws {
-    let placement = try place(entry.source.name)
+    let placement = try place(nil)
     let format = FloatFormat(rawValue: entry.source.dtype.rawValue)
     let nonFinite = Locked(0)
     let width = max(1, entry.source.dtype.bitSize / 8)
@@ -109,7 +110,7 @@ struct TensorJob: Sendable {
     }
     let sharedGathered = gathered
     let rowParts = chunking.rowParts
-    let placements = try Dictionary(uniqueKeysWithValues: layout.parts.map { ($0.name, try place(partName($0.name))) })
+    let placements = try Dictionary(uniqueKeysWithValues: layout.parts.map { ($0.name, try place($0.name)) })
     let findings = Locked(ScaleFindings())
 
     try await forEachConcurrently(chunks) { rows in
@@ -185,15 +186,13 @@ struct TensorJob: Sendable {
     await channel.send(piece)
   }
 
-  private func partName(_ part: PartName) -> String {
-    FlattenedName.name(parameter: entry.source.name, part: part.rawValue)
-  }
-
-  private func place(_ name: String) throws -> ConversionPlan.Placement {
-    guard let placement = plan.placement(of: name) else {
+  /// Where the entry's stored tensor of `part` goes (`nil`: the tensor of a copied entry).
+  private func place(_ part: PartName?) throws -> ConversionPlan.Placement {
+    guard let index = entry.flattened.stored.firstIndex(where: { $0.part == part }) else {
+      let name = part.map { FlattenedName.name(parameter: entry.source.name, part: $0.rawValue) } ?? entry.source.name
       throw PipelineError(.invalidInput, "the plan has no place for '\(name)'")
     }
-    return placement
+    return placements[index]
   }
 
   /// Reads the entry's bytes from `offset` into `buffer`, from the input tensors that hold them

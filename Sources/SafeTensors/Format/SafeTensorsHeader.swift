@@ -41,10 +41,7 @@ public struct SafeTensorsHeader: Sendable, Equatable {
     let ordered: [TensorSpec]
     switch order {
     case .given: ordered = specs
-    case .reference:
-      ordered = specs.sorted { left, right in
-        left.dtype != right.dtype ? left.dtype > right.dtype : utf8Less(left.name, right.name)
-      }
+    case .reference: ordered = Self.referenceOrder(specs).map { specs[$0] }
     }
     var offset = 0
     var tensors: [TensorInfo] = []
@@ -59,6 +56,18 @@ public struct SafeTensorsHeader: Sendable, Equatable {
       offset = end
     }
     try self.init(metadata: metadata, orderedTensors: tensors)
+  }
+
+  /// The positions in `specs` in the reference writer's order (``Order/reference``): dtype
+  /// descending in the reference enum order, then name by UTF-8 bytes.
+  ///
+  /// A caller that lays the tensors out in this order (``Order/given``) knows where each of its
+  /// specs went without looking names up.
+  public static func referenceOrder(_ specs: [TensorSpec]) -> [Int] {
+    specs.indices.sorted { left, right in
+      specs[left].dtype != specs[right].dtype
+        ? specs[left].dtype > specs[right].dtype : utf8Less(specs[left].name, specs[right].name)
+    }
   }
 
   /// Wraps tensors that already have their offsets; checks that names are unique.
