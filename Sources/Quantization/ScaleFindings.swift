@@ -113,23 +113,9 @@ public struct ScaleFindings: Sendable, Hashable {
     }
   }
 
-  /// How many elements of `bytes`, in `format`, are NaN or infinite: all exponent bits set.
+  /// How many elements of `bytes`, in `format`, are NaN or infinite.
   public static func nonFiniteCount(_ bytes: UnsafeRawBufferPointer, _ format: FloatFormat) -> Int {
-    var count = 0
-    switch format {
-    case .bf16, .fp16:
-      let exponent: UInt16 = format == .bf16 ? 0x7F80 : 0x7C00
-      for index in 0..<bytes.count / 2 {
-        let bits = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self))
-        count &+= bits & exponent == exponent ? 1 : 0
-      }
-    case .fp32:
-      for index in 0..<bytes.count / 4 {
-        let bits = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self))
-        count &+= bits & 0x7F80_0000 == 0x7F80_0000 ? 1 : 0
-      }
-    }
-    return count
+    read(bytes, format.elementType).nonFinite
   }
 
   /// How many elements of `bytes` are NaN or infinite, and how many are ±0 (only for the

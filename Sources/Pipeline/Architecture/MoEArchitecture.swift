@@ -79,10 +79,7 @@ struct MoEArchitecture: Sendable {
   static func of(directory: String?, tensorNames: some Sequence<String>, path: String) throws(PipelineError)
     -> MoEArchitecture?
   {
-    var config: JSONValue?
-    if let directory, let bytes = FileManager.default.contents(atPath: join(directory, "config.json")) {
-      config = try? JSONParser.parse(Array(bytes))
-    }
+    let config = directory.flatMap(modelConfig(in:))
     let modelType = config?["model_type"]?.string
     if let modelType, let architecture = named(modelType) { return architecture }
     let countKeys = ["num_local_experts", "num_experts", "n_routed_experts"]
@@ -95,5 +92,15 @@ struct MoEArchitecture: Sendable {
         + "the dense way would write experts transformers cannot load. Supported MoE model types: "
         + supportedTypes.joined(separator: ", "),
       path: path)
+  }
+
+  /// The parsed `config.json` of the model directory `path`, or `nil` when it has none that parses.
+  static func modelConfig(in path: String) -> JSONValue? {
+    FileManager.default.contents(atPath: join(path, "config.json")).flatMap { try? JSONParser.parse(Array($0)) }
+  }
+
+  /// The architecture the `config.json` in the directory `path` names, if any.
+  static func declared(in path: String) -> MoEArchitecture? {
+    modelConfig(in: path)?["model_type"]?.string.flatMap(named)
   }
 }

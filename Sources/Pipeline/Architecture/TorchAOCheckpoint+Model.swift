@@ -43,13 +43,3 @@ extension TorchAOCheckpoint {
     return rest.first?.isASCII == true && rest.first?.isNumber == true
   }
 }
-
-extension MoEArchitecture {
-  /// The architecture the `config.json` in the directory `path` names, if any.
-  static func declared(in path: String) -> MoEArchitecture? {
-    guard let bytes = FileManager.default.contents(atPath: join(path, "config.json")),
-      let modelType = (try? JSONParser.parse(Array(bytes)))?["model_type"]?.string
-    else { return nil }
-    return named(modelType)
-  }
-}
