@@ -84,7 +84,9 @@ struct MoEArchitecture: Sendable {
     if let modelType, let architecture = named(modelType) { return architecture }
     let countKeys = ["num_local_experts", "num_experts", "n_routed_experts"]
     let expertCount = countKeys.lazy.compactMap { config?[$0]?.uint64 }.first ?? 0
-    guard expertCount > 1 || tensorNames.contains(where: { $0.contains(".experts.") }) else { return nil }
+    guard expertCount > 1 || tensorNames.contains(where: { $0.firstByteRange(of: ".experts.") != nil }) else {
+      return nil
+    }
     let what = modelType.map { "model_type '\($0)'" } ?? "a model without config.json"
     throw PipelineError(
       .invalidInput,

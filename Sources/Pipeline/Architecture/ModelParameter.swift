@@ -46,7 +46,7 @@ struct ModelParameter: Sendable {
     var blockOrder: [(String, Int)] = []
     for input in inputs {
       let name = input.tensor.name
-      if case .perExpert = architecture.experts, let marker = name.range(of: ".experts.") {
+      if case .perExpert = architecture.experts, let marker = name.firstByteRange(of: ".experts.") {
         let module = String(name[..<marker.lowerBound])
         if blocks[module] == nil {
           blocks[module] = ExpertBlock()

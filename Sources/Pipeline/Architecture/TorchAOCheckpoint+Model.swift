@@ -38,7 +38,7 @@ extension TorchAOCheckpoint {
 
   /// Whether `name` is a per-expert parameter: `….experts.<e>.…`.
   private static func isPerExpert(_ name: String) -> Bool {
-    guard let marker = name.range(of: ".experts.") else { return false }
+    guard let marker = name.firstByteRange(of: ".experts.") else { return false }
     let rest = name[marker.upperBound...]
     return rest.first?.isASCII == true && rest.first?.isNumber == true
   }

@@ -19,24 +19,38 @@ public struct ConversionPlan: Sendable {
   }
 
   /// What happens to one input tensor, or to the input tensors that fuse into one quantized
-  /// parameter (a MoE block's routed experts).
-  public struct Entry: Sendable {
+  /// parameter (a MoE block's routed experts). A class, so that iterating the plan's entries
+  /// (100 000 for a large model) copies a reference, not every field.
+  public final class Entry: Sendable {
     /// The tensor the entry reads: an input tensor, or for fused experts the parameter in memory
     /// layout, named as the file names it (offsets `0..<byteCount` over ``inputs``).
-    public var source: TensorInfo
+    public let source: TensorInfo
     /// The input tensors whose bytes, one after another, are ``source``'s.
-    public var inputs: [Input]
+    public let inputs: [Input]
     /// The parameter's in-memory name, which the torchao metadata lists (several copied
     /// per-expert tensors share their fused parameter's).
-    public var parameter: String
+    public let parameter: String
     /// The config that quantizes it, or `nil` when it is copied unchanged.
-    public var config: TorchAOConfig?
+    public let config: TorchAOConfig?
     /// Why it is copied, when it is.
-    public var reason: String?
+    public let reason: String?
     /// What is stored for it.
-    public var flattened: FlattenedEntry
+    public let flattened: FlattenedEntry
     /// The parts the scheme writes, for a quantized tensor.
-    public var layout: QuantizedLayout?
+    public let layout: QuantizedLayout?
+
+    init(
+      source: TensorInfo, inputs: [Input], parameter: String, config: TorchAOConfig?, reason: String?,
+      flattened: FlattenedEntry, layout: QuantizedLayout?
+    ) {
+      self.source = source
+      self.inputs = inputs
+      self.parameter = parameter
+      self.config = config
+      self.reason = reason
+      self.flattened = flattened
+      self.layout = layout
+    }
 
     /// The input format of a quantized tensor.
     public var format: FloatFormat? { FloatFormat(rawValue: source.dtype.rawValue) }
@@ -110,6 +124,10 @@ public struct ConversionPlan: Sendable {
     entries.reserveCapacity(inputs.count)
     // The config each rule quantized with: its own, or for transposed experts the adapted one.
     var ruleConfigs: [Int: TorchAOConfig] = [:]
+    // The last quantized parameter's flattened entry and layout, which the next one of the same
+    // config, format and shape renames instead of computing them again.
+    var lastFlattened:
+      (config: TorchAOConfig, format: FloatFormat, shape: [Int], flattened: FlattenedEntry, layout: QuantizedLayout)?
     for parameter in parameters {
       let file = checkpoint.files[parameter.inputs[0].file].path
       let refused = { (error: any Error & Sendable) in
@@ -155,15 +173,21 @@ public struct ConversionPlan: Sendable {
           dataOffsets: 0..<parameter.inputs.reduce(0) { $0 + $1.tensor.byteCount })
         let flattened: FlattenedEntry
         let layout: QuantizedLayout
-        do throws(TorchAOError) {
-          flattened = try config.flattenedEntry(name: parameter.fileName, shape: parameter.shape, source: format)
-        } catch {
-          throw refused(error)
-        }
-        do throws(QuantizationError) {
-          layout = try config.scheme(source: format).outputLayout(shape: parameter.shape)
-        } catch {
-          throw refused(error)
+        if let last = lastFlattened, last.config == config, last.format == format, last.shape == parameter.shape {
+          flattened = last.flattened.renamed(to: parameter.fileName)
+          layout = last.layout
+        } else {
+          do throws(TorchAOError) {
+            flattened = try config.flattenedEntry(name: parameter.fileName, shape: parameter.shape, source: format)
+          } catch {
+            throw refused(error)
+          }
+          do throws(QuantizationError) {
+            layout = try config.scheme(source: format).outputLayout(shape: parameter.shape)
+          } catch {
+            throw refused(error)
+          }
+          lastFlattened = (config, format, parameter.shape, flattened, layout)
         }
         entries.append(
           Entry(

@@ -149,48 +149,75 @@ public struct Checkpoint: Sendable {
       }
     }
 
+    // Each stored tensor's position over all files, file by file: where its "listed" flag is.
+    var starts: [Int] = []
+    var total = 0
+    for file in files {
+      starts.append(total)
+      total += file.header.tensors.count
+    }
     var locations: [ExactName: (file: Int, tensor: Int)] = [:]
-    locations.reserveCapacity(files.reduce(0) { $0 + $1.header.tensors.count })
+    locations.reserveCapacity(total)
+    var hasDuplicates = false
     for (position, file) in files.enumerated() {
       for (index, tensor) in file.header.tensors.enumerated() {
         if let other = locations.updateValue((position, index), forKey: ExactName(tensor.name)) {
+          hasDuplicates = true
           problems.append(
             SafeTensorsError(
               .duplicateTensor, "is also in \(files[other.file].path)", file: file.path, tensor: tensor.name))
         }
       }
     }
-    var listed = Set<ExactName>(minimumCapacity: index.weightMap.count)
+    // Every entry of the index is checked with one lookup, and marks the stored tensor it names;
+    // the index's names are distinct (JSON refuses a repeated key), so a tensor left unmarked is
+    // one the index does not list, unless its name is in two shards (reported above), when the
+    // names decide.
+    var isListed = [Bool](repeating: false, count: total)
+    var lastShard: (name: String, position: Int?)?
     for (tensor, name) in index.weightMap {
-      listed.insert(ExactName(tensor))
-      guard let position = positionOfName[name] else { continue }  // missing or invalid: reported above
-      if files[position].header.tensor(named: tensor) == nil {
-        let actual = locations[ExactName(tensor)].map { "it is in \(files[$0.file].path)" } ?? "no shard holds it"
+      let location = locations[ExactName(tensor)]
+      if let location { isListed[starts[location.file] + location.tensor] = true }
+      let position: Int?
+      if let lastShard, ExactName(lastShard.name) == ExactName(name) {
+        position = lastShard.position
+      } else {
+        position = positionOfName[name]
+        lastShard = (name, position)
+      }
+      // A missing or invalid shard is reported above.
+      guard let position, location?.file != position else { continue }
+      if !hasDuplicates || files[position].header.tensor(named: tensor) == nil {
+        let actual = location.map { "it is in \(files[$0.file].path)" } ?? "no shard holds it"
         problems.append(
           SafeTensorsError(
             .indexMismatch, "the index puts it in \(name), but \(actual)", file: indexPath, tensor: tensor))
       }
     }
-    for file in files {
-      for tensor in file.header.tensors where !listed.contains(ExactName(tensor.name)) {
+    lazy var listed = Set(index.weightMap.lazy.map { ExactName($0.tensor) })
+    for (position, file) in files.enumerated() {
+      for (index, tensor) in file.header.tensors.enumerated() where !isListed[starts[position] + index] {
+        guard !hasDuplicates || !listed.contains(ExactName(tensor.name)) else { continue }
         problems.append(
           SafeTensorsError(.indexMismatch, "is in the shard but not in the index", file: file.path, tensor: tensor.name)
         )
       }
     }
-    problems += unlistedShardProblems(directory: directory, index: index, listed: listed)
+    problems += unlistedShardProblems(directory: directory, index: index) { listed }
     return Checkpoint(path: directory, files: files, index: index, locations: locations)
   }
 
   /// One problem for each `.safetensors` file of `directory` that the index does not name but
   /// that holds tensors the index does not list (or that cannot be read, so may hold some).
-  private static func unlistedShardProblems(directory: String, index: ShardIndex, listed: Set<ExactName>)
-    -> [SafeTensorsError]
-  {
+  private static func unlistedShardProblems(
+    directory: String, index: ShardIndex, listed: () -> Set<ExactName>
+  ) -> [SafeTensorsError] {
     let named = Set(index.shardFiles)
     let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
       $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") && !$0.hasPrefix("consolidated") && !named.contains($0)
     }
+    guard !names.isEmpty else { return [] }
+    let listed = listed()
     return names.sorted(by: utf8Less).compactMap { name -> SafeTensorsError? in
       let path = (directory as NSString).appendingPathComponent(name)
       let file: SafeTensorsFile

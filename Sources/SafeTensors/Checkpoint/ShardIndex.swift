@@ -35,7 +35,14 @@ public struct ShardIndex: Sendable, Equatable {
   /// The shard file names, each once, in order of first mention.
   public var shardFiles: [String] {
     var seen = Set<String>()
-    return weightMap.map(\.file).filter { seen.insert($0).inserted }
+    var files: [String] = []
+    var last: String?
+    // The entries list each shard in runs: only a change of name is looked up.
+    for (_, file) in weightMap where last.map({ ExactName($0) != ExactName(file) }) ?? true {
+      last = file
+      if seen.insert(file).inserted { files.append(file) }
+    }
+    return files
   }
 
   /// Decodes an index from its JSON bytes.
@@ -62,18 +69,21 @@ public struct ShardIndex: Sendable, Equatable {
     }
     var weightMap: [(tensor: String, file: String)] = []
     weightMap.reserveCapacity(map.count)
-    // A checkpoint has a few shard names for many tensors: each name is checked once (the check
-    // searches with Foundation, which a 300 000-tensor index would call a million times).
-    var checked = Set<String>()
+    // A checkpoint has a few shard names for many tensors, listed in runs: a name is checked when
+    // it differs from the one before (the check searches with Foundation, which a 300 000-tensor
+    // index would call a million times), and the entries of a run share one string.
+    var checked: String?
     for member in map {
       guard let file = member.value.string else {
         throw SafeTensorsError(.indexFormat, "weight_map value is not a string", file: path, tensor: member.key)
       }
-      if !checked.contains(file), let problem = unsafeNameProblem(file) {
-        throw SafeTensorsError(.unsafeShardName, "shard name \"\(file)\" \(problem)", file: path, tensor: member.key)
+      if checked.map({ ExactName($0) != ExactName(file) }) ?? true {
+        if let problem = unsafeNameProblem(file) {
+          throw SafeTensorsError(.unsafeShardName, "shard name \"\(file)\" \(problem)", file: path, tensor: member.key)
+        }
+        checked = file
       }
-      checked.insert(file)
-      weightMap.append((member.key, file))
+      weightMap.append((member.key, checked!))
     }
     return ShardIndex(metadata: metadata, weightMap: weightMap)
   }

@@ -64,6 +64,8 @@ struct HeaderScan {
       return nil
     }
     var scan = HeaderScan()
+    // An entry takes 60 bytes or more besides its name: room for every tensor, without growing.
+    scan.positions.reserveCapacity(input.count / 64)
     try scan.readObject(&parser, metadataCache: metadataCache)
     parser.skipWhitespace()
     if parser.position != input.count { throw parser.failure("unexpected text after the JSON value") }

@@ -29,6 +29,22 @@ public struct FlattenedEntry: Sendable, Equatable {
       name: name, description: .plainTensor,
       stored: [Stored(spec: TensorSpec(name: name, dtype: dtype, shape: shape), part: nil)])
   }
+
+  /// The same entry for the state-dict entry `name`: the same description, dtypes and shapes,
+  /// stored under `name`'s part names. A model's weights share a few shapes, so a plan
+  /// flattens each shape once and renames the result for the weights that follow.
+  public func renamed(to name: String) -> FlattenedEntry {
+    guard description.subclass != nil else {
+      return .plain(name, dtype: stored[0].spec.dtype, shape: stored[0].spec.shape)
+    }
+    let prefix = FlattenedName.prefix(of: name)
+    return FlattenedEntry(
+      name: name, description: description,
+      stored: zip(stored, description.tensorDataNames).map { stored, part in
+        Stored(
+          spec: TensorSpec(name: prefix + part, dtype: stored.spec.dtype, shape: stored.spec.shape), part: stored.part)
+      })
+  }
 }
 
 extension TorchAOConfig {

@@ -121,6 +121,7 @@ public struct TorchAOCheckpoint: Sendable {
 
     var weights: [QuantizedWeight] = []
     var prefixes: [String: (name: String, description: TensorDescription)] = [:]
+    prefixes.reserveCapacity(metadata.entries.count)
     var numerics: Numerics?
     for (name, description) in metadata.entries where description.subclass != nil {
       let prefix = FlattenedName.prefix(of: storedName(name))
@@ -134,14 +135,16 @@ public struct TorchAOCheckpoint: Sendable {
       }
     }
     // A stored tensor that looks like a part of a subclass but is not one of its parts.
-    for (tensor, file) in checkpoint.tensors {
-      guard let (owner, description, partStart) = owner(of: tensor.name, prefixes: prefixes) else { continue }
-      let part = String(tensor.name[partStart...])
-      if !description.tensorDataNames.contains(part) {
-        problems.append(
-          TorchAOError(
-            .extraPart, "is stored as part \"\(part)\" of \(owner), which lists only \(description.tensorDataNames)",
-            tensor: tensor.name, file: file.path))
+    for file in checkpoint.files {
+      for tensor in file.header.tensors {
+        guard let (owner, description, partStart) = owner(of: tensor.name, prefixes: prefixes) else { continue }
+        let part = String(tensor.name[partStart...])
+        if !description.tensorDataNames.contains(part) {
+          problems.append(
+            TorchAOError(
+              .extraPart, "is stored as part \"\(part)\" of \(owner), which lists only \(description.tensorDataNames)",
+              tensor: tensor.name, file: file.path))
+        }
       }
     }
     return TorchAOCheckpoint(checkpoint: checkpoint, metadata: metadata, weights: weights)
