@@ -43,6 +43,7 @@ import io
 import json
 import os
 import pickle
+import pickletools
 import shutil
 import struct
 import subprocess
@@ -136,11 +137,17 @@ def make_plain(out):
     sd["f8_e5m2"] = torch.tensor([1.0, -3.0], dtype=torch.float8_e5m2)  # _rebuild_tensor_v3
     sd["scalar0d"] = torch.tensor(3.5)
     sd["empty"] = torch.empty(0, 5)
+    sd["empty_300"] = torch.empty(0, 300, dtype=torch.int8)  # size and stride 300: BININT2
+    sd["empty_wide"] = torch.empty(0, 70000, dtype=torch.int8)  # size and stride 70000: BININT
+    sd["empty_huge"] = torch.empty(0, 3_000_000_000, dtype=torch.int8)  # size and stride 3e9: LONG1
     sd["param"] = torch.nn.Parameter(torch.ones(2))  # _rebuild_parameter
     p = f"{out}/plain.pt"
     torch.save(sd, p)
+    with zipfile.ZipFile(p) as z:
+        ops = {op.name for op, _, _ in pickletools.genops(z.read("plain/data.pkl"))}
+    assert {"BININT", "LONG1", "BININT2", "LONG_BINPUT"} - ops == {"LONG_BINPUT"}, ops
     check_pickle(p, out, sd, "every plain dtype, views of one storage (row/offset, .t(), [:,2:5]), a tensor under "
-                 "two names, float8 via _rebuild_tensor_v3, 0-d, empty (0,5), an nn.Parameter; zip format, protocol 2")
+                 "two names, float8 via _rebuild_tensor_v3, 0-d, empty (0,5), an nn.Parameter, empty tensors whose sizes need BININT2 (300), BININT (70000) and LONG1 (3e9); zip format, protocol 2")
 
     m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
     p = f"{out}/module_sd.pt"
@@ -177,7 +184,7 @@ def make_plain(out):
     torch.save(sd, p)
     with zipfile.ZipFile(p) as z:
         pk = z.read(next(n for n in z.namelist() if n.endswith("/data.pkl")))
-    assert b"r" in pk and any(op.name == "LONG_BINPUT" for op, _, _ in __import__("pickletools").genops(pk))
+    assert any(op.name == "LONG_BINPUT" for op, _, _ in pickletools.genops(pk))
     check_pickle(p, out, sd, "300 tensors: memo indices past 255 (LONG_BINPUT / LONG_BINGET)")
 
 

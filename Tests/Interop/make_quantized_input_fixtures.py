@@ -187,7 +187,7 @@ def make_fp8_block(out):
     for name, shape in [("model.embed_tokens.weight", (vocab, hidden)), ("lm_head.weight", (vocab, hidden))]:
         q[name] = twin[name] = bf16_random(gen, shape)
     q["model.norm.weight"] = twin["model.norm.weight"] = (1 + 0.1 * torch.randn(hidden, generator=gen)).to(torch.bfloat16)
-    q["model.layers.0.self_attn.e_score_correction_bias"] = twin["model.layers.0.self_attn.e_score_correction_bias"] = \
+    q["model.layers.0.mlp.gate.e_score_correction_bias"] = twin["model.layers.0.mlp.gate.e_score_correction_bias"] = \
         torch.randn(8, generator=gen, dtype=torch.float32)  # an fp32 tensor without a scale: kept as is
     # both the 200x300 and 130x129 disagreements of transformers are the point of these shapes
     assert "DIFFERS" in hf_notes["model.layers.0.self_attn.q_proj.weight"]
