@@ -28,11 +28,11 @@ Parts:
   safetensors = torchao 0.12's own dequantize() of each quantized weight.
 * adversarial: hostile files, each with the refusal safeshard must give (manifest.json).
 
-Determinism: seeded; a rerun writes the same bytes (checked) except (a) legacy.pt and
+Determinism: seeded; a rerun writes the same bytes (checked) except legacy.pt and
 adversarial/legacy_*.pt, whose storage keys are `str(id(storage))` (memory addresses; the tensors
-are the same), (b) adversarial/torchscript.pt (torch.jit.save output varies per run), and (c) the
-`__metadata__` of ao/*/expected.safetensors, whose keys safetensors writes in hash-map order (the
-parsed metadata is the same).
+are the same), and adversarial/torchscript.pt (torch.jit.save output varies per run). The
+`__metadata__` keys of ao/*/expected.safetensors, which safetensors writes in hash-map order, are
+sorted afterwards (sort_metadata) so that those files are reproducible too.
 """
 
 import argparse
@@ -349,6 +349,7 @@ def make_ao(out):
             tensors, md = flatten_tensor_state_dict(loaded)
             golden = f"{d}/expected.safetensors"
             save_file(tensors, golden, metadata=md)
+            sort_metadata(golden)
             # transformers' own safetensors save of the same quantized model must be the same thing
             m.save_pretrained(f"{tmp}/{name}")
             ref = f"{tmp}/{name}/model.safetensors"
@@ -370,6 +371,24 @@ def make_ao(out):
                  "saved with its metadata (metadata key order varies per run; compare parsed)")
     finally:
         shutil.rmtree(tmp)
+
+
+def sort_metadata(path):
+    """Rewrites a safetensors header with its __metadata__ keys sorted (safetensors writes them in
+    hash-map order, which changes per run); nothing else moves: the header is re-serialised byte for
+    byte as safetensors writes it (checked), so its length and every data offset stay the same."""
+    with open(path, "r+b") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = f.read(n)
+        doc = json.loads(header)
+        compact = lambda d: json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode()  # noqa: E731
+        assert compact(doc) == header.rstrip(b" "), path
+        if "__metadata__" in doc:
+            doc["__metadata__"] = dict(sorted(doc["__metadata__"].items()))
+        new = compact(doc)
+        assert len(new) == len(header.rstrip(b" "))
+        f.seek(8)
+        f.write(new + b" " * (n - len(new)))
 
 
 def parsed_metadata(path):

@@ -25,9 +25,9 @@ independent computation before it is written:
 * torchao: model.safetensors written by transformers' save_pretrained of a tiny Llama quantized
   with TorchAoConfig, and the twin = every quantized weight's torchao dequantize() (bf16).
 
-Deterministic (seeded numpy / torch generators): a rerun writes the same bytes, except the
-`__metadata__` key order of the torchao model.safetensors files (safetensors writes it in hash-map
-order; the parsed metadata is the same).
+Deterministic (seeded numpy / torch generators): a rerun writes the same bytes. The `__metadata__`
+keys of the torchao model.safetensors files, which safetensors writes in hash-map order, are sorted
+afterwards (make_pickle_fixtures.sort_metadata; nothing else in the file moves).
 """
 
 import argparse
@@ -418,6 +418,7 @@ def make_torchao(out):
                 os.remove(f"{d}/generation_config.json")  # not part of the test: config.json + weights only
             files = sorted(os.listdir(d))
             assert files == ["config.json", "model.safetensors"], files
+            P.sort_metadata(f"{d}/model.safetensors")
             # twin: each quantized weight's dequantize() (bf16), the rest as stored
             loaded = unflatten_tensor_state_dict(*P_load(f"{d}/model.safetensors"))[0]
             twin, how = {}, set()
