@@ -44,6 +44,7 @@ import json
 import os
 import pickle
 import pickletools
+import re
 import shutil
 import struct
 import subprocess
@@ -606,11 +607,11 @@ def make_adversarial(out):
     torch_zip(case("global_builtins_eval.pt", "GLOBAL builtins.eval + REDUCE(\"__import__('os').system(...)\")",
                    "GLOBAL builtins.eval is not allowed"),
               b"\x80\x02cbuiltins\neval\n" + binunicode(f"__import__('os').system('{cmd}')") + b"\x85R.")
-    torch_zip(case("global_via_memo.pt", "subprocess.check_call hidden behind the memo (GLOBAL; BINPUT; POP; "
-                   "... BINGET; REDUCE), the picklescan bypass shape",
+    torch_zip(case("global_via_memo.pt", "subprocess.check_call stored under a harmless key ('x'), then fetched from "
+                   "the memo (BINGET) and called for key 'w' (the picklescan memo-bypass shape)",
                    "GLOBAL subprocess.check_call is not allowed (refused at the GLOBAL, whatever the memo does)"),
-              b"\x80\x02csubprocess\ncheck_call\nq\x070}" + binunicode("w") + b"h\x07" + binunicode("sh") +
-              binunicode("-c") + binunicode(cmd) + b"\x87\x85Rs.")
+              b"\x80\x02}(" + binunicode("x") + b"csubprocess\ncheck_call\nq\x07" + binunicode("w") + b"h\x07" +
+              binunicode("sh") + binunicode("-c") + binunicode(cmd) + b"\x87\x85Ru.")
     torch_zip(case("stack_global_os_system.pt", "protocol 4 STACK_GLOBAL('os', 'system') + REDUCE",
                    "STACK_GLOBAL os.system is not allowed (or opcode STACK_GLOBAL refused)"),
               b"\x80\x04\x8c\x02os\x8c\x06system\x93" + binunicode(cmd) + b"\x85R.")
@@ -630,7 +631,7 @@ def make_adversarial(out):
               binunicode(cmd) + b"\x85RK\x00K\x01\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtRs.")
     # a torchao-looking subclass whose state carries a dunder key (pytorch PR #195615 shape)
     st = (b"ctorch._tensor\n_rebuild_from_type_v2\n(ctorch._utils\n_rebuild_wrapper_subclass\n"
-          b"ctorchao.quantization\nInt8Tensor\n(ctorchao.quantization\nInt8Tensor\nctorch\nbfloat16\nK\x02K\x02\x86"
+          b"ctorchao.quantization\nInt8Tensor\nq\x01(h\x01ctorch\nbfloat16\nK\x02K\x02\x86"
           b"K\x02K\x01\x86K\x00ctorch.serialization\n_get_layout\n" + binunicode("torch.strided") + b"\x85R"
           b"ctorch\ndevice\n" + binunicode("cpu") + b"\x85R\x89t}" + binunicode("__class__") +
           b"ctorch\nTensor\nstR")
@@ -817,7 +818,8 @@ def make_adversarial(out):
                 paras = [x.strip() for x in str(e).split("\n\n") if x.strip()]
                 k = next((i for i, x in enumerate(paras) if x.startswith("Check the documentation")), None)
                 msg = paras[k - 1] if k else (paras[0] if paras else "")
-                msg = next((x for x in paras if x.startswith("Unsupported global")), msg)
+                g = re.search(r"Unsupported global: GLOBAL [\w.]+", str(e))
+                msg = g.group(0) if g else msg
                 tw = f"refuses: {type(e).__name__}: " + " ".join(msg.split())[:160]
         else:
             tw = "not run (hangs)"
