@@ -74,12 +74,6 @@ def size_of(path):
 
 
 # ------------------------------------------------------------------------------------ helpers
-def torch_mods():
-    import torch
-
-    return torch
-
-
 def reshard_golden(sd, path):
     """Every entry of a loaded state dict as its own contiguous tensor, in a safetensors file."""
     import torch
@@ -148,23 +142,26 @@ def make_plain(out):
         ops = {op.name for op, _, _ in pickletools.genops(z.read("plain/data.pkl"))}
     assert {"BININT", "LONG1", "BININT2", "LONG_BINPUT"} - ops == {"LONG_BINPUT"}, ops
     check_pickle(p, out, sd, "every plain dtype, views of one storage (row/offset, .t(), [:,2:5]), a tensor under "
-                 "two names, float8 via _rebuild_tensor_v3, 0-d, empty (0,5), an nn.Parameter, empty tensors whose sizes need BININT2 (300), BININT (70000) and LONG1 (3e9); zip format, protocol 2")
+                 "two names, float8 via _rebuild_tensor_v3, 0-d, empty (0,5), an nn.Parameter, empty tensors whose "
+                 "sizes need BININT2 (300), BININT (70000) and LONG1 (3e9); zip format, protocol 2")
 
     m = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
     p = f"{out}/module_sd.pt"
     torch.save(m.state_dict(), p)
-    check_pickle(p, out, m.state_dict(), "nn.Sequential(Linear, LayerNorm).state_dict(): the OrderedDict is followed by "
-                 "BUILD with its _metadata (to be accepted and ignored)")
+    check_pickle(p, out, m.state_dict(), "nn.Sequential(Linear, LayerNorm).state_dict(): the OrderedDict is "
+                 "followed by BUILD with its _metadata (to be accepted and ignored)")
 
     w = torch.arange(6, dtype=torch.float16).reshape(2, 3)
     sd = collections.OrderedDict([("w", w), ("v", w[1]), ("bf", torch.randn(2, 2).to(torch.bfloat16))])
     p = f"{out}/legacy.pt"
     torch.save(sd, p, _use_new_zipfile_serialization=False)
     assert not zipfile.is_zipfile(p)
-    check_pickle(p, out, sd, "legacy (pre-1.6) format: 5 pickles + raw storages (_use_new_zipfile_serialization=False); "
-                 "v is a view of w's storage at offset 3. Storage keys are str(id(storage)): bytes change per run")
+    check_pickle(p, out, sd, "legacy (pre-1.6) format: 5 pickles + raw storages "
+                 "(_use_new_zipfile_serialization=False); v is a view of w's storage at offset 3. Storage keys are "
+                 "str(id(storage)): bytes change per run")
 
-    sd = collections.OrderedDict([("a", torch.ones(2, dtype=torch.bfloat16)), ("b", torch.arange(3, dtype=torch.int64))])
+    sd = collections.OrderedDict([("a", torch.ones(2, dtype=torch.bfloat16)),
+                                  ("b", torch.arange(3, dtype=torch.int64))])
     p = f"{out}/proto4.pt"
     torch.save(sd, p, pickle_protocol=4)
     with zipfile.ZipFile(p) as z:
@@ -180,7 +177,8 @@ def make_plain(out):
                  "the opcode: the manifest's expect says which the tests require",
                  weights_only=False, expect="load-or-refuse")
 
-    sd = collections.OrderedDict((f"model.layers.{i}.w", torch.full((2,), float(i), dtype=torch.bfloat16)) for i in range(300))
+    sd = collections.OrderedDict((f"model.layers.{i}.w", torch.full((2,), float(i), dtype=torch.bfloat16))
+                                 for i in range(300))
     p = f"{out}/many.pt"
     torch.save(sd, p)
     with zipfile.ZipFile(p) as z:
@@ -402,8 +400,9 @@ def parsed_metadata(path):
 # ------------------------------------------------------------------------------------ aqt (torchao 0.12)
 AQT_CONFIGS = {
     "int8wo": ("Int8WeightOnlyConfig()", "PlainAQTTensorImpl (int8, bf16 scale [N], int64 zero_point [N])", "load"),
-    "int8dq": ("Int8DynamicActivationInt8WeightConfig()", "LinearActivationQuantizedTensor wrapping a PlainAQTTensorImpl "
-               "AQT; input_quant_func is a GLOBAL function (_int8_symm_per_token_reduced_range_quant)", "load"),
+    "int8dq": ("Int8DynamicActivationInt8WeightConfig()", "LinearActivationQuantizedTensor wrapping a "
+               "PlainAQTTensorImpl AQT; input_quant_func is a GLOBAL function "
+               "(_int8_symm_per_token_reduced_range_quant)", "load"),
     "fp8wo": ("Float8WeightOnlyConfig()", "Float8AQTTensorImpl (float8_e4m3fn via v3, fp32 scale [N,1])", "load"),
     "int4wo_cpu": ("Int4WeightOnlyConfig(group_size=32, layout=Int4CPULayout())", "Int4CPUAQTTensorImpl (packed uint8 "
                    "[N,K/2], scale_and_zero bf16 [K/g,N,2]): a packed layout", "refuse"),
@@ -413,7 +412,8 @@ AQT_WORKER = r'''
 import sys, os, torch, torchao, warnings
 warnings.filterwarnings("ignore")
 from safetensors.torch import save_file
-from torchao.quantization import quantize_, Int8WeightOnlyConfig, Int8DynamicActivationInt8WeightConfig, Float8WeightOnlyConfig, Int4WeightOnlyConfig
+from torchao.quantization import (quantize_, Int8WeightOnlyConfig, Int8DynamicActivationInt8WeightConfig,
+                                  Float8WeightOnlyConfig, Int4WeightOnlyConfig)
 from torchao.dtypes import Int4CPULayout
 assert torchao.__version__.startswith("0.12"), torchao.__version__
 out = sys.argv[1]
@@ -451,7 +451,8 @@ for name, cfg in cfgs.items():
 def prepare_torchao012(tmp):
     """torchao 0.12.0's wheel unpacked (not installed), .so files deleted, the inductor import stubbed."""
     dl = f"{tmp}/dl"
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "torchao==0.12.0", "--no-deps", "-d", dl], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "torchao==0.12.0", "--no-deps", "-d", dl],
+                   check=True)
     (whl,) = glob.glob(f"{dl}/torchao-0.12.0-*.whl")
     site = f"{tmp}/site"
     with zipfile.ZipFile(whl) as z:
@@ -620,7 +621,8 @@ def make_adversarial(out):
               b"\x80\x02(" + binunicode(cmd) + b"ios\nsystem\n.")
     torch_zip(case("obj_opcode.pt", "OBJ opcode building posix.system", "opcode OBJ ('o') is not allowed"),
               b"\x80\x02(cposix\nsystem\n" + binunicode(cmd) + b"o.")
-    torch_zip(case("newobj_unlisted_class.pt", "NEWOBJ of builtins.type (would create a class)", "GLOBAL builtins.type is not allowed"),
+    torch_zip(case("newobj_unlisted_class.pt", "NEWOBJ of builtins.type (would create a class)",
+                   "GLOBAL builtins.type is not allowed"),
               b"\x80\x02cbuiltins\ntype\n" + binunicode("X") + b")}\x87\x81.")
     torch_zip(case("torch_unlisted_function.pt", "GLOBAL torch.serialization.load (a torch name that is not a rebuild "
                    "function) + REDUCE", "GLOBAL torch.serialization.load is not allowed"),
@@ -640,7 +642,8 @@ def make_adversarial(out):
               b"\x80\x02}" + binunicode("w") + st + b"s.")
     torch_zip(case("subclass_unlisted_class.pt", "_rebuild_from_type_v2 of a class outside the allowlist "
                    "(torch.nn.modules.linear.Linear)", "GLOBAL torch.nn.modules.linear.Linear is not allowed"),
-              b"\x80\x02}" + binunicode("w") + st.replace(b"torchao.quantization\nInt8Tensor", b"torch.nn.modules.linear\nLinear") + b"s.")
+              b"\x80\x02}" + binunicode("w") +
+              st.replace(b"torchao.quantization\nInt8Tensor", b"torch.nn.modules.linear\nLinear") + b"s.")
 
     # --- CVE shapes, lying sizes, out-of-bounds views
     torch_zip(case("setitem_on_tensor.pt", "SETITEM applied to a tensor during load (CVE-2026-24747, part 1)",
@@ -669,8 +672,8 @@ def make_adversarial(out):
               tensor_pickle(off=2, stride=(-2, 1)), [("0", F16)])
     torch_zip(case("view_negative_offset.pt", "storage offset -2", "tensor w: negative storage offset"),
               tensor_pickle(off=-2), [("0", F16)])
-    torch_zip(case("view_numel_overflow_zero_stride.pt", "size [2^32, 2^32] with strides [0, 0] on a 1-element storage: "
-                   "in bounds but 2^64 elements (the prototype's hole)", "tensor w: element count overflows"),
+    torch_zip(case("view_numel_overflow_zero_stride.pt", "size [2^32, 2^32] with strides [0, 0] on a 1-element "
+                   "storage: in bounds but 2^64 elements (the prototype's hole)", "tensor w: element count overflows"),
               tensor_pickle(numel=1, size=(1 << 32, 1 << 32), stride=(0, 0)), [("0", b"\0" * 4)])
     torch_zip(case("conj_metadata.pt", "_rebuild_tensor_v2 with metadata {'neg': True} (the neg bit)",
                    "tensor w: conj/neg metadata is refused"),

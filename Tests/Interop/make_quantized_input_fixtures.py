@@ -36,7 +36,6 @@ import json
 import math
 import os
 import shutil
-import struct
 import sys
 import tempfile
 import warnings
@@ -106,20 +105,16 @@ def bf16_random(gen, shape, std=0.05):
     return (torch.randn(shape, generator=gen) * std).to(torch.bfloat16)
 
 
+def norm_weight(gen, n):
+    return (1 + 0.1 * torch.randn(n, generator=gen)).to(torch.bfloat16)
+
+
 def write_dir(d, tensors, config):
     os.makedirs(d)
     save_file(tensors, f"{d}/model.safetensors", metadata={"format": "pt"})
     with open(f"{d}/config.json", "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
         f.write("\n")
-
-
-def same(a, b):
-    """Equal dtypes, shapes and bytes."""
-    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.contiguous().view(torch.uint8).reshape(-1)
-                                                                     if a.numel() else a,
-                                                                     b.contiguous().view(torch.uint8).reshape(-1)
-                                                                     if b.numel() else b)
 
 
 # ------------------------------------------------------------------------------------ fp8 block
@@ -186,7 +181,7 @@ def make_fp8_block(out):
         twin[name] = deq
     for name, shape in [("model.embed_tokens.weight", (vocab, hidden)), ("lm_head.weight", (vocab, hidden))]:
         q[name] = twin[name] = bf16_random(gen, shape)
-    q["model.norm.weight"] = twin["model.norm.weight"] = (1 + 0.1 * torch.randn(hidden, generator=gen)).to(torch.bfloat16)
+    q["model.norm.weight"] = twin["model.norm.weight"] = norm_weight(gen, hidden)
     q["model.layers.0.mlp.gate.e_score_correction_bias"] = twin["model.layers.0.mlp.gate.e_score_correction_bias"] = \
         torch.randn(8, generator=gen, dtype=torch.float32)  # an fp32 tensor without a scale: kept as is
     # both the 200x300 and 130x129 disagreements of transformers are the point of these shapes
@@ -255,8 +250,10 @@ def make_compressed_tensors(out):
     rng = np.random.default_rng(34)
     gen = torch.Generator().manual_seed(34)
     hidden, vocab = 64, 16
-    layers = [("model.layers.0.self_attn.q_proj.weight", (64, 64)), ("model.layers.0.self_attn.k_proj.weight", (32, 64)),
-              ("model.layers.0.mlp.down_proj.weight", (64, 96)), ("model.layers.0.mlp.up_proj.weight", (96, 64))]
+    layers = [("model.layers.0.self_attn.q_proj.weight", (64, 64)),
+              ("model.layers.0.self_attn.k_proj.weight", (32, 64)),
+              ("model.layers.0.mlp.down_proj.weight", (64, 96)),
+              ("model.layers.0.mlp.up_proj.weight", (96, 64))]
     try:
         from compressed_tensors.quantization.lifecycle.forward import dequantize as ct_lib
     except Exception:
@@ -266,7 +263,8 @@ def make_compressed_tensors(out):
         for name, shape in layers:
             w = random_fp8(rng, shape)
             sshape = (1,) if strategy == "tensor" else (shape[0], 1)
-            s = torch.from_numpy(np.exp(rng.uniform(np.log(1e-4), np.log(1e-2), size=sshape)).astype(np.float32)).to(sdt)
+            s = np.exp(rng.uniform(np.log(1e-4), np.log(1e-2), size=sshape)).astype(np.float32)
+            s = torch.from_numpy(s).to(sdt)
             deq = ct_dequant(w, s)
             ref = f32_to_bf16_bits(E4M3[w.view(torch.uint8).numpy()] * s.float().numpy())
             assert np.array_equal(bits(deq), ref), name
@@ -277,9 +275,10 @@ def make_compressed_tensors(out):
             twin[name] = deq
         for name, shape in [("model.embed_tokens.weight", (vocab, hidden)), ("lm_head.weight", (vocab, hidden))]:
             q[name] = twin[name] = bf16_random(gen, shape)
-        q["model.norm.weight"] = twin["model.norm.weight"] = (1 + 0.1 * torch.randn(hidden, generator=gen)).to(torch.bfloat16)
+        q["model.norm.weight"] = twin["model.norm.weight"] = norm_weight(gen, hidden)
         d = f"{out}/ct-fp8-{strategy}"
-        write_dir(d, q, {**base_config("llama", "LlamaForCausalLM", hidden, vocab), "quantization_config": ct_config(strategy)})
+        llama = base_config("llama", "LlamaForCausalLM", hidden, vocab)
+        write_dir(d, q, {**llama, "quantization_config": ct_config(strategy)})
         write_dir(d + "-bf16", twin, base_config("llama", "LlamaForCausalLM", hidden, vocab))
         sd = "[1] fp32" if strategy == "tensor" else "[out, 1] bf16"
         note(d, out, kind="compressed-tensors", expect="load", twin=os.path.basename(d) + "-bf16",
@@ -320,7 +319,8 @@ def make_mxfp4(out):
     q = {}
     with torch.no_grad():
         for n, p in sorted(model.named_parameters()):
-            p.copy_((1 + 0.1 * torch.randn(p.shape, generator=gen)) if "norm" in n else 0.05 * torch.randn(p.shape, generator=gen))
+            x = torch.randn(p.shape, generator=gen)
+            p.copy_(1 + 0.1 * x if "norm" in n else 0.05 * x)
         ex = model.model.layers[0].mlp.experts
         for part, out_dim, in_dim in [("gate_up_proj", 2 * I, H), ("down_proj", H, I)]:
             blocks = rng.integers(0, 256, size=(E, out_dim, in_dim // 32, 16), dtype=np.uint8)
@@ -345,8 +345,8 @@ def make_mxfp4(out):
     for k, v in twin.items():
         if not k.endswith("_proj") or "experts" not in k:
             q[k] = v
-    qcfg = {**twin_cfg, "quantization_config": {"modules_to_not_convert": [
-        "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"], "quant_method": "mxfp4"}}
+    not_converted = ["model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"]
+    qcfg = {**twin_cfg, "quantization_config": {"modules_to_not_convert": not_converted, "quant_method": "mxfp4"}}
     d = f"{out}/mxfp4-gpt-oss"
     os.makedirs(d + "-bf16")
     save_file(twin, f"{d}-bf16/model.safetensors", metadata={"format": "pt"})
@@ -382,7 +382,7 @@ def make_mxfp4(out):
 # ------------------------------------------------------------------------------------ torchao
 def make_torchao(out):
     import torchao  # noqa: F401
-    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, TorchAoConfig
+    from transformers import AutoModelForCausalLM, TorchAoConfig
     from torchao.prototype.safetensors.safetensors_support import unflatten_tensor_state_dict
 
     sys.path.insert(0, os.path.join(HERE))
@@ -448,8 +448,8 @@ def make_torchao(out):
                  f"weights), saved by transformers' save_pretrained (model.safetensors + config.json); weights {cls}. "
                  f"{extra[extra.find('EMULATED'):] if 'EMULATED' in extra else ''}".strip(),
                  safeshard=f"--recipe dequantize writes {os.path.basename(d)}-bf16; --recipe R equals R on the twin")
-            note(d + "-bf16", out, kind="golden", description="the bf16 twin: torchao's dequantize() of every quantized "
-                 "weight, other tensors as stored. " + " ".join(sorted(how)))
+            note(d + "-bf16", out, kind="golden", description="the bf16 twin: torchao's dequantize() of every "
+                 "quantized weight, other tensors as stored. " + " ".join(sorted(how)))
     finally:
         shutil.rmtree(tmp)
 
