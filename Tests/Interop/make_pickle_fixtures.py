@@ -10,12 +10,13 @@ safeshard must do with it is in OUT/manifest.json (written from MANIFEST below) 
 
 Parts:
 * plain: torch.save files of plain tensors (plain.pt, module_sd.pt, legacy.pt, proto4.pt,
-  many.pt), each with NAME.safetensors beside it: every state-dict entry as its own contiguous
-  copy (what `--recipe reshard` on the bare file must write, tensor for tensor).
+  py2_strings.pt, many.pt), each with NAME.safetensors beside it: every state-dict entry as its
+  own contiguous copy (what `--recipe reshard` on the bare file must write, tensor for tensor).
 * hf: tiny Llama checkpoints (tied embeddings, bf16) as transformers < 5 wrote them:
-  hf-single/ (torch.save(state_dict) -> pytorch_model.bin) and hf-sharded/ (huggingface_hub
-  save_torch_state_dict(safe_serialization=False) -> 5 shards + pytorch_model.bin.index.json),
-  each with its safetensors twin (save_pretrained of the same model: lm_head.weight dropped).
+  hf-single/ (torch.save(state_dict) -> pytorch_model.bin), hf-legacy/ (the same model, legacy
+  format) and hf-sharded/ (huggingface_hub save_torch_state_dict(safe_serialization=False) ->
+  5 shards + pytorch_model.bin.index.json), with safetensors twins (save_pretrained of the same
+  model: lm_head.weight dropped).
 * ao: torchao 0.18 tensor-subclass pickles of a tiny untied Llama quantized through transformers
   (from_pretrained(raw, quantization_config=TorchAoConfig(cfg))), written as torch.save of the
   state dict -> ao/NAME/pytorch_model.bin + config.json (with quantization_config), and the golden
@@ -28,7 +29,7 @@ Parts:
   safetensors = torchao 0.12's own dequantize() of each quantized weight.
 * adversarial: hostile files, each with the refusal safeshard must give (manifest.json).
 
-Determinism: seeded; a rerun writes the same bytes (checked) except legacy.pt and
+Determinism: seeded; a rerun writes the same bytes (checked) except legacy.pt, hf-legacy/ and
 adversarial/legacy_*.pt, whose storage keys are `str(id(storage))` (memory addresses; the tensors
 are the same), and adversarial/torchscript.pt (torch.jit.save output varies per run). The
 `__metadata__` keys of ao/*/expected.safetensors, which safetensors writes in hash-map order, are
@@ -177,6 +178,24 @@ def make_plain(out):
                  "the opcode: the manifest's expect says which the tests require",
                  weights_only=False, expect="load-or-refuse")
 
+    # Python-2-era strings: the persistent ids' 'storage', key and location as SHORT_BINSTRING (bytes), which
+    # torch decodes as ASCII; made by rewriting the BINUNICODE opcodes of a torch.save pickle
+    sd = collections.OrderedDict([("w", torch.arange(4, dtype=torch.float32).reshape(2, 2)),
+                                  ("b", torch.tensor([1, 2], dtype=torch.int64))])
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    with zipfile.ZipFile(buf) as z:
+        records = [(n, z.read(n)) for n in z.namelist()]
+    pk = dict(records)["archive/data.pkl"]
+    for word in [b"storage", b"cpu", b"0", b"1"]:
+        pk = pk.replace(b"X" + struct.pack("<I", len(word)) + word, b"U" + bytes([len(word)]) + word)
+    assert sum(op.name == "SHORT_BINSTRING" for op, _, _ in pickletools.genops(pk)) == 4  # others are BINGETs
+    p = f"{out}/py2_strings.pt"
+    write_zip(p, [(n, pk if n == "archive/data.pkl" else b) for n, b in records])
+    check_pickle(p, out, sd, "persistent ids written with SHORT_BINSTRING (Python 2 str) instead of BINUNICODE, "
+                 "as in py2-era checkpoints (torch decodes them as ASCII); a data.pkl rewritten from torch.save "
+                 "output and zipped by Python's zipfile (records not 64-byte aligned)")
+
     sd = collections.OrderedDict((f"model.layers.{i}.w", torch.full((2,), float(i), dtype=torch.bfloat16))
                                  for i in range(300))
     p = f"{out}/many.pt"
@@ -246,6 +265,15 @@ def make_hf(out):
     check_hf_pair(d, twin, out, "tiny LlamaForCausalLM (2 layers, hidden 32, vocab 64, tie_word_embeddings) saved as "
                   "torch.save(model.state_dict()) -> pytorch_model.bin (lm_head.weight and "
                   "model.embed_tokens.weight share one storage)")
+    # the same model in the pre-1.6 legacy format (BERT-era Hub checkpoints): same twin
+    d = f"{out}/hf-legacy"
+    os.makedirs(d)
+    torch.save(sd, f"{d}/pytorch_model.bin", _use_new_zipfile_serialization=False)
+    assert not zipfile.is_zipfile(f"{d}/pytorch_model.bin")
+    m.config.save_pretrained(d)
+    check_hf_pair(d, twin, out, "the model of hf-single saved with torch.save(state_dict, "
+                  "_use_new_zipfile_serialization=False): a legacy-format pytorch_model.bin as 2019-2020 Hub "
+                  "checkpoints have it (storage keys are str(id(storage)): bytes change per run)", note_twin=False)
 
     m = tiny_llama(seed=2, tied=True)
     sd = m.state_dict()
@@ -262,7 +290,7 @@ def make_hf(out):
                   "pytorch_model.bin.index.json; each shard's top level is a plain dict (EMPTY_DICT)")
 
 
-def check_hf_pair(d, twin, out, what):
+def check_hf_pair(d, twin, out, what, note_twin=True):
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -281,8 +309,9 @@ def check_hf_pair(d, twin, out, what):
     note(d, out, kind="pickle-model-dir", expect="load", golden=rel, description=what,
          safeshard=f"--recipe reshard writes {rel}/model.safetensors tensor for tensor (lm_head.weight dropped: "
          "tie_word_embeddings); --recipe R equals R on the twin")
-    note(twin, out, kind="golden", description=f"save_pretrained of the same model (transformers 5.24): the "
-         f"safetensors twin of {os.path.relpath(d, out)}")
+    if note_twin:
+        note(twin, out, kind="golden", description=f"save_pretrained of the same model (transformers 5.24): the "
+             f"safetensors twin of {os.path.relpath(d, out)}")
 
 
 # ------------------------------------------------------------------------------------ ao (torchao 0.18)
@@ -885,7 +914,7 @@ def main():
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
-    targets = {"plain": ["plain.*", "module_sd.*", "legacy.*", "proto4.*", "many.*"],
+    targets = {"plain": ["plain.*", "module_sd.*", "legacy.*", "proto4.*", "py2_strings.*", "many.*"],
                "hf": ["hf-*"], "ao": ["ao"], "aqt": ["aqt"], "adversarial": ["adversarial"]}
     if os.path.exists(f"{out}/manifest.json"):
         # keep the entries of the parts not rebuilt now
