@@ -7,7 +7,7 @@ name). Equal means: the same tensor names, and for each the same dtype, shape an
 `__metadata__` once every value is JSON-parsed (`format` left out with --ignore-format, since
 transformers writes `format: pt` and torchao's flatten_tensor_state_dict does not); and, when both
 are directories with a config.json, the same `quantization_config` (or both without one).
-Needs only safetensors (Tests/Interop/requirements.txt). Prints each difference; the last line is
+Python standard library only. Prints each difference; the last line is
 `equal` or `N differences`, and the exit status is 0 only when equal.
 
 Example: `--recipe reshard` of a torchao pickle against its golden:
