@@ -101,50 +101,77 @@ struct InspectReport {
     "[" + shape.map(String.init).joined(separator: ", ") + "]"
   }
 
+  /// The report as a text table, written as bytes: a checkpoint may list 300 000 tensors.
   func table() -> String {
     let header = ["name", "dtype", "shape", "bytes", "file"]
-    let cells = rows.map {
-      [
-        $0.tensor.name.escapingControlCharacters, $0.tensor.dtype.rawValue, Self.shapeText($0.tensor.shape),
-        String($0.tensor.byteCount), $0.file.escapingControlCharacters,
+    // The cells, row after row; the file names are escaped once per file.
+    var escapedFiles: [String: String] = [:]
+    var cells: [String] = []
+    cells.reserveCapacity(rows.count * header.count)
+    for row in rows {
+      let file = escapedFiles[row.file] ?? row.file.escapingControlCharacters
+      escapedFiles[row.file] = file
+      cells += [
+        row.tensor.name.escapingControlCharacters, row.tensor.dtype.rawValue, Self.shapeText(row.tensor.shape),
+        String(row.tensor.byteCount), file,
       ]
     }
     var widths = header.map(\.count)
-    for row in cells {
-      for (column, cell) in row.enumerated() { widths[column] = max(widths[column], Self.width(cell)) }
+    for (index, cell) in cells.enumerated() {
+      widths[index % header.count] = max(widths[index % header.count], Self.width(cell))
     }
-    func line(_ row: [String]) -> String {
-      row.enumerated().map { column, cell in
-        let pad = String(repeating: " ", count: widths[column] - Self.width(cell))
-        return column == 3 ? pad + cell : cell + pad  // right-align bytes
-      }.joined(separator: "  ").trimmingTrailingSpaces() + "\n"
+    var text: [UInt8] = []
+    text.reserveCapacity((rows.count + 1) * (widths.reduce(0, +) + 2 * header.count))
+    func spaces(_ count: Int) { text.append(contentsOf: repeatElement(UInt8(ascii: " "), count: count)) }
+    func line(_ row: ArraySlice<String>) {
+      for (column, cell) in zip(0..., row) {
+        if column > 0 { spaces(2) }
+        let pad = widths[column] - Self.width(cell)
+        if column == 3 { spaces(pad) }  // right-align bytes
+        text.append(contentsOf: cell.utf8)
+        if column != 3 { spaces(pad) }
+      }
+      while text.last == UInt8(ascii: " ") { text.removeLast() }
+      text.append(UInt8(ascii: "\n"))
     }
-    var text = line(header)
-    for row in cells { text += line(row) }
-    text +=
+    line(header[...])
+    for start in stride(from: 0, to: cells.count, by: header.count) { line(cells[start..<start + header.count]) }
+    var tail =
       "\n\(rows.count) tensors, \(totalParameters) parameters, \(totalBytes) bytes (\(ByteFormat.human(totalBytes)))"
-    text += " in \(files.count) file\(files.count == 1 ? "" : "s")\n"
+    tail += " in \(files.count) file\(files.count == 1 ? "" : "s")\n"
     for file in files {
-      text += "\n\(file.name.escapingControlCharacters): \(file.tensorCount) tensors, \(file.dataBytes) data bytes\n"
-      if file.plainMetadata.isEmpty && file.torchAOTypes.isEmpty { text += "  no __metadata__\n" }
+      tail += "\n\(file.name.escapingControlCharacters): \(file.tensorCount) tensors, \(file.dataBytes) data bytes\n"
+      if file.plainMetadata.isEmpty && file.torchAOTypes.isEmpty { tail += "  no __metadata__\n" }
       for (key, value) in file.plainMetadata {
-        text += "  \(key.escapingControlCharacters) = \(Self.abbreviate(value).escapingControlCharacters)\n"
+        tail += "  \(key.escapingControlCharacters) = \(Self.abbreviate(value).escapingControlCharacters)\n"
       }
       if !file.torchAOTypes.isEmpty {
         let total = file.torchAOTypes.reduce(0) { $0 + $1.count }
         let kinds = file.torchAOTypes.map { "\($0.type) ×\($0.count)" }.joined(separator: ", ")
-        text += "  torchao: \(total) tensor entries: \(kinds)\n"
+        tail += "  torchao: \(total) tensor entries: \(kinds)\n"
       }
     }
-    if !weights.isEmpty {
-      text += "\ntorchao weights (\(weights.count)):\n"
-      let names = weights.map(\.name.escapingControlCharacters)
-      let width = names.map(Self.width).max() ?? 0
-      for (weight, name) in zip(weights, names) {
-        text += "  " + name + String(repeating: " ", count: width - Self.width(name)) + "  " + weight.summary + "\n"
+    if !weights.isEmpty { tail += "\ntorchao weights (\(weights.count)):\n" }
+    text.append(contentsOf: tail.utf8)
+    let names = weights.map(\.name.escapingControlCharacters)
+    let width = names.map(Self.width).max() ?? 0
+    // Consecutive weights of the same description and shape share their summary.
+    var last: (description: TensorDescription, shape: [Int], summary: String)?
+    for (weight, name) in zip(weights, names) {
+      let summary: String
+      if let last, last.shape == weight.shape, last.description == weight.description {
+        summary = last.summary
+      } else {
+        summary = weight.summary
+        last = (weight.description, weight.shape, summary)
       }
+      spaces(2)
+      text.append(contentsOf: name.utf8)
+      spaces(width - Self.width(name) + 2)
+      text.append(contentsOf: summary.utf8)
+      text.append(UInt8(ascii: "\n"))
     }
-    return text
+    return String(decoding: text, as: UTF8.self)
   }
 
   /// The number of characters of a table cell. Cells are escaped (no `\r`), so one of ASCII
@@ -201,13 +228,5 @@ struct InspectReport {
         ])),
     ])
     return JSONWriter.string(root) + "\n"
-  }
-}
-
-extension String {
-  func trimmingTrailingSpaces() -> String {
-    var text = self
-    while text.last == " " { text.removeLast() }
-    return text
   }
 }

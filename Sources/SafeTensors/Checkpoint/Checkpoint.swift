@@ -19,6 +19,11 @@ public struct Checkpoint: Sendable {
   public let index: ShardIndex?
   /// Each tensor's file and its position in that file's header.
   private let locations: [ExactName: (file: Int, tensor: Int)]
+  /// Where each file's tensors start in ``tensors``, and (last) their count.
+  private let starts: [Int]
+
+  /// The number of tensors in all files.
+  public var tensorCount: Int { starts.last! }
 
   /// Every tensor with the file that holds it, file by file in data order.
   public var tensors: [(tensor: TensorInfo, file: SafeTensorsFile)] {
@@ -36,11 +41,18 @@ public struct Checkpoint: Sendable {
   ///
   /// - Throws: `tensorNotFound`.
   public func tensor(named name: String) throws(SafeTensorsError) -> (tensor: TensorInfo, file: SafeTensorsFile) {
-    guard let location = locations[ExactName(name)] else {
+    guard let location = location(of: name) else {
       throw SafeTensorsError(.tensorNotFound, "no such tensor in the checkpoint", file: path, tensor: name)
     }
+    return (location.tensor, location.file)
+  }
+
+  /// The entry named `name`, the file that holds it and its position in ``tensors``, found with
+  /// one lookup, or `nil`.
+  public func location(of name: String) -> (tensor: TensorInfo, file: SafeTensorsFile, position: Int)? {
+    guard let location = locations[ExactName(name)] else { return nil }
     let file = files[location.file]
-    return (file.header.tensors[location.tensor], file)
+    return (file.header.tensors[location.tensor], file, starts[location.file] + location.tensor)
   }
 
   /// Opens and validates the checkpoint at `path`.
@@ -71,6 +83,9 @@ public struct Checkpoint: Sendable {
     self.files = files
     self.index = index
     self.locations = locations
+    var starts = [0]
+    for file in files { starts.append(starts.last! + file.header.tensors.count) }
+    self.starts = starts
   }
 
   private static func load(_ path: String, problems: inout [SafeTensorsError]) -> Checkpoint? {

@@ -7,8 +7,8 @@ import SafeTensors
 /// Decoding reads headers only. It checks what torchao and transformers need to load the
 /// checkpoint: the metadata is torchao's (``TorchAOMetadata/init(decoding:)``: allowlisted
 /// `_type`s only) and the same in every shard; every part a subclass lists is stored, with the
-/// dtype and shape its scheme gives for its `block_size` and shape; no stored tensor looks like a
-/// part the subclass does not list.
+/// dtype and shape its scheme gives for its `block_size` and shape; no stored tensor other than
+/// a weight's parts looks like a part the subclass does not list.
 ///
 /// ```swift
 /// let checkpoint = try TorchAOCheckpoint(Checkpoint(path: "out/model"))
@@ -123,21 +123,30 @@ public struct TorchAOCheckpoint: Sendable {
     var prefixes: [String: (name: String, description: TensorDescription)] = [:]
     prefixes.reserveCapacity(metadata.entries.count)
     var numerics: Numerics?
+    // Which stored tensors are parts of a weight, by position in `checkpoint.tensors`.
+    var isPart = [Bool](repeating: false, count: checkpoint.tensorCount)
     for (name, description) in metadata.entries where description.subclass != nil {
       let prefix = FlattenedName.prefix(of: storedName(name))
       prefixes[prefix] = (name, description)
       do {
-        weights.append(try weight(name, partPrefix: prefix, description, in: checkpoint, last: &numerics))
+        weights.append(
+          try weight(name, partPrefix: prefix, description, in: checkpoint, last: &numerics, isPart: &isPart))
       } catch {
         var located = error
         located.file = located.file ?? checkpoint.path
         problems.append(located)
       }
     }
-    // A stored tensor that looks like a part of a subclass but is not one of its parts.
+    // A stored tensor that looks like a part of a subclass but is not one of its parts. (One that
+    // is a part of a weight is not also a stray part of another whose prefix it starts with:
+    // torchao's loader takes each weight's parts by name, as `weight` does.)
+    var position = 0
     for file in checkpoint.files {
       for tensor in file.header.tensors {
-        guard let (owner, description, partStart) = owner(of: tensor.name, prefixes: prefixes) else { continue }
+        defer { position += 1 }
+        guard !isPart[position], let (owner, description, partStart) = owner(of: tensor.name, prefixes: prefixes) else {
+          continue
+        }
         let part = String(tensor.name[partStart...])
         if !description.tensorDataNames.contains(part) {
           problems.append(
@@ -215,21 +224,23 @@ public struct TorchAOCheckpoint: Sendable {
 
   /// The weight `name`, whose parts are stored under `partPrefix` (``FlattenedName/prefix(of:)``
   /// of its stored name) followed by the part name. `last` holds the numerics of the weight
-  /// before, reused when they fit, and on return this weight's.
+  /// before, reused when they fit, and on return this weight's. The parts' positions in
+  /// `checkpoint.tensors` are set in `isPart`.
   private static func weight(
     _ name: String, partPrefix: String, _ description: TensorDescription, in checkpoint: Checkpoint,
-    last: inout Numerics?
+    last: inout Numerics?, isPart: inout [Bool]
   ) throws(TorchAOError) -> QuantizedWeight {
     let names = description.tensorDataNames
     var stored: [QuantizedWeight.Part] = []
     stored.reserveCapacity(names.count)
     for part in names {
       let partName = partPrefix + part
-      guard let (tensor, file) = try? checkpoint.tensor(named: partName) else {
+      guard let (tensor, file, position) = checkpoint.location(of: partName) else {
         throw TorchAOError(
           .missingPart, "\(description.subclass ?? "") part \"\(part)\" (\(partName)) is in no file", tensor: name)
       }
       stored.append(QuantizedWeight.Part(tensor: tensor, file: file))
+      isPart[position] = true
     }
     let numerics: Numerics
     if let last, last.fits(description, stored) {
