@@ -68,6 +68,9 @@ public struct TorchAOSubclassTensor: Sendable, Equatable {
           } catch {
             throw PickleError(error.code, "\(name) part \(key): \(error.message)", offset: error.offset)
           }
+        } else if key == "_is_param" {
+          // torch marks a subclass held as a module's Parameter; torchao's encoder ignores it.
+          guard case .bool = value else { throw PickleError(.subclass, "\(name): _is_param is \(value.kind)") }
         } else if spec.attributes.contains(key) && !spec.wrapperAttributes.contains(key) {
           attributes[key] = try encoder.encode(value)
         } else {

@@ -51,7 +51,7 @@ struct PickleMachine {
     while true {
       let at = base + position
       do throws(PickleError) {
-        let opcode = try take(1)[0]
+        let opcode = try byte()
         if let value = try step(opcode, at: at) {
           return Result(value: value, end: position, persistentIDs: persistentIDs)
         }
@@ -67,7 +67,7 @@ struct PickleMachine {
   private mutating func step(_ opcode: UInt8, at: Int) throws(PickleError) -> PickleValue? {
     switch opcode {
     case 0x80:  // PROTO
-      let version = try take(1)[0]
+      let version = try byte()
       guard version <= 5 else { throw malformed("pickle protocol \(version)") }
     case 0x95:  // FRAME: framing is advisory
       _ = try take(8)
@@ -152,11 +152,11 @@ struct PickleMachine {
     case 0x4E: try push(.none)  // NONE
     case 0x88: try push(.bool(true))  // NEWTRUE
     case 0x89: try push(.bool(false))  // NEWFALSE
-    case 0x4B: try push(.int(Int64(try take(1)[0])))  // BININT1
+    case 0x4B: try push(.int(Int64(try byte())))  // BININT1
     case 0x4D: try push(.int(Int64(try little(2))))  // BININT2
     case 0x4A: try push(.int(Int64(Int32(truncatingIfNeeded: try little(4)))))  // BININT
     case 0x8A:  // LONG1
-      let count = Int(try take(1)[0])
+      let count = Int(try byte())
       guard count <= 16 else { throw malformed("LONG1 of \(count) bytes") }
       try push(Self.integer(try take(count)))
     case 0x47:  // BINFLOAT, big-endian
@@ -165,13 +165,13 @@ struct PickleMachine {
     case 0x58:  // BINUNICODE
       try push(text(try take(Int(try little(4)))))
     case 0x8C:  // SHORT_BINUNICODE
-      try push(text(try take(Int(try take(1)[0]))))
+      try push(text(try take(Int(try byte()))))
     case 0x8D:  // BINUNICODE8
       let count = try little(8)
       guard count <= UInt64(bytes.count - position) else { throw truncated(count) }
       try push(text(try take(Int(count))))
     case 0x55:  // SHORT_BINSTRING (Python 2 str)
-      try push(.bytes(Array(try take(Int(try take(1)[0])))))
+      try push(.bytes(Array(try take(Int(try byte())))))
     case 0x51:  // BINPERSID
       let id = try pop()
       guard case .tuple(let tuple) = id, tuple.items.first?.string == "storage" else {
@@ -180,14 +180,14 @@ struct PickleMachine {
       persistentIDs.append(tuple)
       try push(.persistentID(tuple))
     case 0x71:  // BINPUT
-      memo[UInt32(try take(1)[0])] = try top()
+      memo[UInt32(try byte())] = try top()
     case 0x72:  // LONG_BINPUT
       memo[UInt32(try little(4))] = try top()
     case 0x94:  // MEMOIZE
       guard memo.count < UInt32.max else { throw malformed("memo full") }
       memo[UInt32(memo.count)] = try top()
     case 0x68, 0x6A:  // BINGET, LONG_BINGET
-      let index = opcode == 0x68 ? UInt32(try take(1)[0]) : UInt32(try little(4))
+      let index = opcode == 0x68 ? UInt32(try byte()) : UInt32(try little(4))
       guard let value = memo[index] else { throw malformed("memo entry \(index) is not defined") }
       try push(value)
     default:
@@ -202,6 +202,10 @@ struct PickleMachine {
     guard count <= bytes.count - position else { throw truncated(UInt64(count)) }
     defer { position += count }
     return bytes[position..<position + count]
+  }
+
+  private mutating func byte() throws(PickleError) -> UInt8 {
+    try take(1).first!
   }
 
   private mutating func little(_ count: Int) throws(PickleError) -> UInt64 {

@@ -79,6 +79,7 @@ enum TorchAONames {
   static let enums: [String: [Value: String]] = [
     "KernelPreference": [
       .string("auto"): "AUTO", .string("torch"): "TORCH", .string("mslk"): "MSLK", .string("emulated"): "EMULATED",
+      .string("triton"): "TRITON",
     ],
     "MappingType": [.int(1): "SYMMETRIC", .int(2): "SYMMETRIC_NO_CLIPPING_ERR", .int(3): "ASYMMETRIC"],
     "ScaleCalculationMode": [
