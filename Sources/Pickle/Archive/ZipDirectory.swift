@@ -77,6 +77,8 @@ struct ZipDirectory {
       throw fail("\(entryCount) entries cannot fit a central directory of \(directorySize) bytes")
     }
     let directory = try file.bytes(directoryOffset..<directoryOffset + directorySize)
+    var central: [Central] = []
+    central.reserveCapacity(entryCount)
     var entries: [Entry] = []
     entries.reserveCapacity(entryCount)
     var names = Set<String>()
@@ -127,6 +129,20 @@ struct ZipDirectory {
         }
         extra += 4 + length
       }
+      central.append(
+        Central(
+          name: name, flags: flags, method: method, compressedSize: compressedSize, size: size, disk: disk,
+          localOffset: localOffset, at: at))
+      position = end
+    }
+    // A TorchScript archive is named as such, whatever else is wrong with it.
+    if let marker = central.first(where: { Self.isTorchScriptMarker($0.name) }) {
+      throw PickleError(
+        .torchScript, "a TorchScript archive (it has \(marker.name)); only torch.save files are read", file: path)
+    }
+    for entry in central {
+      let (name, flags, method, at) = (entry.name, entry.flags, entry.method, entry.at)
+      let (compressedSize, size, disk, localOffset) = (entry.compressedSize, entry.size, entry.disk, entry.localOffset)
       if flags & 0x41 != 0 { throw PickleError(.zipEntry, "\(name): encrypted entry", file: path, offset: at) }
       guard method == 0 else {
         throw PickleError(
@@ -157,9 +173,28 @@ struct ZipDirectory {
         throw PickleError(.zipEntryName, "\(name): the local header names another entry", file: path, offset: local)
       }
       entries.append(Entry(name: name, data: dataStart..<dataStart + length))
-      position = end
     }
     self.entries = entries
+  }
+
+  /// A central directory header's fields.
+  private struct Central {
+    var name: String
+    var flags: UInt16
+    var method: UInt16
+    var compressedSize: UInt64
+    var size: UInt64
+    var disk: UInt16
+    var localOffset: UInt64
+    /// Where the header is.
+    var at: Int
+  }
+
+  /// Whether `name` is a record only TorchScript archives have (`<top>/constants.pkl`,
+  /// `<top>/code/…`).
+  static func isTorchScriptMarker(_ name: String) -> Bool {
+    let components = name.split(separator: "/", maxSplits: 1)
+    return components.count == 2 && (components[1] == "constants.pkl" || components[1].hasPrefix("code/"))
   }
 
   /// Why `name` is not a safe relative entry name, or `nil`.
