@@ -8,6 +8,8 @@ struct TorchZipWriter {
     var data: [UInt8]
     var method: UInt16 = 0
     var flags: UInt16 = 0x0808
+    /// When set, the record's data is this many zero bytes left as a hole in the file (``writeSparse``).
+    var sparseSize: Int? = nil
   }
 
   var records: [Record] = []
@@ -56,6 +58,38 @@ struct TorchZipWriter {
     out += le(zip64 ? 0xFFFF_FFFF : UInt32(central.count)) + le(zip64 ? 0xFFFF_FFFF : UInt32(directoryOffset))
     out += le(UInt16(0))
     return out
+  }
+
+  /// Writes the archive to `path` like ``bytes(zip64:)`` (32-bit fields), leaving the data of
+  /// records with a ``Record/sparseSize`` as holes, so that a file of gigabytes takes no disk.
+  func writeSparse(to path: String) throws {
+    FileManager.default.createFile(atPath: path, contents: nil)
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    defer { try? handle.close() }
+    var central: [UInt8] = []
+    var offset = 0
+    for record in records {
+      let name = Array(record.name.utf8)
+      let size = record.sparseSize ?? record.data.count
+      let unpadded = offset + 30 + name.count + 4
+      let padding = (64 - unpadded % 64) % 64
+      var local = le(UInt32(0x0403_4B50)) + le(UInt16(20)) + le(record.flags) + le(record.method)
+      local += le(UInt16(0)) + le(UInt16(0)) + le(UInt32(0)) + le(UInt32(0)) + le(UInt32(0))
+      local += le(UInt16(name.count)) + le(UInt16(4 + padding)) + name
+      local += le(UInt16(0x4246)) + le(UInt16(padding)) + [UInt8](repeating: 0x5A, count: padding)
+      try handle.seek(toOffset: UInt64(offset))
+      try handle.write(contentsOf: local + (record.sparseSize == nil ? record.data : []))
+      central += le(UInt32(0x0201_4B50)) + le(UInt16(20)) + le(UInt16(20)) + le(record.flags) + le(record.method)
+      central += le(UInt16(0)) + le(UInt16(0)) + le(UInt32(0)) + le(UInt32(size)) + le(UInt32(size))
+      central += le(UInt16(name.count)) + le(UInt16(0)) + le(UInt16(0)) + le(UInt16(0)) + le(UInt16(0))
+      central += le(UInt32(0)) + le(UInt32(offset)) + name
+      offset += local.count + size
+    }
+    var tail = central
+    tail += le(UInt32(0x0605_4B50)) + le(UInt16(0)) + le(UInt16(0)) + le(UInt16(records.count))
+    tail += le(UInt16(records.count)) + le(UInt32(central.count)) + le(UInt32(offset)) + le(UInt16(0))
+    try handle.seek(toOffset: UInt64(offset))
+    try handle.write(contentsOf: tail)
   }
 
   /// Writes the archive into a new temporary directory and returns its path.
