@@ -65,7 +65,8 @@ public final class PickleCheckpointFile: Sendable {
           if AffineQuantizedMatcher.handles(wrapper) {
             entries.append(PickleEntry(name: name, value: .affineQuantized(try affine.read(wrapper))))
           } else {
-            entries.append(PickleEntry(name: name, value: .subclass(try TorchAOSubclassTensor(wrapper, tensors: tensors))))
+            entries.append(
+              PickleEntry(name: name, value: .subclass(try TorchAOSubclassTensor(wrapper, tensors: tensors))))
           }
         } else {
           entries.append(PickleEntry(name: name, value: .tensor(try tensors.tensor(value))))

@@ -8,15 +8,15 @@ import SafeTensors
 /// are when they can be streamed as they are.
 public struct PickleTensor: Sendable, Hashable {
   /// The element type.
-  public var dtype: DType
+  public private(set) var dtype: DType
   /// The sizes, outermost first (`[]` for a 0-d tensor).
-  public var shape: [Int]
+  public private(set) var shape: [Int]
   /// The strides, in elements.
-  public var strides: [Int]
+  public private(set) var strides: [Int]
   /// The offset of element 0 in the storage, in elements.
-  public var storageOffset: Int
+  public private(set) var storageOffset: Int
   /// The storage the tensor views.
-  public var storage: PickleStorage
+  public private(set) var storage: PickleStorage
 
   /// The number of elements (1 for a 0-d tensor).
   public var elementCount: Int { shape.reduce(1, *) }
@@ -62,9 +62,12 @@ public struct PickleTensor: Sendable, Hashable {
       var dimension = shape.count - 1
       while dimension >= 0 {
         index[dimension] += 1
-        element += strides[dimension]
-        if index[dimension] < shape[dimension] { break }
-        element -= strides[dimension] * shape[dimension]
+        if index[dimension] < shape[dimension] {
+          element += strides[dimension]
+          break
+        }
+        // Back to the start of this dimension: a step the view's checked extent covers.
+        element -= strides[dimension] * (shape[dimension] - 1)
         index[dimension] = 0
         dimension -= 1
       }

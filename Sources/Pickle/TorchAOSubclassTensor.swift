@@ -83,7 +83,9 @@ public struct TorchAOSubclassTensor: Sendable, Equatable {
       throw located
     }
     if spec.wrapperAttributes.contains("dtype") {
-      attributes["dtype"] = .object([JSONMember("_type", .string("torch.dtype")), JSONMember("_data", .string(wrapper.dtype))])
+      attributes["dtype"] = .object([
+        JSONMember("_type", .string("torch.dtype")), JSONMember("_data", .string(wrapper.dtype)),
+      ])
     }
     if spec.wrapperAttributes.contains("shape") {
       attributes["shape"] = .array(wrapper.shape.map { .number(String($0)) })

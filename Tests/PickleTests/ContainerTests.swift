@@ -14,7 +14,8 @@ func oneTensorPickle(count: Int = 6, shape: [Int] = [2, 3], strides: [Int] = [3,
 }
 
 func expectRefusal(
-  _ code: PickleError.Code, _ path: String, containing text: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+  _ code: PickleError.Code, _ path: String, containing text: String? = nil,
+  sourceLocation: SourceLocation = #_sourceLocation
 ) {
   do {
     let file = try PickleCheckpointFile(path: path)
@@ -34,7 +35,10 @@ struct ContainerTests {
     let file = try PickleCheckpointFile(path: path)
     #expect(file.format == .zip)
     #expect(file.entries.map(\.name) == ["w"])
-    guard case .tensor(let tensor) = file.entries[0].value else { Issue.record("not a tensor"); return }
+    guard case .tensor(let tensor) = file.entries[0].value else {
+      Issue.record("not a tensor")
+      return
+    }
     #expect(tensor.dtype == .f32 && tensor.shape == [2, 3] && tensor.strides == [3, 1])
     #expect(tensor.storage.byteRange.lowerBound % 64 == 0)
     #expect(tensor.contiguousByteRange == tensor.storage.byteRange)
@@ -61,7 +65,10 @@ struct ContainerTests {
     let file = try PickleCheckpointFile(path: path)
     #expect(file.format == .legacy)
     #expect(file.entries.map(\.name) == ["w", "b"])
-    guard case .tensor(let b) = file.entries[1].value else { Issue.record("not a tensor"); return }
+    guard case .tensor(let b) = file.entries[1].value else {
+      Issue.record("not a tensor")
+      return
+    }
     #expect(b.dtype == .f16)
     #expect(try file.bytes(of: b) == [0, 0x3C, 0, 0x40])
     #expect(b.storage.byteRange.upperBound == bytes.count)
@@ -145,7 +152,8 @@ struct ContainerTests {
   func storageSize() {
     expectRefusal(.storageSize, TorchZipWriter(pickle: oneTensorPickle(), storages: [("0", floatStorage(4))]).write())
     expectRefusal(.storageSize, TorchZipWriter(pickle: oneTensorPickle(), storages: [("0", floatStorage(7))]).write())
-    expectRefusal(.storageSize, TorchZipWriter(pickle: oneTensorPickle(), storages: []).write(), containing: "no record")
+    expectRefusal(
+      .storageSize, TorchZipWriter(pickle: oneTensorPickle(), storages: []).write(), containing: "no record")
   }
 
   @Test("a truncated archive is refused")

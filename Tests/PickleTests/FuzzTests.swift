@@ -23,7 +23,7 @@ struct FuzzTests {
   @Test("100 000 seeded mutants of real checkpoints are read or refused, never crash or hang", arguments: 0..<5)
   func mutants(seed: Int) throws {
     let path = temporaryDirectory().appendingPathComponent("mutant.pt").path
-    FileManager.default.createFile(atPath: path, contents: nil)
+    _ = FileManager.default.createFile(atPath: path, contents: nil)
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     defer { try? handle.close() }
     var generator = SplitMix64(state: UInt64(11 + seed))

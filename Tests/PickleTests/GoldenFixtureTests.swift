@@ -6,7 +6,9 @@ import TorchAO
 
 /// Every entry of `file` equals the tensor of the same name in `golden`: dtype, shape and bytes
 /// (strided views gathered).
-func expectEqual(_ file: PickleCheckpointFile, _ golden: SafeTensorsFile, sourceLocation: SourceLocation = #_sourceLocation)
+func expectEqual(
+  _ file: PickleCheckpointFile, _ golden: SafeTensorsFile, sourceLocation: SourceLocation = #_sourceLocation
+)
   throws
 {
   for entry in file.entries {
@@ -25,7 +27,10 @@ func expectEqual(_ file: PickleCheckpointFile, _ golden: SafeTensorsFile, source
 struct GoldenFixtureTests {
   @Test(
     "every entry equals the golden, in the golden's set of names",
-    arguments: [("plain", PickleCheckpointFile.Format.zip), ("module_sd", .zip), ("legacy", .legacy), ("proto4", .zip), ("many", .zip)])
+    arguments: [
+      ("plain", PickleCheckpointFile.Format.zip), ("module_sd", .zip), ("legacy", .legacy), ("proto4", .zip),
+      ("many", .zip),
+    ])
   func plain(name: String, format: PickleCheckpointFile.Format) throws {
     let file = try PickleCheckpointFile(path: PickleFixtures.path("\(name).pt"))
     let golden = try SafeTensorsFile(path: PickleFixtures.path("\(name).safetensors"))
@@ -134,7 +139,8 @@ struct TorchAOPickleFixtureTests {
         #expect(try TensorDescription(decoding: metadata[entry.name]!, tensor: entry.name) == subclass.description)
         for part in subclass.parts {
           let expected = try golden.tensor(named: subclass.storedName(of: part, entry: entry.name))
-          #expect(part.tensor.dtype == expected.dtype && part.tensor.shape == expected.shape, "\(entry.name) \(part.name)")
+          #expect(
+            part.tensor.dtype == expected.dtype && part.tensor.shape == expected.shape, "\(entry.name) \(part.name)")
           #expect(try file.bytes(of: part.tensor) == golden.bytes(of: expected), "\(entry.name) \(part.name)")
           stored += 1
         }
@@ -149,7 +155,8 @@ struct TorchAOPickleFixtureTests {
 
 @Suite("Legacy AffineQuantizedTensor pickles")
 struct AffineQuantizedFixtureTests {
-  @Test("plain layouts dequantize bit for bit to torchao 0.12's dequantize()", arguments: ["int8wo", "int8dq", "fp8wo"])
+  @Test(
+    "plain layouts dequantize bit for bit to torchao 0.12's dequantize()", arguments: ["int8wo", "int8dq", "fp8wo"])
   func dequantized(name: String) throws {
     let file = try PickleCheckpointFile(path: PickleFixtures.path("aqt/\(name).pt"))
     let golden = try SafeTensorsFile(path: PickleFixtures.path("aqt/\(name).dequantized.safetensors"))

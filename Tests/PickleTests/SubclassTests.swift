@@ -145,7 +145,10 @@ struct SubclassTests {
   @Test("Float8MMConfig, a NamedTuple, is read from NEWOBJ or REDUCE with positional fields", arguments: [true, false])
   func float8MMConfig(newObject: Bool) throws {
     let file = try read(float8Pickle(float8State(standardAttributes(newObject: newObject))))
-    guard case .subclass(let subclass) = file.entries[0].value else { Issue.record("not a subclass"); return }
+    guard case .subclass(let subclass) = file.entries[0].value else {
+      Issue.record("not a subclass")
+      return
+    }
     #expect(subclass.description.encoded() == Self.expected)
     #expect(try TensorDescription(decoding: Self.expected, tensor: "w") == subclass.description)
     #expect(subclass.parts.map(\.name) == ["qdata", "scale"])

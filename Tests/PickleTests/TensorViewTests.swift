@@ -59,9 +59,11 @@ struct TensorViewTests {
   func ranges() throws {
     let row = try PickleTensor(dtype: .f32, shape: [1, 3], strides: [3, 1], storageOffset: 3, storage: Self.storage)
     #expect(row.contiguousByteRange == 140..<152)
-    let column = try PickleTensor(dtype: .f32, shape: [2, 1], strides: [3, 1], storageOffset: 1, storage: Self.storage)
+    let column = try PickleTensor(
+      dtype: .f32, shape: [2, 1], strides: [3, 1], storageOffset: 1, storage: Self.storage)
     #expect(column.contiguousByteRange == nil)
-    let transposed = try PickleTensor(dtype: .f32, shape: [3, 2], strides: [1, 3], storageOffset: 0, storage: Self.storage)
+    let transposed = try PickleTensor(
+      dtype: .f32, shape: [3, 2], strides: [1, 3], storageOffset: 0, storage: Self.storage)
     #expect(transposed.contiguousByteRange == nil)
     var offsets: [Int] = []
     transposed.forEachElementOffset { offsets.append($0) }
@@ -78,7 +80,10 @@ struct TensorViewTests {
       pickle: oneTensorPickle(shape: [2, 3], strides: [0, 1], offset: 3), storages: [("0", floatStorage(6))]
     ).write()
     let file = try PickleCheckpointFile(path: path)
-    guard case .tensor(let tensor) = file.entries[0].value else { Issue.record("not a tensor"); return }
+    guard case .tensor(let tensor) = file.entries[0].value else {
+      Issue.record("not a tensor")
+      return
+    }
     #expect(try file.bytes(of: tensor) == [3, 4, 5, 3, 4, 5].flatMap { le(Float($0).bitPattern) })
   }
 
@@ -88,7 +93,8 @@ struct TensorViewTests {
       ("a", { $0.tensor(key: "0", count: 6, shape: [6], strides: [1]) }),
       ("b", { $0.tensor(key: "0", count: 6, offset: 2, shape: [2, 2], strides: [2, 1]) }),
     ])
-    let file = try PickleCheckpointFile(path: TorchZipWriter(pickle: pickle, storages: [("0", floatStorage(6))]).write())
+    let file = try PickleCheckpointFile(
+      path: TorchZipWriter(pickle: pickle, storages: [("0", floatStorage(6))]).write())
     #expect(file.storages.count == 1)
     #expect(file.entries.map { $0.tensors.first!.storage } == [file.storages[0], file.storages[0]])
   }
@@ -117,9 +123,13 @@ struct TensorViewTests {
       )
     ])
     #expect(try #require(refusal(conj)).code == .unsupportedTensor)
-    let quantized = PickleWriter.stateDict([("w", { $0.tensor("QInt8Storage", key: "0", count: 24, shape: [6], strides: [1]) })])
+    let quantized = PickleWriter.stateDict([
+      ("w", { $0.tensor("QInt8Storage", key: "0", count: 24, shape: [6], strides: [1]) })
+    ])
     #expect(try #require(refusal(quantized)).message.contains("quantized"))
-    let complex = PickleWriter.stateDict([("w", { $0.tensor("ComplexFloatStorage", key: "0", count: 3, shape: [3], strides: [1]) })])
+    let complex = PickleWriter.stateDict([
+      ("w", { $0.tensor("ComplexFloatStorage", key: "0", count: 3, shape: [3], strides: [1]) })
+    ])
     #expect(try #require(refusal(complex)).message.contains("complex"))
   }
 
@@ -128,9 +138,14 @@ struct TensorViewTests {
     let pickle = PickleWriter.stateDict([
       ("q", { $0.tensorV3("float8_e4m3fn", key: "0", bytes: 24, offset: 4, shape: [2, 8], strides: [8, 1]) })
     ])
-    let file = try PickleCheckpointFile(path: TorchZipWriter(pickle: pickle, storages: [("0", floatStorage(6))]).write())
-    guard case .tensor(let tensor) = file.entries[0].value else { Issue.record("not a tensor"); return }
+    let file = try PickleCheckpointFile(
+      path: TorchZipWriter(pickle: pickle, storages: [("0", floatStorage(6))]).write())
+    guard case .tensor(let tensor) = file.entries[0].value else {
+      Issue.record("not a tensor")
+      return
+    }
     #expect(tensor.dtype == .f8e4m3 && tensor.storage.elementType == .u8)
-    #expect(tensor.contiguousByteRange == tensor.storage.byteRange.lowerBound + 4..<tensor.storage.byteRange.lowerBound + 20)
+    #expect(
+      tensor.contiguousByteRange == tensor.storage.byteRange.lowerBound + 4..<tensor.storage.byteRange.lowerBound + 20)
   }
 }

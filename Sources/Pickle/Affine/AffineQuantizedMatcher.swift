@@ -62,7 +62,8 @@ struct AffineQuantizedMatcher {
       throw PickleError(.affineQuantized, "block_size \(blockSize) does not tile the shape \(shape)")
     }
     var range: ClosedRange<Int>?
-    if case .int(let low)? = wrapper.state["quant_min"], case .int(let high)? = wrapper.state["quant_max"], low <= high {
+    if case .int(let low)? = wrapper.state["quant_min"], case .int(let high)? = wrapper.state["quant_max"], low <= high
+    {
       range = Int(low)...Int(high)
     }
     guard case .call(let implementation)? = wrapper.state["tensor_impl"], let impl = try WrapperSubclass(implementation)

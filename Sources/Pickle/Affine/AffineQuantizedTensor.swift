@@ -25,27 +25,27 @@ public struct AffineQuantizedTensor: Sendable, Equatable {
   }
 
   /// The layout.
-  public var layout: Layout
+  public internal(set) var layout: Layout
   /// The quantized values (`int_data` or `float8_data`), in the weight's shape.
-  public var data: PickleTensor
+  public internal(set) var data: PickleTensor
   /// The scales, one per block.
-  public var scale: PickleTensor
+  public internal(set) var scale: PickleTensor
   /// The integer zero points, one per block; `nil` when there are none (zero).
-  public var zeroPoint: PickleTensor?
+  public internal(set) var zeroPoint: PickleTensor?
   /// The block each scale covers, one size per dimension.
-  public var blockSize: [Int]
+  public internal(set) var blockSize: [Int]
   /// The weight's shape.
-  public var shape: [Int]
+  public internal(set) var shape: [Int]
   /// The weight's (and the dequantized values') element type: `BF16`, `F16` or `F32`.
-  public var dtype: FloatFormat
+  public internal(set) var dtype: FloatFormat
   /// `quant_min` and `quant_max`, when the pickle gives them.
-  public var quantizationRange: ClosedRange<Int>?
+  public internal(set) var quantizationRange: ClosedRange<Int>?
   /// The name of the activation-quantization function of a `LinearActivationQuantizedTensor`
   /// around the weight (`torchao.quantization.quant_api._int8_symm_per_token_reduced_range_quant`),
   /// or `nil` for a weight-only tensor.
-  public var inputQuantization: String?
+  public internal(set) var inputQuantization: String?
 
-  public init(
+  init(
     layout: Layout, data: PickleTensor, scale: PickleTensor, zeroPoint: PickleTensor?, blockSize: [Int],
     shape: [Int], dtype: FloatFormat, quantizationRange: ClosedRange<Int>?, inputQuantization: String?
   ) {

@@ -65,7 +65,8 @@ struct TorchArchive {
         throw PickleError(.bigEndian, "a big-endian checkpoint (\(prefix)byteorder says big)")
       }
       guard text.elementsEqual("little".utf8) else {
-        throw PickleError(.zipFormat, "\(prefix)byteorder is neither \"little\" nor \"big\"", offset: byteOrder.lowerBound)
+        throw PickleError(
+          .zipFormat, "\(prefix)byteorder is neither \"little\" nor \"big\"", offset: byteOrder.lowerBound)
       }
     }
     guard let pickleRange = records["data.pkl"] else { throw PickleError(.zipFormat, "no \(prefix)data.pkl") }
@@ -131,7 +132,7 @@ struct TorchArchive {
       do throws(PickleError) {
         try self.init(legacy: file, pickles: prefix)
         return
-      } catch where error.code == .malformedPickle && error.message.hasPrefix("truncated") && length < file.size {
+      } catch  where error.code == .malformedPickle && error.message.hasPrefix("truncated") && length < file.size {
         guard length < Self.maximumPickleSize else {
           throw PickleError(.malformedPickle, "the legacy pickles are longer than the 1 GiB read")
         }
@@ -167,7 +168,9 @@ struct TorchArchive {
       guard let key = item.string, let reference = declared[key] else {
         throw PickleError(.storageSize, "the legacy storage list names \(item.kind) that no tensor uses")
       }
-      guard storages[key] == nil else { throw PickleError(.storageSize, "the legacy storage list names '\(key)' twice") }
+      guard storages[key] == nil else {
+        throw PickleError(.storageSize, "the legacy storage list names '\(key)' twice")
+      }
       guard position <= file.size - 8 else {
         throw PickleError(.storageSize, "storage '\(key)' starts past the end of the file", offset: position)
       }
@@ -195,7 +198,9 @@ struct TorchArchive {
     self.init(format: .legacy, root: data.value, rootOffset: systemInfo.end, storages: storages)
   }
 
-  private init(format: PickleCheckpointFile.Format, root: PickleValue, rootOffset: Int, storages: [String: PickleStorage]) {
+  private init(
+    format: PickleCheckpointFile.Format, root: PickleValue, rootOffset: Int, storages: [String: PickleStorage]
+  ) {
     self.format = format
     self.root = root
     self.rootOffset = rootOffset

@@ -70,7 +70,8 @@ struct ZipDirectory {
     guard directorySize <= Self.maximumDirectorySize, directoryOffset <= file.size,
       directorySize <= file.size - directoryOffset
     else {
-      throw fail("the central directory (\(directorySize) bytes at \(directoryOffset)) is outside the file or too large")
+      throw fail(
+        "the central directory (\(directorySize) bytes at \(directoryOffset)) is outside the file or too large")
     }
     // Each central header is at least 46 bytes: a count larger than that allows is a lie.
     guard entryCount <= directorySize / 46 else {
@@ -108,7 +109,9 @@ struct ZipDirectory {
       while extra + 4 <= extraEnd {
         let id = directory.u16(at: extra)
         let length = Int(directory.u16(at: extra + 2))
-        guard extra + 4 + length <= extraEnd else { throw fail("\(name): extra field runs past its header", offset: at) }
+        guard extra + 4 + length <= extraEnd else {
+          throw fail("\(name): extra field runs past its header", offset: at)
+        }
         if id == 0x0001 {
           var field = extra + 4
           if size == 0xFFFF_FFFF {
@@ -163,7 +166,9 @@ struct ZipDirectory {
         throw fail("\(name): local header outside the file", offset: at)
       }
       let header = try file.bytes(local..<local + 30)
-      guard header.u32(at: 0) == 0x0403_4B50 else { throw fail("\(name): no local header where it should be", offset: local) }
+      guard header.u32(at: 0) == 0x0403_4B50 else {
+        throw fail("\(name): no local header where it should be", offset: local)
+      }
       let dataStart = local + 30 + Int(header.u16(at: 26)) + Int(header.u16(at: 28))
       guard dataStart <= file.size, length <= file.size - dataStart else {
         throw fail("\(name): data (\(length) bytes at \(dataStart)) runs past the end of the file", offset: local)

@@ -120,7 +120,9 @@ struct PickleMachine {
         throw malformed("BUILD on \(target.kind)")
       }
     case 0x28:  // MARK
-      guard marks.count < Self.maximumDepth else { throw PickleError(.tooDeep, "MARKs nest deeper than \(Self.maximumDepth)") }
+      guard marks.count < Self.maximumDepth else {
+        throw PickleError(.tooDeep, "MARKs nest deeper than \(Self.maximumDepth)")
+      }
       marks.append(stack.count)
     case 0x74:  // TUPLE
       try push(tuple(try popMark()))

@@ -64,7 +64,9 @@ struct AttributeEncoder {
       case .string(let text): key = .string(text)
       default: throw PickleError(.subclass, "\(type.name) member \(arguments[0].kind)")
       }
-      guard let member = members[key] else { throw PickleError(.subclass, "\(type.name) has no member of value \(key)") }
+      guard let member = members[key] else {
+        throw PickleError(.subclass, "\(type.name) has no member of value \(key)")
+      }
       return Self.typed(type.name, .string(member))
     }
     if let fields = TorchAONames.namedTuples[type.name], arguments.count == fields.count, call.state == nil {

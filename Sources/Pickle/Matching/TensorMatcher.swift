@@ -74,7 +74,8 @@ struct TensorMatcher {
       guard case .tuple(let inner) = arguments[2], case .dict = arguments[3] else {
         throw PickleError(.unexpectedObject, "_rebuild_from_type_v2 with \(arguments[2].kind) and \(arguments[3].kind)")
       }
-      guard let rebuild = arguments[0].global, rebuild.module == "torch._utils", rebuild.name.hasPrefix("_rebuild_tensor")
+      guard let rebuild = arguments[0].global, rebuild.module == "torch._utils",
+        rebuild.name.hasPrefix("_rebuild_tensor")
       else { throw PickleError(.unexpectedObject, "_rebuild_from_type_v2 of \(arguments[0].kind)") }
       return try match(PickleCall(function: arguments[0], arguments: inner.items, kind: .reduce, offset: call.offset))
     default:

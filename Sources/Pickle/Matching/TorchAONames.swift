@@ -37,10 +37,13 @@ enum TorchAONames {
       attributes: ["block_size", "shape"], optionalParts: ["act_pre_scale"],
       requiredParts: ["qdata", "scale", "zero_point"], wrapperAttributes: ["shape"]),
     "Int4TilePackedTo4dTensor": Subclass(
-      attributes: ["block_size", "shape"], optionalParts: ["act_pre_scale"], requiredParts: ["qdata", "scale_and_zero"],
+      attributes: ["block_size", "shape"], optionalParts: ["act_pre_scale"],
+      requiredParts: ["qdata", "scale_and_zero"],
       wrapperAttributes: ["shape"]),
     "MXTensor": Subclass(
-      attributes: ["elem_dtype", "block_size", "orig_dtype", "kernel_preference", "act_quant_kwargs", "is_swizzled_scales"],
+      attributes: [
+        "elem_dtype", "block_size", "orig_dtype", "kernel_preference", "act_quant_kwargs", "is_swizzled_scales",
+      ],
       optionalParts: [], requiredParts: ["qdata", "scale"], wrapperAttributes: []),
     "NVFP4Tensor": Subclass(
       attributes: ["is_swizzled_scales", "use_triton_kernel", "act_quant_kwargs", "block_size", "orig_dtype"],
@@ -57,7 +60,9 @@ enum TorchAONames {
     "QuantizeTensorToFloat8Kwargs": [
       "float8_dtype", "granularity", "mm_config", "hp_value_lb", "hp_value_ub", "kernel_preference",
     ],
-    "QuantizeTensorToMXKwargs": ["elem_dtype", "block_size", "scaling_mode", "kernel_preference", "is_swizzled_scales"],
+    "QuantizeTensorToMXKwargs": [
+      "elem_dtype", "block_size", "scaling_mode", "kernel_preference", "is_swizzled_scales",
+    ],
     "QuantizeTensorToNVFP4Kwargs": [
       "block_size", "is_swizzled_scales", "use_triton_kernel", "use_dynamic_per_tensor_scale",
     ],

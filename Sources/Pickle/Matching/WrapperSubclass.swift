@@ -29,7 +29,11 @@ struct WrapperSubclass {
     }
     guard call.state == nil, case .tuple(let wrapper) = arguments[2], wrapper.items.count == 8,
       wrapper.items[0].global == type
-    else { throw fail("\(type): the wrapper arguments are not (\(type.name), dtype, size, stride, offset, layout, device, requires_grad)") }
+    else {
+      throw fail(
+        "\(type): the wrapper arguments are not (\(type.name), dtype, size, stride, offset, layout, device, requires_grad)"
+      )
+    }
     let items = wrapper.items
     guard let dtype = items[1].global, dtype.module == "torch", PickleGlobals.isDType(dtype.name) else {
       throw fail("\(type): the wrapper dtype is \(items[1].kind)")
@@ -45,7 +49,9 @@ struct WrapperSubclass {
       throw fail("\(type): the device is \(items[6].kind), not torch.device(...)")
     }
     guard case .bool = items[7] else { throw fail("\(type): requires_grad is \(items[7].kind)") }
-    guard case .dict(let state) = arguments[3] else { throw fail("\(type): the state is \(arguments[3].kind), not a dict") }
+    guard case .dict(let state) = arguments[3] else {
+      throw fail("\(type): the state is \(arguments[3].kind), not a dict")
+    }
     if let dunder = state.keys.first(where: { $0.hasPrefix("__") }) {
       throw PickleError(.subclass, "\(type.name): state key '\(dunder)' is refused", offset: call.offset)
     }

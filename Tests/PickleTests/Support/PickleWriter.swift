@@ -93,7 +93,8 @@ struct PickleWriter {
   }
 
   /// `_rebuild_tensor_v3(UntypedStorage, offset, size, stride, False, OrderedDict(), torch.<dtype>)`.
-  mutating func tensorV3(_ dtype: String, key: String, bytes count: Int, offset: Int = 0, shape: [Int], strides: [Int]) {
+  mutating func tensorV3(_ dtype: String, key: String, bytes count: Int, offset: Int = 0, shape: [Int], strides: [Int])
+  {
     global("torch._utils", "_rebuild_tensor_v3")
     mark()
     storage("UntypedStorage", key: key, count: count, module: "torch.storage")

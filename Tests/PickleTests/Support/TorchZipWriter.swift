@@ -40,7 +40,11 @@ struct TorchZipWriter {
       out += local + record.data
       out += le(UInt32(0x0807_4B50)) + le(UInt32(0)) + le(UInt32(record.data.count)) + le(UInt32(record.data.count))
       var extra: [UInt8] = []
-      if zip64 { extra = le(UInt16(1)) + le(UInt16(24)) + le(UInt64(record.data.count)) + le(UInt64(record.data.count)) + le(UInt64(offset)) }
+      if zip64 {
+        extra =
+          le(UInt16(1)) + le(UInt16(24)) + le(UInt64(record.data.count)) + le(UInt64(record.data.count))
+          + le(UInt64(offset))
+      }
       let size32: UInt32 = zip64 ? 0xFFFF_FFFF : UInt32(record.data.count)
       central += le(UInt32(0x0201_4B50)) + le(UInt16(20)) + le(UInt16(20)) + le(record.flags) + le(record.method)
       central += le(UInt16(0)) + le(UInt16(0)) + le(UInt32(0)) + le(size32) + le(size32)
@@ -51,7 +55,8 @@ struct TorchZipWriter {
     out += central
     let zip64Offset = out.count
     out += le(UInt32(0x0606_4B50)) + le(UInt64(44)) + le(UInt16(45)) + le(UInt16(45)) + le(UInt32(0)) + le(UInt32(0))
-    out += le(UInt64(records.count)) + le(UInt64(records.count)) + le(UInt64(central.count)) + le(UInt64(directoryOffset))
+    out +=
+      le(UInt64(records.count)) + le(UInt64(records.count)) + le(UInt64(central.count)) + le(UInt64(directoryOffset))
     out += le(UInt32(0x0706_4B50)) + le(UInt32(0)) + le(UInt64(zip64Offset)) + le(UInt32(1))
     let count16: UInt16 = zip64 ? 0xFFFF : UInt16(records.count)
     out += le(UInt32(0x0605_4B50)) + le(UInt16(0)) + le(UInt16(0)) + le(count16) + le(count16)
@@ -63,7 +68,7 @@ struct TorchZipWriter {
   /// Writes the archive to `path` like ``bytes(zip64:)`` (32-bit fields), leaving the data of
   /// records with a ``Record/sparseSize`` as holes, so that a file of gigabytes takes no disk.
   func writeSparse(to path: String) throws {
-    FileManager.default.createFile(atPath: path, contents: nil)
+    _ = FileManager.default.createFile(atPath: path, contents: nil)
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     defer { try? handle.close() }
     var central: [UInt8] = []
