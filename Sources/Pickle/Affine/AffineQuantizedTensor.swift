@@ -109,22 +109,28 @@ public struct AffineQuantizedTensor: Sendable, Equatable {
         leading += index / blockSize[dimension] * gridStride
         gridStride *= grid[dimension]
       }
-      for column in 0..<length {
-        let element = localRow * length + column
+      // One scale (and zero point) per run of `lastBlock` columns.
+      var column = 0
+      while column < length {
         let block = leading + column / lastBlock
+        let end = min(length, (column / lastBlock + 1) * lastBlock)
         let factor = scaleFormat.value(at: block, in: scales)
-        let value: Float
-        switch layout {
-        case .plain:
-          var difference = Self.integer(at: element, in: base, dtype: self.data.dtype)
-          if let zeroPoint, let zeroData = zeroPoint.baseAddress {
-            difference -= Self.integer(at: block, in: zeroData, dtype: self.zeroPoint!.dtype)
-          }
-          value = dtype.round(dtype.round(Float(difference)) * factor)
-        case .float8:
-          value = dtype.round(Self.float8(at: element, in: base, dtype: self.data.dtype) * factor)
+        var zero: Int64 = 0
+        if let zeroPointTensor = self.zeroPoint, let zeroData = zeroPoint?.baseAddress {
+          zero = Self.integer(at: block, in: zeroData, dtype: zeroPointTensor.dtype)
         }
-        dtype.store(value, at: element, in: output)
+        for element in localRow * length + column..<localRow * length + end {
+          let value: Float
+          switch layout {
+          case .plain:
+            let difference = Self.integer(at: element, in: base, dtype: self.data.dtype) - zero
+            value = dtype.round(dtype.round(Float(difference)) * factor)
+          case .float8:
+            value = dtype.round(Self.float8(at: element, in: base, dtype: self.data.dtype) * factor)
+          }
+          dtype.store(value, at: element, in: output)
+        }
+        column = end
       }
     }
   }
