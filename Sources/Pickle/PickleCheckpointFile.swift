@@ -43,6 +43,7 @@ public final class PickleCheckpointFile: Sendable {
   /// Every storage a tensor views, in file order.
   public let storages: [PickleStorage]
   private let reader: FileReader
+  private let positions: [ExactName: Int]
 
   /// Opens and reads the checkpoint at `path`.
   ///
@@ -80,11 +81,13 @@ public final class PickleCheckpointFile: Sendable {
     self.entries = entries
     self.storages = archive.storages.values.sorted { $0.byteRange.lowerBound < $1.byteRange.lowerBound }
     self.reader = reader
+    self.positions = Dictionary(
+      entries.enumerated().map { (ExactName($1.name), $0) }, uniquingKeysWith: { first, _ in first })
   }
 
-  /// The entry named `name`, or `nil`.
+  /// The entry named `name` (compared by UTF-8 bytes), or `nil`.
   public func entry(named name: String) -> PickleEntry? {
-    entries.first { $0.name == name }
+    positions[ExactName(name)].map { entries[$0] }
   }
 
   /// Fills `buffer` from absolute file offset `offset`.

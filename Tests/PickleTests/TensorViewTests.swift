@@ -149,3 +149,34 @@ struct TensorViewTests {
       tensor.contiguousByteRange == tensor.storage.byteRange.lowerBound + 4..<tensor.storage.byteRange.lowerBound + 20)
   }
 }
+
+@Suite("State-dict names")
+struct StateDictNameTests {
+  @Test("two spellings of one name (NFC and NFD) are two entries, as in Python")
+  func exactNames() throws {
+    let composed = "caf\u{E9}"
+    let decomposed = "cafe\u{301}"
+    let pickle = PickleWriter.stateDict([
+      (composed, { $0.tensor(key: "0", count: 6, shape: [3], strides: [1]) }),
+      (decomposed, { $0.tensor(key: "0", count: 6, offset: 3, shape: [3], strides: [1]) }),
+    ])
+    let file = try PickleCheckpointFile(
+      path: TorchZipWriter(pickle: pickle, storages: [("0", floatStorage(6))]).write())
+    #expect(file.entries.count == 2)
+    #expect(file.entry(named: decomposed)?.tensors.first?.storageOffset == 3)
+    #expect(file.entry(named: composed)?.tensors.first?.storageOffset == 0)
+  }
+
+  @Test("a key set twice keeps its first place and its last value, as in Python")
+  func repeatedKey() throws {
+    let pickle = PickleWriter.stateDict([
+      ("a", { $0.tensor(key: "0", count: 6, shape: [3], strides: [1]) }),
+      ("b", { $0.tensor(key: "0", count: 6, shape: [1], strides: [1]) }),
+      ("a", { $0.tensor(key: "0", count: 6, offset: 3, shape: [3], strides: [1]) }),
+    ])
+    let file = try PickleCheckpointFile(
+      path: TorchZipWriter(pickle: pickle, storages: [("0", floatStorage(6))]).write())
+    #expect(file.entries.map(\.name) == ["a", "b"])
+    #expect(file.entry(named: "a")?.tensors.first?.storageOffset == 3)
+  }
+}

@@ -1,3 +1,5 @@
+import SafeTensors
+
 /// A value of the symbolic pickle machine: data, or a name and a call that are never executed.
 ///
 /// Containers are reference types, so a memo entry fetched a million times is one object (a
@@ -109,13 +111,14 @@ final class PickleList {
   var frozen = false
 }
 
-/// A dict with string keys, in insertion order, mutable until frozen.
+/// A dict with string keys, in insertion order, mutable until frozen. Keys are compared by their
+/// UTF-8 bytes, as Python compares them (two spellings of `café` are two keys).
 final class PickleDict {
   /// Whether it came from `collections.OrderedDict()`.
   let ordered: Bool
   private(set) var keys: [String] = []
   private(set) var values: [PickleValue] = []
-  private var positions: [String: Int] = [:]
+  private var positions: [ExactName: Int] = [:]
   var depth = 1
   var frozen = false
 
@@ -128,17 +131,17 @@ final class PickleDict {
   /// Sets `key` to `value`; a key already present keeps its place, as in Python.
   func set(_ key: String, _ value: PickleValue) {
     depth = max(depth, 1 + value.depth)
-    if let position = positions[key] {
+    if let position = positions[ExactName(key)] {
       values[position] = value
     } else {
-      positions[key] = keys.count
+      positions[ExactName(key)] = keys.count
       keys.append(key)
       values.append(value)
     }
   }
 
   subscript(key: String) -> PickleValue? {
-    positions[key].map { values[$0] }
+    positions[ExactName(key)].map { values[$0] }
   }
 
   /// The members in order.
