@@ -1,6 +1,7 @@
 import Foundation
-import Pickle
 import Testing
+
+@testable import Pickle
 
 /// A zip checkpoint with `pickle` as data.pkl and one 6-float storage `0`.
 func checkpoint(_ pickle: [UInt8]) -> String {
@@ -231,5 +232,24 @@ struct PickleMachineTests {
     writer.stop()
     let file = try PickleCheckpointFile(path: checkpoint(writer.bytes))
     #expect(file.entries.map(\.name) == ["w"])
+  }
+
+  @Test("a pickle that pushes or memoizes more values than the limit is refused")
+  func valueLimit() throws {
+    var pushes = PickleWriter()
+    pushes.bytes += [UInt8](repeating: 0x4E, count: 1_001)  // NONE
+    pushes.stop()
+    #expect(throws: PickleError.self) { try PickleMachine.run(pushes.bytes, valueLimit: 1_000) }
+    var puts = PickleWriter()
+    puts.none()
+    for index in 0..<1_001 { puts.longPut(UInt32(index)) }
+    puts.stop()
+    do {
+      _ = try PickleMachine.run(puts.bytes, valueLimit: 1_000)
+      Issue.record("accepted")
+    } catch {
+      #expect(error.code == .tooDeep && error.message.contains("memoizes"))
+    }
+    #expect(try PickleMachine.run(puts.bytes, valueLimit: 1_001).end == puts.bytes.count)
   }
 }

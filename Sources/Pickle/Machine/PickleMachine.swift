@@ -13,6 +13,10 @@ struct PickleMachine {
   /// The deepest nesting of values accepted. torch checkpoints nest about 15 deep.
   static let maximumDepth = 100
 
+  /// The most values one pickle may push (about 30 per tensor: 500 000 tensors), which bounds
+  /// the memory a hostile pickle can make the machine hold to well under a gigabyte.
+  static let maximumValues = 1 << 24
+
   private let bytes: [UInt8]
   private let base: Int
   private var position: Int
@@ -20,6 +24,8 @@ struct PickleMachine {
   private var marks: [Int] = []
   private var memo: [UInt32: PickleValue] = [:]
   private var persistentIDs: [PickleTuple] = []
+  private var pushed = 0
+  private let valueLimit: Int
 
   /// What a pickle describes.
   struct Result {
@@ -34,17 +40,20 @@ struct PickleMachine {
   /// Runs the pickle that starts at `start` in `bytes`, whose byte 0 is at absolute file offset
   /// `base` (offsets in errors are absolute).
   ///
-  /// - Throws: `opcode`, `global`, `malformedPickle`, `tooDeep` or `unsupportedTensor`, with
-  ///   the offset of the opcode.
-  static func run(_ bytes: [UInt8], from start: Int = 0, base: Int = 0) throws(PickleError) -> Result {
-    var machine = PickleMachine(bytes: bytes, base: base, position: start)
+  /// - Throws: `opcode`, `global`, `malformedPickle`, `tooDeep` (also past `valueLimit` values
+  ///   pushed or memoized) or `unsupportedTensor`, with the offset of the opcode.
+  static func run(_ bytes: [UInt8], from start: Int = 0, base: Int = 0, valueLimit: Int = maximumValues)
+    throws(PickleError) -> Result
+  {
+    var machine = PickleMachine(bytes: bytes, base: base, position: start, valueLimit: valueLimit)
     return try machine.run()
   }
 
-  private init(bytes: [UInt8], base: Int, position: Int) {
+  private init(bytes: [UInt8], base: Int, position: Int, valueLimit: Int) {
     self.bytes = bytes
     self.base = base
     self.position = position
+    self.valueLimit = valueLimit
   }
 
   private mutating func run() throws(PickleError) -> Result {
@@ -182,12 +191,11 @@ struct PickleMachine {
       persistentIDs.append(tuple)
       try push(.persistentID(tuple))
     case 0x71:  // BINPUT
-      memo[UInt32(try byte())] = try top()
+      try memoize(UInt32(try byte()))
     case 0x72:  // LONG_BINPUT
-      memo[UInt32(try little(4))] = try top()
+      try memoize(UInt32(try little(4)))
     case 0x94:  // MEMOIZE
-      guard memo.count < UInt32.max else { throw malformed("memo full") }
-      memo[UInt32(memo.count)] = try top()
+      try memoize(UInt32(memo.count))
     case 0x68, 0x6A:  // BINGET, LONG_BINGET
       let index = opcode == 0x68 ? UInt32(try byte()) : UInt32(try little(4))
       guard let value = memo[index] else { throw malformed("memo entry \(index) is not defined") }
@@ -250,6 +258,10 @@ struct PickleMachine {
   // MARK: - Stack
 
   private mutating func push(_ value: PickleValue) throws(PickleError) {
+    pushed += 1
+    guard pushed <= valueLimit else {
+      throw PickleError(.tooDeep, "the pickle pushes more than \(valueLimit) values")
+    }
     try checkDepth(value.depth)
     stack.append(value)
   }
@@ -269,6 +281,15 @@ struct PickleMachine {
     let items = Array(stack[mark...])
     stack.removeSubrange(mark...)
     return items
+  }
+
+  /// Stores the top of the stack as memo entry `index`; the memo holds at most `valueLimit`
+  /// entries.
+  private mutating func memoize(_ index: UInt32) throws(PickleError) {
+    guard memo.count < valueLimit || memo[index] != nil else {
+      throw PickleError(.tooDeep, "the pickle memoizes more than \(valueLimit) values")
+    }
+    memo[index] = try top()
   }
 
   private func checkDepth(_ depth: Int) throws(PickleError) {
