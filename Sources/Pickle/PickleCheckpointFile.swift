@@ -97,6 +97,39 @@ public final class PickleCheckpointFile: Sendable {
     try reader.read(at: offset, into: buffer)
   }
 
+  /// Reads rows `rows` (indices along the first dimension) of `tensor` into `buffer` as a
+  /// C-contiguous array of `rows.count × rowByteCount` bytes: one read for a contiguous view;
+  /// for any other view, a read of ``PickleTensor/byteExtent(rows:)`` (held while gathering)
+  /// and a gather.
+  ///
+  /// - Throws: `io` when a read fails or `buffer` has the wrong size.
+  public func read(_ tensor: PickleTensor, rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer)
+    throws(PickleError)
+  {
+    guard rows.lowerBound >= 0, rows.upperBound <= tensor.rowCount, buffer.count == rows.count * tensor.rowByteCount
+    else {
+      throw PickleError(
+        .io, "rows \(rows) of a \(tensor.shape) tensor do not fill \(buffer.count) bytes", file: path)
+    }
+    let extent = tensor.byteExtent(rows: rows)
+    if tensor.isContiguous || buffer.isEmpty {
+      try reader.read(at: extent.lowerBound, into: buffer)
+      return
+    }
+    let source = try reader.bytes(extent)
+    var row = tensor
+    row.restrict(toRows: rows)
+    let size = tensor.elementSize
+    var written = 0
+    source.withUnsafeBytes { source in
+      row.forEachElementOffset { offset in
+        let from = offset - extent.lowerBound
+        buffer.baseAddress!.advanced(by: written).copyMemory(from: source.baseAddress! + from, byteCount: size)
+        written += size
+      }
+    }
+  }
+
   /// The data of `tensor` as a C-contiguous array: read by range when the view is contiguous,
   /// gathered element by element from the storage's extent otherwise. Meant for small tensors
   /// (scales, tests); stream large ones by ``PickleTensor/contiguousByteRange``.

@@ -50,6 +50,26 @@ public struct PickleTensor: Sendable, Hashable {
     return start..<start + byteCount
   }
 
+  /// The number of rows: the size of the first dimension (1 for a 0-d tensor).
+  public var rowCount: Int { shape.first ?? 1 }
+
+  /// The byte size of one row as a C-contiguous array.
+  public var rowByteCount: Int { shape.dropFirst().reduce(1, *) * elementSize }
+
+  /// The absolute file range that rows `rows` (indices along the first dimension) reach: what
+  /// must be read to gather them. For a contiguous view it is exactly their bytes; for a
+  /// transposed view it can be most of the storage, which a caller reading under a memory
+  /// budget must account for. Empty when the rows hold no elements.
+  public func byteExtent(rows: Range<Int>) -> Range<Int> {
+    precondition(rows.lowerBound >= 0 && rows.upperBound <= rowCount, "rows \(rows) outside 0..<\(rowCount)")
+    let start = storage.byteRange.lowerBound
+    guard !rows.isEmpty, elementCount > 0 else { return start..<start }
+    let first = storageOffset + rows.lowerBound * (strides.first ?? 0)
+    var last = storageOffset + (rows.upperBound - 1) * (strides.first ?? 0)
+    for (size, stride) in zip(shape, strides).dropFirst() { last += (size - 1) * stride }
+    return start + first * elementSize..<start + (last + 1) * elementSize
+  }
+
   /// The absolute file offset of each element, in row-major order, through `body`: for
   /// gathering a view that is not contiguous. The offsets are inside ``storage``.
   public func forEachElementOffset(_ body: (Int) throws -> Void) rethrows {
@@ -73,6 +93,14 @@ public struct PickleTensor: Sendable, Hashable {
       }
       if dimension < 0 { return }
     }
+  }
+
+  /// Narrows the view to rows `rows` of the first dimension (a view of a view, still inside the
+  /// storage).
+  mutating func restrict(toRows rows: Range<Int>) {
+    guard !shape.isEmpty else { return }
+    storageOffset += rows.lowerBound * strides[0]
+    shape[0] = rows.count
   }
 
   /// Creates a tensor after checking the view against its storage.

@@ -180,3 +180,36 @@ struct StateDictNameTests {
     #expect(file.entry(named: "a")?.tensors.first?.storageOffset == 3)
   }
 }
+
+@Suite("Reading rows of a view")
+struct RowReadTests {
+  @Test("rows of contiguous and strided views read the same bytes as the whole, row by row")
+  func rows() throws {
+    let pickle = PickleWriter.stateDict([
+      ("base", { $0.tensor(key: "0", count: 24, shape: [4, 6], strides: [6, 1]) }),
+      ("t", { $0.tensor(key: "0", count: 24, shape: [6, 4], strides: [1, 6]) }),
+      ("cols", { $0.tensor(key: "0", count: 24, offset: 2, shape: [4, 3], strides: [6, 1]) }),
+      ("expanded", { $0.tensor(key: "0", count: 24, offset: 5, shape: [3, 2], strides: [0, 1]) }),
+    ])
+    let file = try PickleCheckpointFile(
+      path: TorchZipWriter(pickle: pickle, storages: [("0", floatStorage(24))]).write())
+    for entry in file.entries {
+      let tensor = entry.tensors[0]
+      let whole = try file.bytes(of: tensor)
+      var pieces: [UInt8] = []
+      for start in 0..<tensor.rowCount {
+        var piece = [UInt8](repeating: 0, count: tensor.rowByteCount)
+        try piece.withUnsafeMutableBytes { try file.read(tensor, rows: start..<start + 1, into: $0) }
+        pieces += piece
+      }
+      #expect(pieces == whole, "\(entry.name)")
+    }
+    // Rows of the transposed view reach most of the storage; of the contiguous one, just their bytes.
+    guard case .tensor(let transposed)? = file.entry(named: "t")?.value,
+      case .tensor(let base)? = file.entry(named: "base")?.value
+    else { return }
+    #expect(transposed.byteExtent(rows: 0..<1).count == (3 * 6 + 1) * 4)
+    #expect(
+      base.byteExtent(rows: 1..<3) == base.storage.byteRange.lowerBound + 24..<base.storage.byteRange.lowerBound + 72)
+  }
+}

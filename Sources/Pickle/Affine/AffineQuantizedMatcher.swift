@@ -141,7 +141,11 @@ struct AffineQuantizedMatcher {
   }
 
   private func checkKeys(_ wrapper: WrapperSubclass, allowed: Set<String>) throws(PickleError) {
-    if let key = wrapper.state.keys.first(where: { !allowed.contains($0) }) {
+    // torch marks a subclass held as a module's Parameter with `_is_param`.
+    if case let value? = wrapper.state["_is_param"] {
+      guard case .bool = value else { throw fail("\(wrapper.type.name)._is_param is \(value.kind)") }
+    }
+    if let key = wrapper.state.keys.first(where: { !allowed.contains($0) && $0 != "_is_param" }) {
       throw PickleError(.subclass, "\(wrapper.type.name): state key '\(key)' is not one of \(allowed.sorted())")
     }
   }
