@@ -1,8 +1,9 @@
 import Foundation
-import Pickle
 import SafeTensors
 import Testing
 import TorchAO
+
+@testable import Pickle
 
 /// A state dict `{"w": Float8Tensor}` whose state is written by `state` between the dict's
 /// EMPTY_DICT and its SETITEMS (MARK already open), over storages `0` (qdata, 16 bytes, F8) and
@@ -233,5 +234,19 @@ struct SubclassTests {
     let start = ContinuousClock.now
     #expect(try #require(subclassRefusal(bomb)).code == .tooDeep)
     #expect(ContinuousClock.now - start < .seconds(1))
+  }
+}
+
+@Suite("The torchao allowlists agree")
+struct AllowlistTests {
+  @Test("the pickle reader knows exactly torchao's safetensors subclasses, and writes only allowed _types")
+  func agree() {
+    #expect(Set(TorchAONames.subclasses.keys) == TensorDescription.allowedSubclasses)
+    let written = Set(TorchAONames.dataclasses.keys).union(TorchAONames.namedTuples.keys).union(TorchAONames.enums.keys)
+    #expect(written.isSubset(of: TensorDescription.allowedAttributeTypes))
+    for (name, subclass) in TorchAONames.subclasses {
+      #expect(Set(subclass.parts).count == subclass.parts.count, "\(name)")
+      #expect(subclass.wrapperAttributes.isSubset(of: subclass.attributes), "\(name)")
+    }
   }
 }
