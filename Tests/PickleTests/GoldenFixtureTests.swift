@@ -29,7 +29,7 @@ struct GoldenFixtureTests {
     "every entry equals the golden, in the golden's set of names",
     arguments: [
       ("plain", PickleCheckpointFile.Format.zip), ("module_sd", .zip), ("legacy", .legacy), ("proto4", .zip),
-      ("many", .zip),
+      ("many", .zip), ("py2_strings", .zip),
     ])
   func plain(name: String, format: PickleCheckpointFile.Format) throws {
     let file = try PickleCheckpointFile(path: PickleFixtures.path("\(name).pt"))
@@ -65,9 +65,12 @@ struct GoldenFixtureTests {
     #expect(shared.values.contains { $0.count >= 3 })  // one fp32 storage under several views
   }
 
-  @Test("a single-file HF pickle equals save_pretrained's safetensors; the tied lm_head shares its storage")
-  func hfSingle() throws {
-    let file = try PickleCheckpointFile(path: PickleFixtures.path("hf-single/pytorch_model.bin"))
+  @Test(
+    "a single-file HF pickle, zip or legacy, equals save_pretrained's safetensors; the tied lm_head shares its storage",
+    arguments: [("hf-single", PickleCheckpointFile.Format.zip), ("hf-legacy", .legacy)])
+  func hfSingle(directory: String, format: PickleCheckpointFile.Format) throws {
+    let file = try PickleCheckpointFile(path: PickleFixtures.path("\(directory)/pytorch_model.bin"))
+    #expect(file.format == format)
     let golden = try SafeTensorsFile(path: PickleFixtures.path("hf-single-safetensors/model.safetensors"))
     for expected in golden.header.tensors {
       guard case .tensor(let tensor)? = file.entry(named: expected.name)?.value else {
