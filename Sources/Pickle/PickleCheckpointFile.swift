@@ -48,8 +48,13 @@ public final class PickleCheckpointFile: Sendable {
   /// Opens and reads the checkpoint at `path`.
   ///
   /// - Throws: ``PickleError`` naming the file, and where known the byte offset and the entry.
-  public init(path: String) throws(PickleError) {
-    let reader = try FileReader(path: path)
+  public convenience init(path: String) throws(PickleError) {
+    try self.init(reader: try FileReader(path: path))
+  }
+
+  /// Reads the checkpoint `reader` holds (a file, or bytes in memory for tests).
+  init(reader: FileReader) throws(PickleError) {
+    let path = reader.path
     let archive = try TorchArchive(reader)
     let tensors = TensorMatcher(storages: archive.storages)
     let affine = AffineQuantizedMatcher(tensors: tensors)

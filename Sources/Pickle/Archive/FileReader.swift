@@ -2,11 +2,17 @@ import Foundation
 import SafeTensors
 import SystemPackage
 
-/// An open regular file read by absolute byte range (`pread`), never whole.
+/// An open regular file read by absolute byte range (`pread`), never whole; or, for tests, bytes
+/// in memory read the same way.
 final class FileReader: Sendable {
+  private enum Source {
+    case descriptor(FileDescriptor)
+    case memory([UInt8])
+  }
+
   let path: String
   let size: Int
-  private let descriptor: FileDescriptor
+  private let source: Source
 
   /// Opens `path` read-only without blocking (a FIFO never hangs the call).
   ///
@@ -24,12 +30,19 @@ final class FileReader: Sendable {
       try? descriptor.close()
       throw PickleError(.io, "not a regular file", file: path)
     }
-    self.descriptor = descriptor
+    self.source = .descriptor(descriptor)
     self.size = Int(status.st_size)
   }
 
+  /// Reads `bytes` as if they were the file at `path`.
+  init(bytes: [UInt8], path: String) {
+    self.path = path
+    self.size = bytes.count
+    self.source = .memory(bytes)
+  }
+
   deinit {
-    try? descriptor.close()
+    if case .descriptor(let descriptor) = source { try? descriptor.close() }
   }
 
   /// The bytes `range` of the file.
@@ -50,6 +63,15 @@ final class FileReader: Sendable {
     guard offset >= 0, offset <= size, buffer.count <= size - offset else {
       throw PickleError(
         .io, "bytes \(offset)..<\(offset + buffer.count) are outside the file's \(size)", file: path, offset: offset)
+    }
+    let descriptor: FileDescriptor
+    switch source {
+    case .memory(let bytes):
+      bytes.withUnsafeBytes {
+        buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + buffer.count]))
+      }
+      return
+    case .descriptor(let open): descriptor = open
     }
     do {
       try descriptor.readAll(fromAbsoluteOffset: Int64(offset), into: buffer)
