@@ -18,6 +18,7 @@ let package = Package(
     .library(name: "SafeTensors", targets: ["SafeTensors"]),
     .library(name: "Quantization", targets: ["Quantization"]),
     .library(name: "TorchAO", targets: ["TorchAO"]),
+    .library(name: "Pickle", targets: ["Pickle"]),
     .library(name: "Pipeline", targets: ["Pipeline"]),
   ],
   dependencies: [
@@ -35,6 +36,13 @@ let package = Package(
     ),
     .target(name: "Quantization", swiftSettings: strict),
     .target(name: "TorchAO", dependencies: ["SafeTensors", "Quantization"], swiftSettings: strict),
+    .target(
+      name: "Pickle",
+      dependencies: [
+        "SafeTensors", "TorchAO", "Quantization", .product(name: "SystemPackage", package: "swift-system"),
+      ],
+      swiftSettings: strict
+    ),
     .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
     .target(name: "CPlatform"),
     .target(
@@ -70,6 +78,11 @@ let package = Package(
     .testTarget(
       name: "TorchAOTests",
       dependencies: ["TorchAO", "Quantization", "SafeTensors"],
+      swiftSettings: testSettings
+    ),
+    .testTarget(
+      name: "PickleTests",
+      dependencies: ["Pickle", "TorchAO", "Quantization", "SafeTensors"],
       swiftSettings: testSettings
     ),
     .testTarget(
