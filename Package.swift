@@ -48,7 +48,7 @@ let package = Package(
     .target(
       name: "Pipeline",
       dependencies: [
-        "SafeTensors", "Quantization", "TorchAO", "CLZ4", "CPlatform",
+        "SafeTensors", "Quantization", "TorchAO", "Pickle", "CLZ4", "CPlatform",
         .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
         .product(name: "Crypto", package: "swift-crypto"),

@@ -27,7 +27,7 @@ struct Convert: AsyncParsableCommand {
 
   @Argument(
     help:
-      "The model directory or .safetensors file to convert, or a Hugging Face repository id (org/name) in the local cache."
+      "The model directory, .safetensors file or PyTorch pickle (.bin, .pt, .pth) to convert, or a Hugging Face repository id (org/name) in the local cache."
   )
   var input: String
 
@@ -61,7 +61,7 @@ struct Convert: AsyncParsableCommand {
 
   private func convert(reporter: ProgressReporter, stop: SignalStop) async throws {
     let input = try ModelLocation.resolve(self.input, revision: revision)
-    let checkpoint = try Checkpoint(path: input)
+    let checkpoint = try Checkpoint.input(at: input)
     let (recipe, options) = try flags.resolve()
     let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
     let conversion = Conversion(

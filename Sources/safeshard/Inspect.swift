@@ -15,7 +15,7 @@ struct Inspect: ParsableCommand {
 
   @Argument(
     help:
-      "A .safetensors file, a directory with model.safetensors or shards and an index, or a Hugging Face repository id (org/name) in the local cache."
+      "A .safetensors file, a directory with model.safetensors or shards and an index, a PyTorch pickle checkpoint (pytorch_model.bin, its shards and index, or a .bin/.pt/.pth file), or a Hugging Face repository id (org/name) in the local cache."
   )
   var path: String
 
@@ -26,7 +26,7 @@ struct Inspect: ParsableCommand {
   var json = false
 
   func run() throws {
-    let checkpoint = try Checkpoint(path: ModelLocation.resolve(path, revision: revision))
+    let checkpoint = try Checkpoint.input(at: ModelLocation.resolve(path, revision: revision))
     let report = InspectReport(checkpoint)
     print(json ? report.json() : report.table(), terminator: "")
   }

@@ -6,6 +6,8 @@ struct InspectReport {
   struct Row {
     var tensor: TensorInfo
     var file: String
+    /// How the tensor is read, when that is more than a copy of its bytes (a pickle input).
+    var note: String?
   }
 
   struct FileSummary {
@@ -18,6 +20,8 @@ struct InspectReport {
     var torchAOTypes: [(type: String, count: Int)]
   }
 
+  /// What the files are (``Checkpoint/format``).
+  var format: String
   var rows: [Row]
   var files: [FileSummary]
   /// The torchao weights, when the checkpoint is torchao's and decodes.
@@ -27,9 +31,10 @@ struct InspectReport {
     weights =
       (try? TorchAOCheckpoint(checkpoint, storedName: TorchAOCheckpoint.storedNames(ofModelAt: checkpoint.path)))?
       .weights ?? []
+    format = checkpoint.format
     rows = checkpoint.files.flatMap { file in
       let name = Self.fileName(file.path)
-      return file.header.tensors.map { Row(tensor: $0, file: name) }
+      return file.header.tensors.map { Row(tensor: $0, file: name, note: file.readingNote(of: $0.name)) }
     }
     // The shards of a torchao checkpoint carry the same metadata: summarize it once.
     var previous: (metadata: [String: String]?, summary: FileSummary)?
@@ -138,7 +143,10 @@ struct InspectReport {
     for start in stride(from: 0, to: cells.count, by: header.count) { line(cells[start..<start + header.count]) }
     var tail =
       "\n\(rows.count) tensors, \(totalParameters) parameters, \(totalBytes) bytes (\(ByteFormat.human(totalBytes)))"
-    tail += " in \(files.count) file\(files.count == 1 ? "" : "s")\n"
+    tail += " in \(files.count) file\(files.count == 1 ? "" : "s") (\(format))\n"
+    for row in rows {
+      if let note = row.note { tail += "  \(row.tensor.name.escapingControlCharacters): \(note)\n" }
+    }
     for file in files {
       tail += "\n\(file.name.escapingControlCharacters): \(file.tensorCount) tensors, \(file.dataBytes) data bytes\n"
       if file.plainMetadata.isEmpty && file.torchAOTypes.isEmpty { tail += "  no __metadata__\n" }
@@ -192,6 +200,7 @@ struct InspectReport {
         JSONMember("shape", .array(row.tensor.shape.map { .number(String($0)) })),
         JSONMember("bytes", .number(String(row.tensor.byteCount))),
         JSONMember("file", .string(row.file)),
+        JSONMember("note", row.note.map { .string($0) } ?? .null),
       ])
     }
     let fileValues: [JSONValue] = files.map { file in
@@ -216,6 +225,7 @@ struct InspectReport {
       ])
     }
     let root = JSONValue.object([
+      JSONMember("format", .string(format)),
       JSONMember("tensors", .array(tensorValues)),
       JSONMember("files", .array(fileValues)),
       JSONMember("torchao_weights", .array(weightValues)),

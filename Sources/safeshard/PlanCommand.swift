@@ -20,7 +20,7 @@ struct PlanCommand: ParsableCommand {
 
   @Argument(
     help:
-      "The model directory or .safetensors file to convert, or a Hugging Face repository id (org/name) in the local cache."
+      "The model directory, .safetensors file or PyTorch pickle (.bin, .pt, .pth) to convert, or a Hugging Face repository id (org/name) in the local cache."
   )
   var input: String
 
@@ -33,12 +33,14 @@ struct PlanCommand: ParsableCommand {
   var json = false
 
   func run() throws {
-    let checkpoint = try Checkpoint(path: ModelLocation.resolve(input, revision: revision))
+    let checkpoint = try Checkpoint.input(at: ModelLocation.resolve(input, revision: revision))
     let (recipe, options) = try flags.resolve()
     let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
     let share = try MemoryShare(plan: plan)
     print(
-      json ? Self.json(plan, recipe: recipe.name, share: share) : Self.text(plan, recipe: recipe.name, share: share),
+      json
+        ? Self.json(plan, recipe: recipe.name, share: share, input: checkpoint)
+        : Self.text(plan, recipe: recipe.name, share: share, input: checkpoint),
       terminator: "")
   }
 
@@ -48,8 +50,14 @@ struct PlanCommand: ParsableCommand {
     return entry.flattened.description.subclass ?? "quantize"
   }
 
-  static func text(_ plan: ConversionPlan, recipe: String, share: MemoryShare) -> String {
-    var text =
+  /// How the input tensor of `entry` is read, when that is more than a copy of its bytes.
+  static func readingNote(_ entry: ConversionPlan.Entry, input: Checkpoint) -> String? {
+    input.files[entry.inputs[0].file].readingNote(of: entry.inputs[0].tensor.name)
+  }
+
+  static func text(_ plan: ConversionPlan, recipe: String, share: MemoryShare, input: Checkpoint) -> String {
+    var text = "input: \(input.format), \(input.files.count) file\(input.files.count == 1 ? "" : "s")\n"
+    text +=
       "recipe \(recipe): \(plan.entries.filter { $0.config != nil }.count) of \(plan.entries.count) tensors quantized\n\n"
     let names = plan.entries.map(\.source.name.escapingControlCharacters)
     // An ASCII name without control characters (they are escaped) has one character a byte.
@@ -79,7 +87,9 @@ struct PlanCommand: ParsableCommand {
         if position > 0 { text += ", " }
         text += plan.shards[shard].fileName
       }
-      text += "]\n"
+      text += "]"
+      if let note = readingNote(entry, input: input) { text += "  (input " + note + ")" }
+      text += "\n"
       if entry.inputs.count > 1 {
         let inputs = entry.inputs.map(\.tensor.name.escapingControlCharacters)
         let shown = inputs.count <= 4 ? inputs : inputs.prefix(2) + ["…"] + inputs.suffix(2)
@@ -105,7 +115,7 @@ struct PlanCommand: ParsableCommand {
 
   /// The plan as one compact JSON object: what ``JSONWriter`` writes for it, written straight
   /// to bytes (a value tree of 100 000 entries costs more than the plan itself).
-  static func json(_ plan: ConversionPlan, recipe: String, share: MemoryShare) -> String {
+  static func json(_ plan: ConversionPlan, recipe: String, share: MemoryShare, input: Checkpoint) -> String {
     var bytes: [UInt8] = []
     func append(_ literal: String) { bytes.append(contentsOf: literal.utf8) }
     func append(string: String) { JSONWriter.appendString(string, style: .compact, to: &bytes) }
@@ -119,6 +129,8 @@ struct PlanCommand: ParsableCommand {
     }
     append(#"{"recipe":"#)
     append(string: recipe)
+    append(#","input_format":"#)
+    append(string: input.format)
     append(#","entries":["#)
     for (index, entry) in plan.entries.enumerated() {
       if index > 0 { append(",") }
@@ -132,6 +144,8 @@ struct PlanCommand: ParsableCommand {
       if entry.config != nil { append(string: action(entry)) }
       append(#","reason":"#)
       if let reason = entry.reason { append(string: reason) } else { append("null") }
+      append(#","input_note":"#)
+      if let note = readingNote(entry, input: input) { append(string: note) } else { append("null") }
       append(#","parameter":"#)
       append(string: entry.parameter)
       append(#","stored":["#)

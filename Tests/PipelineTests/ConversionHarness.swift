@@ -19,7 +19,7 @@ enum ConversionHarness {
   static func plan(_ input: String, recipe: String, _ configure: (inout ConversionOptions) -> Void = { _ in }) throws
     -> (Checkpoint, ConversionPlan)
   {
-    let checkpoint = try Checkpoint(path: input)
+    let checkpoint = try Checkpoint.input(at: input)
     var options = ConversionOptions()
     configure(&options)
     return (checkpoint, try ConversionPlan(checkpoint: checkpoint, recipe: try Recipe.load(recipe), options: options))

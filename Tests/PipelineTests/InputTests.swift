@@ -298,15 +298,20 @@ import Testing
       #expect(error?.message.contains("root of a Hugging Face cache entry") == true)
       #expect(error?.message.contains("snapshots/" + (snapshot as NSString).lastPathComponent) == true)
       #expect(error?.message.contains("repository id org/tiny") == true)
+      // transformers' pickle names are a checkpoint (PickleInput); other pickle names get a hint.
       let pickled = scratch + "/bin"
       try FileManager.default.createDirectory(atPath: pickled, withIntermediateDirectories: true)
       for name in ["pytorch_model.bin", "config.json"] {
         try "x".write(toFile: pickled + "/" + name, atomically: true, encoding: .utf8)
       }
-      let bin = #expect(throws: PipelineError.self) { try ModelLocation.resolve(pickled) }
-      #expect(bin?.code == .invalidInput)
-      #expect(bin?.message.contains("pytorch_model.bin (PyTorch pickle)") == true)
-      #expect(bin?.message.contains("safetensors only") == true)
+      #expect(try ModelLocation.resolve(pickled) == pickled)
+      let consolidated = scratch + "/pth"
+      try FileManager.default.createDirectory(atPath: consolidated, withIntermediateDirectories: true)
+      try "x".write(toFile: consolidated + "/consolidated.00.pth", atomically: true, encoding: .utf8)
+      let pth = #expect(throws: PipelineError.self) { try ModelLocation.resolve(consolidated) }
+      #expect(pth?.code == .invalidInput)
+      #expect(pth?.message.contains("consolidated.00.pth (PyTorch pickle)") == true)
+      #expect(pth?.message.contains("give the file itself") == true)
     }
   }
 }

@@ -20,7 +20,7 @@ extension Conversion {
     defer { withExtendedLifetime(locks) {} }
     let checkpoint: Checkpoint
     do {
-      checkpoint = try Checkpoint(path: identity.input)
+      checkpoint = try Checkpoint.input(at: identity.input)
     } catch {
       throw PipelineError(.invalidInput, "\(error)", path: identity.input, cause: error)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Pickle
 import SafeTensors
 
 /// Finds the model named on the command line: a local directory or `.safetensors` file, or a
@@ -104,7 +105,7 @@ public enum ModelLocation {
   }
 
   /// Refuses, with a hint, a directory that is not a checkpoint but a common mistake for one: the
-  /// root of a cache entry, or a model with only pickled `.bin` weights.
+  /// root of a cache entry, or pickled weights under names transformers does not give them.
   private static func checkLayout(of directory: String) throws(PipelineError) {
     let manager = FileManager.default
     let names = Set((try? manager.contentsOfDirectory(atPath: directory)) ?? [])
@@ -124,12 +125,14 @@ public enum ModelLocation {
         path: directory)
     }
     let pickled = names.filter { $0.hasSuffix(".bin") || $0.hasSuffix(".pt") || $0.hasSuffix(".pth") }.sorted()
-    if !pickled.isEmpty && !names.contains(where: { $0.hasSuffix(".safetensors") }) {
+    if !pickled.isEmpty && !names.contains(where: { $0.hasSuffix(".safetensors") })
+      && !names.contains(PickleInput.singleFile) && !names.contains(PickleCheckpointFile.indexFileName)
+    {
       throw PipelineError(
         .invalidInput,
         "\(directory) holds \(pickled.prefix(3).joined(separator: ", "))\(pickled.count > 3 ? ", …" : "") "
-          + "(PyTorch pickle) and no safetensors; safeshard reads safetensors only. Convert it first, e.g. "
-          + "model.save_pretrained(directory, safe_serialization=True) in transformers",
+          + "(PyTorch pickle) but neither \(PickleInput.singleFile) nor \(PickleCheckpointFile.indexFileName); "
+          + "give the file itself as INPUT",
         path: directory)
     }
   }

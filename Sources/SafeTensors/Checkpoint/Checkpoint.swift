@@ -17,6 +17,8 @@ public struct Checkpoint: Sendable {
   public let files: [SafeTensorsFile]
   /// The index, for a sharded checkpoint.
   public let index: ShardIndex?
+  /// What the files are: `safetensors`, or the format of files presented as safetensors.
+  public let format: String
   /// Each tensor's file and its position in that file's header.
   private let locations: [ExactName: (file: Int, tensor: Int)]
   /// Where each file's tensors start in ``tensors``, and (last) their count.
@@ -76,12 +78,31 @@ public struct Checkpoint: Sendable {
     return problems
   }
 
+  /// The checkpoint at `path` whose files, of the format `format`, are presented as safetensors
+  /// (``SafeTensorsFile/init(presenting:header:source:)``).
+  ///
+  /// - Throws: `duplicateTensor` when two files present the same tensor name.
+  public init(path: String, presenting files: [SafeTensorsFile], format: String) throws(SafeTensorsError) {
+    var locations: [ExactName: (file: Int, tensor: Int)] = [:]
+    for (position, file) in files.enumerated() {
+      for (index, tensor) in file.header.tensors.enumerated() {
+        if let other = locations.updateValue((position, index), forKey: ExactName(tensor.name)) {
+          throw SafeTensorsError(
+            .duplicateTensor, "is also in \(files[other.file].path)", file: file.path, tensor: tensor.name)
+        }
+      }
+    }
+    self.init(path: path, files: files, index: nil, locations: locations, format: format)
+  }
+
   private init(
-    path: String, files: [SafeTensorsFile], index: ShardIndex?, locations: [ExactName: (file: Int, tensor: Int)]
+    path: String, files: [SafeTensorsFile], index: ShardIndex?, locations: [ExactName: (file: Int, tensor: Int)],
+    format: String = "safetensors"
   ) {
     self.path = path
     self.files = files
     self.index = index
+    self.format = format
     self.locations = locations
     var starts = [0]
     for file in files { starts.append(starts.last! + file.header.tensors.count) }

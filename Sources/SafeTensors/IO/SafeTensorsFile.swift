@@ -1,7 +1,8 @@
 import Foundation
 import SystemPackage
 
-/// An open safetensors file with a validated header, whose tensor bytes are read by range.
+/// An open safetensors file with a validated header, whose tensor bytes are read by range; or a
+/// file of another format presented as one (``init(presenting:header:source:)``).
 ///
 /// Opening reads the 8-byte length and the header only, and checks every rule of
 /// ``SafeTensorsHeader`` plus the file length; tensor data is never loaded whole. The file
@@ -12,9 +13,24 @@ public final class SafeTensorsFile: Sendable {
   public let path: String
   /// The validated header.
   public let header: SafeTensorsHeader
-  /// The file offset of the first data byte: 8 plus the header length.
+  /// The file offset of the first data byte: 8 plus the header length (0 for a presented file).
   public let dataStart: Int
-  private let descriptor: FileDescriptor
+  private let storage: Storage
+
+  private enum Storage: Sendable {
+    case descriptor(FileDescriptor)
+    case presented(any TensorByteSource)
+  }
+
+  /// The file at `path`, of another format, presented as safetensors: `header` lists its tensors
+  /// as safetensors would store them (offsets into a data section that does not exist as such),
+  /// and `source` reads their bytes.
+  public init(presenting path: String, header: SafeTensorsHeader, source: any TensorByteSource) {
+    self.path = path
+    self.header = header
+    self.dataStart = 0
+    self.storage = .presented(source)
+  }
 
   /// Opens and validates the file at `path`.
   ///
@@ -53,7 +69,7 @@ public final class SafeTensorsFile: Sendable {
       try header.checkDataLength(fileSize - 8 - length)
       self.header = header
       self.dataStart = 8 + length
-      self.descriptor = descriptor
+      self.storage = .descriptor(descriptor)
     } catch {
       try? descriptor.close()
       throw error.inFile(path)
@@ -61,7 +77,7 @@ public final class SafeTensorsFile: Sendable {
   }
 
   deinit {
-    try? descriptor.close()
+    if case .descriptor(let descriptor) = storage { try? descriptor.close() }
   }
 
   /// The entry named `name`.
@@ -72,6 +88,13 @@ public final class SafeTensorsFile: Sendable {
       throw SafeTensorsError(.tensorNotFound, "no such tensor in the file", file: path, tensor: name)
     }
     return tensor
+  }
+
+  /// How the tensor named `name` is read, when the file is presented as safetensors and that is
+  /// more than a copy of its bytes (``TensorByteSource/readingNote(of:)``).
+  public func readingNote(of name: String) -> String? {
+    guard case .presented(let source) = storage else { return nil }
+    return source.readingNote(of: name)
   }
 
   /// Reads `buffer.count` bytes of `tensor`'s data, starting `offset` bytes into it.
@@ -86,7 +109,12 @@ public final class SafeTensorsFile: Sendable {
         .invalidArgument, "bytes \(offset)..<\(offset + buffer.count) are outside the tensor's \(tensor.byteCount)",
         file: path, tensor: tensor.name)
     }
-    try Self.readExactly(descriptor, into: buffer, at: dataStart + tensor.dataOffsets.lowerBound + offset, path: path)
+    switch storage {
+    case .descriptor(let descriptor):
+      try Self.readExactly(descriptor, into: buffer, at: dataStart + tensor.dataOffsets.lowerBound + offset, path: path)
+    case .presented(let source):
+      try source.read(tensor, at: offset, into: buffer)
+    }
   }
 
   /// Reads `tensor`'s data front to back in pieces of at most `chunkSize` bytes, handing each
@@ -154,4 +182,19 @@ public final class SafeTensorsFile: Sendable {
       }
     }
   }
+}
+
+/// What reads the tensors of a file presented as safetensors
+/// (``SafeTensorsFile/init(presenting:header:source:)``).
+public protocol TensorByteSource: Sendable {
+  /// Reads `buffer.count` bytes of `tensor`'s data as safetensors stores it (C order,
+  /// little-endian), starting `offset` bytes into it; the caller has checked that the range is
+  /// inside the tensor.
+  ///
+  /// - Throws: ``SafeTensorsError`` naming the file and tensor when the bytes cannot be read.
+  func read(_ tensor: TensorInfo, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SafeTensorsError)
+
+  /// How the tensor named `name` is read, when that is more than a copy of its bytes (e.g.
+  /// "dequantized from …"), for `plan` and `inspect` to show.
+  func readingNote(of name: String) -> String?
 }

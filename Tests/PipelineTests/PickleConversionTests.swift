@@ -1,0 +1,135 @@
+import Foundation
+import Pipeline
+import SafeTensors
+import Testing
+
+/// PyTorch pickle checkpoints (Tests/Fixtures/pickle, made by torch 2.15 / torchao 0.18 / 0.12 with
+/// Tests/Interop/make_pickle_fixtures.py) converted through the whole pipeline: every stored
+/// tensor (dtype, shape, bytes) and every `__metadata__` entry (parsed; `tensor_names` as a set,
+/// its order is free; transformers' `format` left aside where the golden was written without it)
+/// equals the golden or the conversion of the safetensors twin.
+@Suite struct PickleConversionTests {
+  static let fixtures = ConversionHarness.repository.appendingPathComponent("Tests/Fixtures/pickle").path
+
+  /// The stored tensors of the checkpoint at `path`: dtype, shape and bytes by name; and its
+  /// metadata, the same in every file, with `tensor_names` as a sorted list.
+  static func contents(_ path: String, ignoringFormat: Bool = false) throws
+    -> (tensors: [String: String], metadata: [String: JSONValue])
+  {
+    let checkpoint = try Checkpoint(path: path)
+    var tensors: [String: String] = [:]
+    for (tensor, file) in checkpoint.tensors {
+      tensors[tensor.name] = "\(tensor.dtype.rawValue) \(tensor.shape) \(try file.bytes(of: tensor))"
+    }
+    var metadata: [String: JSONValue] = [:]
+    for (key, text) in checkpoint.files[0].header.metadata ?? [:] where !(ignoringFormat && key == "format") {
+      // Values are JSON except transformers' `format`.
+      let value = key == "format" ? .string(text) : try JSONParser.parse(text)
+      metadata[key] =
+        key == "tensor_names" ? .array((value.array ?? []).sorted { ($0.string ?? "") < ($1.string ?? "") }) : value
+    }
+    for file in checkpoint.files { #expect(file.header.metadata == checkpoint.files[0].header.metadata) }
+    return (tensors, metadata)
+  }
+
+  static func expectSame(_ output: String, _ expected: String, ignoringFormat: Bool = false) throws {
+    let (tensors, metadata) = try contents(output, ignoringFormat: ignoringFormat)
+    let (expectedTensors, expectedMetadata) = try contents(expected, ignoringFormat: ignoringFormat)
+    #expect(Set(tensors.keys) == Set(expectedTensors.keys))
+    for (name, value) in expectedTensors { #expect(tensors[name] == value, "\(name)") }
+    #expect(metadata == expectedMetadata)
+  }
+
+  static func converted(_ input: String, recipe: String, in scratch: URL, _ name: String = "out") async throws
+    -> String
+  {
+    let output = scratch.appendingPathComponent(name).path
+    try await ConversionHarness.convert(input, to: output, recipe: recipe)
+    return output
+  }
+
+  /// A bare `.pt` file with `--recipe reshard`: every name of the state dict, as a contiguous copy
+  /// (views with offsets and strides, 0-d and empty tensors, shared storages, float8, legacy
+  /// format, protocol 4, py2 strings, 300 tensors).
+  @Test(arguments: ["plain", "module_sd", "legacy", "proto4", "py2_strings", "many"])
+  func reshardingAPickleFileWritesItsStateDict(name: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = try await Self.converted("\(Self.fixtures)/\(name).pt", recipe: "reshard", in: scratch)
+    try Self.expectSame(output, "\(Self.fixtures)/\(name).safetensors", ignoringFormat: true)
+  }
+
+  /// A tiny Llama saved as `pytorch_model.bin` (zip and legacy format) and as 5 shards with
+  /// `pytorch_model.bin.index.json`: any recipe gives what it gives on the model saved as
+  /// safetensors by `save_pretrained` (`lm_head.weight`, tied to the embedding, left out as
+  /// `save_pretrained` leaves it out).
+  @Test(
+    arguments: ["hf-single", "hf-legacy", "hf-sharded"],
+    ["reshard", "int8-weight-only", "float8-dynamic", "int8-dynamic", "intx-weight-only-int4"])
+  func aPickleModelConvertsAsItsSafetensorsTwin(model: String, recipe: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let twin = model == "hf-sharded" ? "hf-sharded-safetensors" : "hf-single-safetensors"
+    let output = try await Self.converted("\(Self.fixtures)/\(model)", recipe: recipe, in: scratch)
+    let expected = try await Self.converted("\(Self.fixtures)/\(twin)", recipe: recipe, in: scratch, "twin")
+    try Self.expectSame(output, expected)
+    #expect(!FileManager.default.fileExists(atPath: output + "/pytorch_model.bin"))
+    let config = { (path: String) in try JSONParser.parse(Array(Data(contentsOf: URL(fileURLWithPath: path)))) }
+    // The twin's config.json, written by save_pretrained, has two more keys than the pickle's.
+    #expect(
+      try config(output + "/config.json")["quantization_config"]
+        == config(expected + "/config.json")["quantization_config"])
+  }
+
+  /// torchao 0.18 tensor subclasses pickled (Int8Tensor weight-only and dynamic, Float8Tensor
+  /// weight-only and dynamic with its Float8MMConfig, IntxUnpackedToInt8Tensor, Int4Tensor):
+  /// `--recipe reshard` writes torchao's safetensors layout, equal to torchao's
+  /// `flatten_tensor_state_dict` of the loaded state dict, and keeps config.json as it is.
+  @Test(arguments: ["int8wo", "int8dq", "fp8wo", "fp8dq", "intx4", "int4"])
+  func aTorchAOPickleBecomesTorchAOSafetensors(name: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let input = "\(Self.fixtures)/ao/\(name)"
+    #expect(try Checkpoint.input(at: input).format == "torchao pickle")
+    let output = try await Self.converted(input, recipe: "reshard", in: scratch)
+    try Self.expectSame(output, "\(input)/expected.safetensors", ignoringFormat: true)
+    #expect(
+      try Data(contentsOf: URL(fileURLWithPath: output + "/config.json"))
+        == Data(contentsOf: URL(fileURLWithPath: input + "/config.json")))
+  }
+
+  /// Legacy AffineQuantizedTensor pickles (torchao 0.12) with plain layouts read as their
+  /// dequantized values, bit for bit torchao 0.12's `dequantize()`; a packed layout is refused
+  /// with a message that says so, and nothing is written.
+  @Test(arguments: ["int8wo", "int8dq", "fp8wo"])
+  func aLegacyAffineQuantizedPickleIsDequantized(name: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = try await Self.converted("\(Self.fixtures)/aqt/\(name).pt", recipe: "reshard", in: scratch)
+    try Self.expectSame(output, "\(Self.fixtures)/aqt/\(name).dequantized.safetensors", ignoringFormat: true)
+  }
+
+  @Test func aPackedAffineQuantizedLayoutIsRefused() throws {
+    let error = #expect(throws: PipelineError.self) {
+      try Checkpoint.input(at: "\(Self.fixtures)/aqt/int4wo_cpu.pt")
+    }
+    #expect(error?.code == .invalidInput)
+    #expect(error?.message.contains("packed AQT layouts are not supported") == true)
+  }
+
+  /// A hostile pickle is refused before any output exists, naming the file, the byte and the
+  /// global it would have called.
+  @Test func aHostilePickleIsRefusedNamingTheFileOffsetAndGlobal() throws {
+    let path = "\(Self.fixtures)/adversarial/global_os_system_in_dict.pt"
+    let error = #expect(throws: PipelineError.self) { try Checkpoint.input(at: path) }
+    #expect(error?.path == path)
+    #expect(error?.message.contains("byte ") == true)
+    #expect(error?.message.contains("system") == true)
+  }
+
+  @Test func theInputFormatIsNamed() throws {
+    #expect(try Checkpoint.input(at: "\(Self.fixtures)/hf-single").format == "pickle (zip)")
+    #expect(try Checkpoint.input(at: "\(Self.fixtures)/hf-legacy").format == "pickle (legacy)")
+    #expect(try Checkpoint.input(at: "\(Self.fixtures)/hf-single-safetensors").format == "safetensors")
+  }
+}
