@@ -1,12 +1,14 @@
 """Compares a checkpoint with a golden of the pickle / quantized-input fixtures, tensor for tensor.
 
-    python Tests/Interop/compare_to_golden.py OUT GOLDEN [--ignore-format]
+    python Tests/Interop/compare_to_golden.py OUT GOLDEN [--ignore-format] [--names-as-set]
 
 OUT and GOLDEN are each a .safetensors file or a directory of them (shards are merged by tensor
 name). Equal means: the same tensor names, and for each the same dtype, shape and bytes; the same
 `__metadata__` once every value is JSON-parsed (`format` left out with --ignore-format, since
 transformers writes `format: pt` and torchao's flatten_tensor_state_dict does not); and, when both
 are directories with a config.json, the same `quantization_config` (or both without one).
+With --names-as-set the order of `tensor_names` is left aside (a state dict's order is free: a
+pickle keeps the model's, a safetensors file its sorted names).
 Python standard library only. Prints each difference; the last line is
 `equal` or `N differences`, and the exit status is 0 only when equal.
 
@@ -61,8 +63,13 @@ def main():
     ap.add_argument("out")
     ap.add_argument("golden")
     ap.add_argument("--ignore-format", action="store_true")
+    ap.add_argument("--names-as-set", action="store_true")
     a = ap.parse_args()
     (ot, om), (gt, gm) = read(a.out), read(a.golden)
+    if a.names_as_set:
+        for m in (om, gm):
+            if isinstance(m.get("tensor_names"), list):
+                m["tensor_names"] = sorted(m["tensor_names"])
     diffs = []
     for name in sorted(set(ot) | set(gt)):
         if name not in ot:
