@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Converts the same synthetic Llama-shaped weights once from a PyTorch pickle (pytorch_model.bin,
-# torch.save zip format) and once from safetensors, with the same recipe and memory budget, and
-# prints wall time, CPU and peak RSS of each, and whether the outputs hold the same tensors.
+# Converts the same synthetic Llama-shaped weights once from PyTorch pickles and once from
+# safetensors, with the same recipe and memory budget, and prints wall time, CPU and peak RSS of
+# each, and whether the outputs hold the same tensors. The inputs are sharded as transformers < 5
+# sharded them (`huggingface_hub.save_torch_state_dict`, `pytorch_model-0000k-of-0000N.bin` +
+# `pytorch_model.bin.index.json`, and the same with safetensors), in shards of at most SHARD
+# (default 2GB); SHARD=none writes one `pytorch_model.bin` (zip64 past 4 GiB) and one
+# `model.safetensors`.
 #
 #   PYTHON=/path/to/venv/bin/python bash Benchmarks/pickle-bench.sh [GiB, default 2] [recipe, default int8-weight-only]
 #
 # Needs a Python with torch and safetensors (the reference stack, ../shared/reference/README.md)
-# to write the inputs. Environment: BENCH_DIR (default $TMPDIR or /tmp), MEMORY (256MiB),
-# SAFESHARD (a built binary; default: build it in release with --scratch-path .build-release).
+# and huggingface_hub to write the inputs. Environment: SHARD, BENCH_DIR (default $TMPDIR or /tmp), MEMORY (256MiB),
+# ROUNDS (3), SAFESHARD (a built binary; default: build it in release with --scratch-path .build-release).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -22,10 +26,11 @@ fi
 dir="$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/pickle-bench.XXXXXX")"
 trap 'rm -rf "$dir"' EXIT
 
-"$python" - "$gib" "$dir" <<'PY'
+"$python" - "$gib" "$dir" "${SHARD:-2GB}" <<'PY'
 import json, os, sys, torch
+from huggingface_hub import save_torch_state_dict
 from safetensors.torch import save_file
-gib, out = float(sys.argv[1]), sys.argv[2]
+gib, out, shard = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 hidden, inter, vocab = 2048, 5632, 32000
 per_layer = 4 * hidden * hidden + 3 * hidden * inter
 layers = max(1, int((gib * 2**30 / 2 - 2 * vocab * hidden) / per_layer))
@@ -49,23 +54,33 @@ for name in ["pickle", "safetensors"]:
     os.makedirs(f"{out}/{name}")
     with open(f"{out}/{name}/config.json", "w") as f:
         json.dump(config, f)
-torch.save(sd, f"{out}/pickle/pytorch_model.bin")
-save_file(sd, f"{out}/safetensors/model.safetensors", metadata={"format": "pt"})
+if shard == "none":
+    torch.save(sd, f"{out}/pickle/pytorch_model.bin")
+    save_file(sd, f"{out}/safetensors/model.safetensors", metadata={"format": "pt"})
+else:
+    save_torch_state_dict(sd, f"{out}/pickle", safe_serialization=False, max_shard_size=shard)
+    save_torch_state_dict(sd, f"{out}/safetensors", safe_serialization=True, max_shard_size=shard)
 PY
 
-echo "$(du -sh "$dir/pickle/pytorch_model.bin" | cut -f1) of weights, recipe $recipe, --memory $memory, $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg)"
+echo "$(du -sh "$dir/pickle" | cut -f1) of weights in $(ls "$dir/pickle" | grep -c '\.bin$') .bin file(s), recipe $recipe, --memory $memory, $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg)"
 echo
 echo "| input | wall (s) | CPU (s) | peak RSS (MiB) |"
 echo "|---|---:|---:|---:|"
-for round in 1 2; do
+rounds="${ROUNDS:-3}"
+: >"$dir/walls"
+for round in $(seq "$rounds"); do
   for name in pickle safetensors; do
     rm -rf "$dir/out-$name"
     sync
     /usr/bin/time -o "$dir/time" -f "%e %U %S %M" "$SAFESHARD" convert "$dir/$name" "$dir/out-$name" \
       --recipe "$recipe" --memory "$memory" --progress none >/dev/null
     read -r wall user sys rss <"$dir/time"
+    echo "$name $wall" >>"$dir/walls"
     echo "| $name (round $round) | $wall | $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }') | $((rss / 1024)) |"
   done
 done
+median() { grep "^$1 " "$dir/walls" | cut -d' ' -f2 | sort -g | sed -n "$(((rounds + 1) / 2))p"; }
 echo
+echo "median wall: pickle $(median pickle) s, safetensors $(median safetensors) s," \
+  "ratio $(awk -v p="$(median pickle)" -v s="$(median safetensors)" 'BEGIN { printf "%.2f", p / s }') (target <= 1.2)"
 "$python" "$root/Tests/Interop/compare_to_golden.py" "$dir/out-pickle" "$dir/out-safetensors" --names-as-set && echo "outputs: the same tensors and metadata"
