@@ -127,6 +127,33 @@ import Testing
     #expect(error?.message.contains("system") == true)
   }
 
+  /// A sharded pickle whose index moves a tensor to another shard, or lists one no shard holds.
+  @Test func aShardedPickleWhoseIndexDisagreesIsRefusedNamingTheTensor() throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let model = scratch.appendingPathComponent("model").path
+    try FileManager.default.copyItem(atPath: "\(Self.fixtures)/hf-sharded", toPath: model)
+    let indexPath = model + "/pytorch_model.bin.index.json"
+    let original = try String(contentsOfFile: indexPath, encoding: .utf8)
+    let name = "model.norm.weight"
+    let index = try ShardIndex.decode(Array(original.utf8), path: indexPath)
+    let shard = try #require(index.weightMap.first { $0.tensor == name }?.file)
+    let other = try #require(index.shardFiles.first { $0 != shard })
+    var moved = index
+    moved.weightMap = index.weightMap.map { $0.tensor == name ? ($0.tensor, other) : $0 }
+    try moved.encoded().write(toFile: indexPath, atomically: true, encoding: .utf8)
+    let error = #expect(throws: PipelineError.self) { try Checkpoint.input(at: model) }
+    #expect(error?.tensor == name)
+    #expect(error?.message.contains("the index puts it in \(other), but it is in \(shard)") == true)
+
+    var extra = index
+    extra.weightMap.append(("model.extra.weight", shard))
+    try extra.encoded().write(toFile: indexPath, atomically: true, encoding: .utf8)
+    let missing = #expect(throws: PipelineError.self) { try Checkpoint.input(at: model) }
+    #expect(missing?.tensor == "model.extra.weight")
+    #expect(missing?.message.contains("which does not hold it") == true)
+  }
+
   @Test func theInputFormatIsNamed() throws {
     #expect(try Checkpoint.input(at: "\(Self.fixtures)/hf-single").format == "pickle (zip)")
     #expect(try Checkpoint.input(at: "\(Self.fixtures)/hf-legacy").format == "pickle (legacy)")

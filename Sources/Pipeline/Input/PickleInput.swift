@@ -123,9 +123,8 @@ enum PickleInput {
         seen += 1
       }
     }
-    if seen != index.weightMap.count {
-      let present = Set(pickles.flatMap { $0.entries.map { ExactName($0.name) } })
-      let missing = index.weightMap.first { !present.contains(ExactName($0.tensor)) }!
+    let present = seen == index.weightMap.count ? [] : Set(pickles.flatMap { $0.entries.map { ExactName($0.name) } })
+    if let missing = index.weightMap.first(where: { !present.isEmpty && !present.contains(ExactName($0.tensor)) }) {
       throw PipelineError(
         .invalidInput,
         "\(indexPath): tensor '\(missing.tensor)': the index puts it in \(missing.file), which does not hold it",
