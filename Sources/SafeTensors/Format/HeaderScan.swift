@@ -28,6 +28,11 @@ struct HeaderScan {
   var members: [Member] = []
   /// Each tensor's position among the members that are not `__metadata__`.
   var positions: [ExactName: Int] = [:]
+  /// The integers of the list being read, in storage kept from list to list.
+  private var integers: [Int] = []
+  /// The shapes read most recently, also as `UInt64`s: a header's entries share a few shapes,
+  /// which then share their storage instead of allocating arrays each.
+  private var shapes: [(shape: [Int], wide: [UInt64])] = []
 
   /// The `__metadata__` text most recently decoded, and what it decoded to: the shards of a
   /// torchao checkpoint all carry the same one, which is then decoded once.
@@ -107,7 +112,7 @@ struct HeaderScan {
           parser.position = valueStart
           members.append(.otherMetadata(try parser.parseValue(depth: 1)))
         }
-      } else if let tensor = Self.readEntry(&parser, name: key) {
+      } else if let tensor = readEntry(&parser, name: key) {
         members.append(.tensor(tensor))
       } else {
         parser.position = valueStart
@@ -141,6 +146,7 @@ struct HeaderScan {
     }
     parser.position += 1
     var metadata: [String: String] = [:]
+    var lastValue: (bytes: Range<Int>, text: String)?
     parser.skipWhitespace()
     if parser.current == UInt8(ascii: "}") {
       parser.position += 1
@@ -162,7 +168,21 @@ struct HeaderScan {
       parser.position += 1
       parser.skipWhitespace()
       guard parser.current == UInt8(ascii: "\"") else { return nil }
-      metadata[key] = try parser.parseString()
+      // torchao's entries repeat a few descriptions: a value written with the same bytes as the
+      // one before (quotes included, so it ends where that one ended) is the same string.
+      let valueStart = parser.position
+      if let last = lastValue, parser.input.count - valueStart >= last.bytes.count,
+        memcmp(
+          parser.input.baseAddress! + last.bytes.lowerBound, parser.input.baseAddress! + valueStart, last.bytes.count)
+          == 0
+      {
+        parser.position += last.bytes.count
+        metadata[key] = last.text
+      } else {
+        let text = try parser.parseString()
+        lastValue = (valueStart..<parser.position, text)
+        metadata[key] = text
+      }
       parser.skipWhitespace()
       switch parser.current {
       case UInt8(ascii: ","): parser.position += 1
@@ -180,30 +200,41 @@ struct HeaderScan {
 
   /// Reads an entry written the usual way that passes every rule of a single entry, or returns
   /// `nil` (the parser anywhere) for anything else.
-  private static func readEntry(_ parser: inout JSONParser, name: String) -> TensorInfo? {
+  private mutating func readEntry(_ parser: inout JSONParser, name: String) -> TensorInfo? {
     guard parser.current == UInt8(ascii: "{") else { return nil }
     parser.position += 1
     var dtype: DType?
-    var shape: [Int]?
-    var offsets: [Int]?
+    var shape: (shape: [Int], wide: [UInt64])?
+    var offsets: Range<Int>?
     repeat {
       parser.skipWhitespace()
-      guard let key = readPlainString(&parser) else { return nil }
+      guard let key = Self.readPlainString(&parser) else { return nil }
       parser.skipWhitespace()
       guard parser.current == UInt8(ascii: ":") else { return nil }
       parser.position += 1
       parser.skipWhitespace()
       if key.elementsEqual("dtype".utf8), dtype == nil {
-        guard let text = readPlainString(&parser),
+        guard let text = Self.readPlainString(&parser),
           let type = DType(rawValue: String(decoding: text, as: UTF8.self))
         else { return nil }
         dtype = type
       } else if key.elementsEqual("shape".utf8), shape == nil {
-        guard let integers = readIntegers(&parser) else { return nil }
-        shape = integers
+        guard Self.readIntegers(&parser, into: &integers) else { return nil }
+        if let known = shapes.first(where: { $0.shape == integers }) {
+          shape = known
+        } else {
+          let copy = [Int](unsafeUninitializedCapacity: integers.count) { buffer, count in
+            count = buffer.initialize(fromContentsOf: integers)
+          }
+          if shapes.count == 8 { shapes.removeFirst() }
+          shapes.append((copy, copy.map { UInt64($0) }))
+          shape = shapes.last
+        }
       } else if key.elementsEqual("data_offsets".utf8), offsets == nil {
-        guard let integers = readIntegers(&parser), integers.count == 2 else { return nil }
-        offsets = integers
+        guard Self.readIntegers(&parser, into: &integers), integers.count == 2, integers[0] <= integers[1] else {
+          return nil
+        }
+        offsets = integers[0]..<integers[1]
       } else {
         return nil
       }
@@ -211,11 +242,11 @@ struct HeaderScan {
       guard parser.current == UInt8(ascii: ",") || parser.current == UInt8(ascii: "}") else { return nil }
       parser.position += 1
     } while parser.input[parser.position - 1] == UInt8(ascii: ",")
-    guard let dtype, let shape, let offsets, offsets[0] <= offsets[1],
-      let bytes = try? dataByteCount(dtype, shape.map { UInt64($0) }, tensor: name),
-      bytes == UInt64(offsets[1] - offsets[0])
+    guard let dtype, let shape, let offsets,
+      let bytes = try? dataByteCount(dtype, shape.wide, tensor: name),
+      bytes == UInt64(offsets.count)
     else { return nil }
-    return TensorInfo(name: name, dtype: dtype, shape: shape, dataOffsets: offsets[0]..<offsets[1])
+    return TensorInfo(name: name, dtype: dtype, shape: shape.shape, dataOffsets: offsets)
   }
 
   /// The bytes of a string without escapes, or `nil`.
@@ -232,36 +263,37 @@ struct HeaderScan {
     return UnsafeBufferPointer(rebasing: parser.input[start..<end])
   }
 
-  /// A list of non-negative integers written without sign, fraction, exponent or leading zero,
-  /// of at most 18 digits each (so under `Int.max`), or `nil`.
-  private static func readIntegers(_ parser: inout JSONParser) -> [Int]? {
-    guard parser.current == UInt8(ascii: "[") else { return nil }
+  /// Reads into `integers` a list of non-negative integers written without sign, fraction,
+  /// exponent or leading zero, of at most 18 digits each (so under `Int.max`), or returns
+  /// `false`.
+  private static func readIntegers(_ parser: inout JSONParser, into integers: inout [Int]) -> Bool {
+    integers.removeAll(keepingCapacity: true)
+    guard parser.current == UInt8(ascii: "[") else { return false }
     parser.position += 1
-    var integers: [Int] = []
     parser.skipWhitespace()
     if parser.current == UInt8(ascii: "]") {
       parser.position += 1
-      return integers
+      return true
     }
     while true {
       parser.skipWhitespace()
       let start = parser.position
       var value = 0
       while let byte = parser.current, parser.isDigit(byte) {
-        if parser.position - start == 18 { return nil }
+        if parser.position - start == 18 { return false }
         value = value * 10 + Int(byte - UInt8(ascii: "0"))
         parser.position += 1
       }
       let digits = parser.position - start
-      guard digits > 0, digits == 1 || parser.input[start] != UInt8(ascii: "0") else { return nil }
+      guard digits > 0, digits == 1 || parser.input[start] != UInt8(ascii: "0") else { return false }
       integers.append(value)
       parser.skipWhitespace()
       switch parser.current {
       case UInt8(ascii: ","): parser.position += 1
       case UInt8(ascii: "]"):
         parser.position += 1
-        return integers
-      default: return nil
+        return true
+      default: return false
       }
     }
   }
