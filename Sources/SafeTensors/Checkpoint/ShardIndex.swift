@@ -50,18 +50,20 @@ public struct ShardIndex: Sendable, Equatable {
   /// - Throws: `indexFormat` when the JSON or its structure is wrong, `unsafeShardName` when a
   ///   shard name is empty, absolute, or contains `/`, `\`, `..` or NUL.
   public static func decode(_ bytes: [UInt8], path: String) throws(SafeTensorsError) -> ShardIndex {
-    let root: JSONValue
+    let scan: IndexScan?
     do {
-      root = try JSONParser.parse(bytes)
+      scan = try bytes.withUnsafeBufferPointer { input in
+        Result { () throws(JSONParser.Failure) in try IndexScan.scan(input) }
+      }.get()
     } catch {
       throw SafeTensorsError(.indexFormat, "not valid JSON: \(error)", file: path)
     }
-    guard root.members != nil else { throw SafeTensorsError(.indexFormat, "not a JSON object", file: path) }
-    guard let map = root["weight_map"]?.members else {
+    guard let scan else { throw SafeTensorsError(.indexFormat, "not a JSON object", file: path) }
+    guard let map = scan.weightMap else {
       throw SafeTensorsError(.indexFormat, "has no \"weight_map\" object", file: path)
     }
     var metadata: [JSONMember] = []
-    if let value = root["metadata"] {
+    if let value = scan.members.first(where: { $0.key == "metadata" })?.value {
       guard let members = value.members else {
         throw SafeTensorsError(.indexFormat, "\"metadata\" is not an object", file: path)
       }
@@ -73,17 +75,17 @@ public struct ShardIndex: Sendable, Equatable {
     // it differs from the one before (the check searches with Foundation, which a 300 000-tensor
     // index would call a million times), and the entries of a run share one string.
     var checked: String?
-    for member in map {
-      guard let file = member.value.string else {
-        throw SafeTensorsError(.indexFormat, "weight_map value is not a string", file: path, tensor: member.key)
+    for (tensor, file) in map {
+      guard let file else {
+        throw SafeTensorsError(.indexFormat, "weight_map value is not a string", file: path, tensor: tensor)
       }
       if checked.map({ ExactName($0) != ExactName(file) }) ?? true {
         if let problem = unsafeNameProblem(file) {
-          throw SafeTensorsError(.unsafeShardName, "shard name \"\(file)\" \(problem)", file: path, tensor: member.key)
+          throw SafeTensorsError(.unsafeShardName, "shard name \"\(file)\" \(problem)", file: path, tensor: tensor)
         }
         checked = file
       }
-      weightMap.append((member.key, checked!))
+      weightMap.append((tensor, checked!))
     }
     return ShardIndex(metadata: metadata, weightMap: weightMap)
   }
