@@ -192,16 +192,42 @@ struct InspectReport {
     value.count <= 72 ? value : String(value.prefix(69)) + "… (\(value.utf8.count) bytes)"
   }
 
+  /// The report as one compact JSON object: what ``JSONWriter`` writes for it, written straight
+  /// to bytes (a checkpoint may list 300 000 tensors and 100 000 weights).
   func json() -> String {
-    let tensorValues: [JSONValue] = rows.map { row in
-      .object([
-        JSONMember("name", .string(row.tensor.name)),
-        JSONMember("dtype", .string(row.tensor.dtype.rawValue)),
-        JSONMember("shape", .array(row.tensor.shape.map { .number(String($0)) })),
-        JSONMember("bytes", .number(String(row.tensor.byteCount))),
-        JSONMember("file", .string(row.file)),
-        JSONMember("note", row.note.map { .string($0) } ?? .null),
-      ])
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(rows.count * 128 + weights.count * 256)
+    func append(string: String) { JSONWriter.appendString(string, style: .compact, to: &bytes) }
+    func append(key: String) {
+      append(string: key)
+      bytes.append(UInt8(ascii: ":"))
+    }
+    func append(number: Int) { bytes.append(contentsOf: String(number).utf8) }
+    func append(shape: [Int]) {
+      bytes.append(UInt8(ascii: "["))
+      for (axis, length) in shape.enumerated() {
+        if axis > 0 { bytes.append(UInt8(ascii: ",")) }
+        append(number: length)
+      }
+      bytes.append(UInt8(ascii: "]"))
+    }
+    bytes.append(contentsOf: #"{"format":"#.utf8)
+    append(string: format)
+    bytes.append(contentsOf: #","tensors":["#.utf8)
+    for (index, row) in rows.enumerated() {
+      bytes.append(contentsOf: (index == 0 ? #"{"name":"# : #",{"name":"#).utf8)
+      append(string: row.tensor.name)
+      bytes.append(contentsOf: #","dtype":"#.utf8)
+      append(string: row.tensor.dtype.rawValue)
+      bytes.append(contentsOf: #","shape":"#.utf8)
+      append(shape: row.tensor.shape)
+      bytes.append(contentsOf: #","bytes":"#.utf8)
+      append(number: row.tensor.byteCount)
+      bytes.append(contentsOf: #","file":"#.utf8)
+      append(string: row.file)
+      bytes.append(contentsOf: #","note":"#.utf8)
+      if let note = row.note { append(string: note) } else { bytes.append(contentsOf: "null".utf8) }
+      bytes.append(UInt8(ascii: "}"))
     }
     let fileValues: [JSONValue] = files.map { file in
       .object([
@@ -212,31 +238,44 @@ struct InspectReport {
         JSONMember("torchao_types", .object(file.torchAOTypes.map { JSONMember($0.type, .number(String($0.count))) })),
       ])
     }
-    let weightValues: [JSONValue] = weights.map { weight in
-      .object([
-        JSONMember("name", .string(weight.name)),
-        JSONMember("subclass", .string(weight.description.subclass ?? "Tensor")),
-        JSONMember("summary", .string(weight.summary)), JSONMember("dtype", .string(weight.scheme.source.torchName)),
-        JSONMember("shape", .array(weight.shape.map { .number(String($0)) })),
-        JSONMember(
-          "parts",
-          .object(
-            weight.parts.sorted { $0.key < $1.key }.map { JSONMember($0.key.rawValue, .string($0.value.tensor.name)) })),
-      ])
+    bytes.append(contentsOf: #"],"files":"#.utf8)
+    JSONWriter.append(.array(fileValues), to: &bytes)
+    bytes.append(contentsOf: #","torchao_weights":["#.utf8)
+    // Consecutive weights of the same description and shape share their summary.
+    var last: (description: TensorDescription, shape: [Int], summary: String)?
+    for (index, weight) in weights.enumerated() {
+      let summary: String
+      if let last, last.shape == weight.shape, last.description == weight.description {
+        summary = last.summary
+      } else {
+        summary = weight.summary
+        last = (weight.description, weight.shape, summary)
+      }
+      bytes.append(contentsOf: (index == 0 ? #"{"name":"# : #",{"name":"#).utf8)
+      append(string: weight.name)
+      bytes.append(contentsOf: #","subclass":"#.utf8)
+      append(string: weight.description.subclass ?? "Tensor")
+      bytes.append(contentsOf: #","summary":"#.utf8)
+      append(string: summary)
+      bytes.append(contentsOf: #","dtype":"#.utf8)
+      append(string: weight.scheme.source.torchName)
+      bytes.append(contentsOf: #","shape":"#.utf8)
+      append(shape: weight.shape)
+      bytes.append(contentsOf: #","parts":{"#.utf8)
+      for (position, part) in weight.parts.sorted(by: { $0.key < $1.key }).enumerated() {
+        if position > 0 { bytes.append(UInt8(ascii: ",")) }
+        append(key: part.key.rawValue)
+        append(string: part.value.tensor.name)
+      }
+      bytes.append(contentsOf: "}}".utf8)
     }
-    let root = JSONValue.object([
-      JSONMember("format", .string(format)),
-      JSONMember("tensors", .array(tensorValues)),
-      JSONMember("files", .array(fileValues)),
-      JSONMember("torchao_weights", .array(weightValues)),
-      JSONMember(
-        "totals",
-        .object([
-          JSONMember("tensors", .number(String(rows.count))),
-          JSONMember("parameters", .number(String(totalParameters))),
-          JSONMember("bytes", .number(String(totalBytes))),
-        ])),
-    ])
-    return JSONWriter.string(root) + "\n"
+    bytes.append(contentsOf: #"],"totals":{"tensors":"#.utf8)
+    append(number: rows.count)
+    bytes.append(contentsOf: #","parameters":"#.utf8)
+    append(number: totalParameters)
+    bytes.append(contentsOf: #","bytes":"#.utf8)
+    append(number: totalBytes)
+    bytes.append(contentsOf: "}}\n".utf8)
+    return String(decoding: bytes, as: UTF8.self)
   }
 }
