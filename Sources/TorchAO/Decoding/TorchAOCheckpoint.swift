@@ -25,7 +25,8 @@ public struct TorchAOCheckpoint: Sendable {
   public let metadata: TorchAOMetadata
   /// The quantized weights, in `tensor_names` order.
   public let weights: [QuantizedWeight]
-  private let positions: [ExactName: Int]
+  /// The position in ``weights`` of each metadata entry's weight, or -1.
+  private let weightOfEntry: [Int]
 
   /// Decodes `checkpoint`. `storedName` gives the name a metadata entry's parts are stored
   /// under: the entry's own (the default), or for a MoE model whose modules transformers renames
@@ -54,17 +55,19 @@ public struct TorchAOCheckpoint: Sendable {
     checkpoint.files.contains { TorchAOMetadata.isTorchAO($0.header.metadata) }
   }
 
-  private init(checkpoint: Checkpoint, metadata: TorchAOMetadata, weights: [QuantizedWeight]) {
+  private init(checkpoint: Checkpoint, metadata: TorchAOMetadata, weights: [QuantizedWeight], weightOfEntry: [Int]) {
     self.checkpoint = checkpoint
     self.metadata = metadata
     self.weights = weights
-    self.positions = Dictionary(
-      weights.enumerated().map { (ExactName($1.name), $0) }, uniquingKeysWith: { first, _ in first })
+    self.weightOfEntry = weightOfEntry
   }
 
   /// The quantized weight named `name`, or `nil`.
   public func weight(named name: String) -> QuantizedWeight? {
-    positions[ExactName(name)].map { weights[$0] }
+    // A weight's name is its metadata entry's, and entries are distinct: the metadata's table
+    // finds it.
+    guard let entry = metadata.position(of: name), weightOfEntry[entry] >= 0 else { return nil }
+    return weights[weightOfEntry[entry]]
   }
 
   /// The values of the state-dict entry `name` as `Float`s: dequantized for a quantized weight,
@@ -120,17 +123,19 @@ public struct TorchAOCheckpoint: Sendable {
     }
 
     var weights: [QuantizedWeight] = []
-    var prefixes: [String: (name: String, description: TensorDescription)] = [:]
-    prefixes.reserveCapacity(metadata.entries.count)
+    var weightOfEntry = [Int](repeating: -1, count: metadata.entries.count)
+    var owners: [(prefix: String, name: String, description: TensorDescription)] = []
+    owners.reserveCapacity(metadata.entries.count)
     var numerics: Numerics?
     // Which stored tensors are parts of a weight, by position in `checkpoint.tensors`.
     var isPart = [Bool](repeating: false, count: checkpoint.tensorCount)
-    for (name, description) in metadata.entries where description.subclass != nil {
+    for (entry, (name, description)) in metadata.entries.enumerated() where description.subclass != nil {
       let prefix = FlattenedName.prefix(of: storedName(name))
-      prefixes[prefix] = (name, description)
+      owners.append((prefix, name, description))
       do {
-        weights.append(
-          try weight(name, partPrefix: prefix, description, in: checkpoint, last: &numerics, isPart: &isPart))
+        let weight = try weight(name, partPrefix: prefix, description, in: checkpoint, last: &numerics, isPart: &isPart)
+        weightOfEntry[entry] = weights.count
+        weights.append(weight)
       } catch {
         var located = error
         located.file = located.file ?? checkpoint.path
@@ -139,7 +144,14 @@ public struct TorchAOCheckpoint: Sendable {
     }
     // A stored tensor that looks like a part of a subclass but is not one of its parts. (One that
     // is a part of a weight is not also a stray part of another whose prefix it starts with:
-    // torchao's loader takes each weight's parts by name, as `weight` does.)
+    // torchao's loader takes each weight's parts by name, as `weight` does.) The table of
+    // prefixes is built only when some stored tensor is not a part.
+    lazy var prefixes: [String: (name: String, description: TensorDescription)] = {
+      var prefixes: [String: (name: String, description: TensorDescription)] = [:]
+      prefixes.reserveCapacity(owners.count)
+      for owner in owners { prefixes[owner.prefix] = (owner.name, owner.description) }
+      return prefixes
+    }()
     var position = 0
     for file in checkpoint.files {
       for tensor in file.header.tensors {
@@ -156,7 +168,7 @@ public struct TorchAOCheckpoint: Sendable {
         }
       }
     }
-    return TorchAOCheckpoint(checkpoint: checkpoint, metadata: metadata, weights: weights)
+    return TorchAOCheckpoint(checkpoint: checkpoint, metadata: metadata, weights: weights, weightOfEntry: weightOfEntry)
   }
 
   /// The subclass entry whose part-name prefix `name` starts with, if any, and where the part

@@ -21,9 +21,20 @@ public struct TorchAOMetadata: Sendable, Equatable {
     self.positions = Self.positions(of: entries)
   }
 
+  /// Creates metadata for `entries`, whose names `positions` indexes as ``positions(of:)`` would.
+  private init(entries: [(name: String, description: TensorDescription)], positions: [ExactName: Int]) {
+    self.entries = entries
+    self.positions = positions
+  }
+
   /// The description of the entry named `name`, or `nil`.
   public func description(of name: String) -> TensorDescription? {
-    positions[ExactName(name)].map { entries[$0].description }
+    position(of: name).map { entries[$0].description }
+  }
+
+  /// Where the entry named `name` first appears in ``entries``, or `nil`.
+  func position(of name: String) -> Int? {
+    positions[ExactName(name)]
   }
 
   private static func positions(of entries: [(name: String, description: TensorDescription)]) -> [ExactName: Int] {
@@ -80,14 +91,15 @@ public struct TorchAOMetadata: Sendable, Equatable {
     }
     var entries: [(String, TensorDescription)] = []
     entries.reserveCapacity(list.count)
-    var seen = Set<ExactName>(minimumCapacity: list.count)
+    // The table that refuses a repeated name is the one ``description(of:)`` looks names up in.
+    var positions = [ExactName: Int](minimumCapacity: list.count)
     // Most entries repeat one of a few texts (one per shape and scheme): decode each text once.
     var decoded: [(text: String, description: TensorDescription)] = []
     for item in list {
       guard let name = item.string else {
         throw TorchAOError(.tensorNames, "\"tensor_names\" holds \(JSONWriter.string(item)), which is not a string")
       }
-      guard seen.insert(ExactName(name)).inserted else {
+      guard positions.updateValue(entries.count, forKey: ExactName(name)) == nil else {
         throw TorchAOError(.tensorNames, "\"tensor_names\" lists the entry twice", tensor: name)
       }
       guard let entry = metadata[name] else {
@@ -102,6 +114,6 @@ public struct TorchAOMetadata: Sendable, Equatable {
         entries.append((name, description))
       }
     }
-    self.init(entries: entries)
+    self.init(entries: entries, positions: positions)
   }
 }
