@@ -28,6 +28,13 @@ import TorchAO
         == "model.layers.0.mlp.down_proj._weight_qdata")
     #expect(FlattenedName.name(parameter: "experts.w", part: "scale") == "experts._w_scale")
     #expect(FlattenedName.name(parameter: "weight", part: "qdata") == "_weight_qdata")
+    let prefixes = [
+      "": "__", ".": ".__", "a.": "a.__", "a.b.c": "a.b._c_", "caf\u{E9}.w": "caf\u{E9}._w_",
+      "a.\u{301}b": "_a.\u{301}b_", "a.b.\u{301}c": "a._b.\u{301}c_",
+    ]
+    for (parameter, prefix) in prefixes {
+      #expect(Array(FlattenedName.prefix(of: parameter).utf8) == Array(prefix.utf8), "\(parameter)")
+    }
   }
 
   static let int8 =
