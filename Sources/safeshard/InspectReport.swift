@@ -70,7 +70,7 @@ struct InspectReport {
     var counts: [String: Int] = [:]
     // torchao's entries repeat a few texts (one per shape and scheme): decode each text once.
     var decoded: [(text: String, subclass: String?)] = []
-    for (key, value) in (metadata ?? [:]).sorted(by: { $0.key < $1.key }) {
+    for (key, value) in metadata ?? [:] {
       guard key != "tensor_names" else {
         plain.append((key, value))
         continue
@@ -90,6 +90,9 @@ struct InspectReport {
         plain.append((key, value))
       }
     }
+    // Only the plain keys are listed, in order: sorted here, not the 100 000 torchao entries.
+    // (The keys are distinct as `String`s, so the order is the same whichever way they came.)
+    plain.sort { $0.0 < $1.0 }
     return FileSummary(
       name: "", tensorCount: 0, dataBytes: 0,
       plainMetadata: plain, torchAOTypes: counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
