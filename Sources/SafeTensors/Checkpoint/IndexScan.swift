@@ -99,10 +99,12 @@ struct IndexScan {
         firstKeyOffset = keyOffset
       } else if entries.count == 1 {
         // Entries are about as long as the first (a key and a shard name): room for all of them,
-        // without growing the set 20 times. Each takes at least 6 bytes (`"":"",`).
+        // without growing the set 20 times. Real entries take 40 bytes and more; the reservation
+        // assumes no less than 32, so a file of tiny entries cannot reserve much more than its
+        // own size (the set grows past that as it must).
         let remaining = parser.input.count - keyOffset
         let estimate = remaining / (keyOffset - firstKeyOffset) * 9 / 8 + 16
-        keys.reserveCapacity(min(estimate, remaining / 6))
+        keys.reserveCapacity(min(estimate, remaining / 32))
       }
       guard keys.insert(ExactName(key)).inserted else {
         throw JSONParser.Failure(kind: .duplicateKey, message: "duplicate key \"\(key)\"", offset: keyOffset)
