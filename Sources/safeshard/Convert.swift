@@ -61,8 +61,8 @@ struct Convert: AsyncParsableCommand {
 
   private func convert(reporter: ProgressReporter, stop: SignalStop) async throws {
     let input = try ModelLocation.resolve(self.input, revision: revision)
-    let checkpoint = try Checkpoint.input(at: input)
     let (recipe, options) = try flags.resolve()
+    let checkpoint = try Checkpoint.input(at: input, dequantizing: recipe.dequantizesInput)
     let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
     let conversion = Conversion(
       input: input, checkpoint: checkpoint, plan: plan, output: output, recipeReference: flags.recipeReference)

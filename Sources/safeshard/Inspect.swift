@@ -26,7 +26,8 @@ struct Inspect: ParsableCommand {
   var json = false
 
   func run() throws {
-    let checkpoint = try Checkpoint.input(at: ModelLocation.resolve(path, revision: revision))
+    // A model quantized to FP8 by another tool shows as the conversion reads it: dequantized.
+    let checkpoint = try Checkpoint.input(at: ModelLocation.resolve(path, revision: revision), dequantizing: true)
     let report = InspectReport(checkpoint)
     print(json ? report.json() : report.table(), terminator: "")
   }

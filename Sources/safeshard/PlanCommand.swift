@@ -33,8 +33,9 @@ struct PlanCommand: ParsableCommand {
   var json = false
 
   func run() throws {
-    let checkpoint = try Checkpoint.input(at: ModelLocation.resolve(input, revision: revision))
+    let location = try ModelLocation.resolve(input, revision: revision)
     let (recipe, options) = try flags.resolve()
+    let checkpoint = try Checkpoint.input(at: location, dequantizing: recipe.dequantizesInput)
     let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
     let share = try MemoryShare(plan: plan)
     print(

@@ -19,10 +19,11 @@ enum ConversionHarness {
   static func plan(_ input: String, recipe: String, _ configure: (inout ConversionOptions) -> Void = { _ in }) throws
     -> (Checkpoint, ConversionPlan)
   {
-    let checkpoint = try Checkpoint.input(at: input)
+    let recipe = try Recipe.load(recipe)
+    let checkpoint = try Checkpoint.input(at: input, dequantizing: recipe.dequantizesInput)
     var options = ConversionOptions()
     configure(&options)
-    return (checkpoint, try ConversionPlan(checkpoint: checkpoint, recipe: try Recipe.load(recipe), options: options))
+    return (checkpoint, try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options))
   }
 
   @discardableResult

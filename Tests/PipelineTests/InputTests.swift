@@ -220,9 +220,14 @@ import Testing
   static let linear = ("model.layers.0.mlp.up_proj.weight", DType.bf16, [32, 64])
   static let refused: [Refused] = [
     Refused(
-      name: "fp8 config", tensors: [linear],
-      config: #"{"quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]}}"#,
-      says: "already quantized with fp8"),
+      name: "gptq config", tensors: [linear],
+      config: #"{"quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128}}"#,
+      says: "already quantized with gptq"),
+    // Block FP8 is dequantized, with the block size of the config only.
+    Refused(
+      name: "fp8 config without a block size", tensors: [linear],
+      config: #"{"quantization_config": {"quant_method": "fp8", "activation_scheme": "dynamic"}}"#,
+      says: "has no weight_block_size"),
     Refused(
       name: "mlx config", tensors: [linear], config: #"{"quantization": {"group_size": 64, "bits": 4}}"#,
       says: "already quantized with mlx"),
@@ -269,6 +274,14 @@ import Testing
       #expect(error?.message.contains(`case`.says) == true, "\(error?.message ?? "")")
       #expect(error?.tensor == `case`.tensor)
       #expect(error?.path?.hasPrefix(model) == true)
+      // Dequantizing refuses what it cannot dequantize (a config.json is not needed for it, and
+      // nothing to quantize is a plain copy).
+      if !["no config.json", "nothing to quantize"].contains(`case`.name) {
+        let dequantizing = #expect(throws: PipelineError.self) {
+          try ConversionHarness.plan(model, recipe: "dequantize")
+        }
+        #expect(dequantizing?.message.contains(`case`.says) == true, "\(dequantizing?.message ?? "")")
+      }
       // Re-sharding takes it as it is, but for an input without tensors.
       if `case`.name == "no tensors" {
         #expect(throws: PipelineError.self) { try ConversionHarness.plan(model, recipe: "reshard") }

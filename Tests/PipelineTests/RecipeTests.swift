@@ -129,7 +129,7 @@ import TorchAO
   ]
 
   static let builtinNames = [
-    "float8-dynamic", "float8-dynamic-experts", "float8-dynamic-per-tensor", "float8-weight-only",
+    "dequantize", "float8-dynamic", "float8-dynamic-experts", "float8-dynamic-per-tensor", "float8-weight-only",
     "float8-weight-only-experts", "int4-weight-only", "int4-weight-only-experts", "int8-dynamic",
     "int8-dynamic-intx-int4", "int8-weight-only", "int8-weight-only-experts", "intx-weight-only-int4", "mxfp4", "mxfp8",
     "nvfp4", "nvfp4-dynamic", "reshard",
@@ -139,7 +139,7 @@ import TorchAO
   static let pipelinesFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Pipelines")
 
-  @Test func theSeventeenBuiltInRecipesAreThere() {
+  @Test func theEighteenBuiltInRecipesAreThere() {
     #expect(Recipe.builtinNames == Self.builtinNames)
   }
 
@@ -156,7 +156,9 @@ import TorchAO
     }
     #expect(recipe.maxShardSize == nil && recipe.memoryBudget == nil)
     #expect(recipe.spillCompression == nil && recipe.layout == nil)
-    #expect((recipe.defaultConfig == nil) == (name == "reshard"))
+    #expect((recipe.defaultConfig == nil) == ["reshard", "dequantize"].contains(name))
+    // Every recipe but reshard reads an FP8 input as its bfloat16 values.
+    #expect(recipe.dequantizesInput == (name != "reshard"))
   }
 
   @Test(arguments: torchaoConfigDicts)
@@ -262,7 +264,7 @@ import TorchAO
   static let malformed: [Malformed] = [
     Malformed(
       yaml: "name: x\nquantise: { scheme: nvfp4 }\n", code: .unknownKey, keyPath: "quantise",
-      mentions: "name, quantize, rules, shard, memory"),
+      mentions: "name, dequantize, quantize, rules, shard, memory"),
     Malformed(
       yaml: "quantize: { scheme: int8-weight-only, bits: 4 }\n", code: .unknownKey, keyPath: "quantize.bits",
       mentions: "scheme int8-weight-only allows scheme, granularity"),

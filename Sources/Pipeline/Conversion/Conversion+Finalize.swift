@@ -18,17 +18,17 @@ extension Conversion {
     }
     let locks = try directory.lockAll(workerCount: identity.workerCount)
     defer { withExtendedLifetime(locks) {} }
-    let checkpoint: Checkpoint
-    do {
-      checkpoint = try Checkpoint.input(at: identity.input)
-    } catch {
-      throw PipelineError(.invalidInput, "\(error)", path: identity.input, cause: error)
-    }
     let recipe: Recipe
     do {
       recipe = try Recipe.load(identity.recipe)
     } catch {
       throw PipelineError(.invalidInput, "\(error)", path: identity.recipe, cause: error)
+    }
+    let checkpoint: Checkpoint
+    do {
+      checkpoint = try Checkpoint.input(at: identity.input, dequantizing: recipe.dequantizesInput)
+    } catch {
+      throw PipelineError(.invalidInput, "\(error)", path: identity.input, cause: error)
     }
     var options = ConversionOptions()
     options.maxShardSize = identity.maxShardSize

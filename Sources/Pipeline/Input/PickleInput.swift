@@ -290,10 +290,15 @@ private func withOptionalBytes<Value>(_ array: [UInt8]?, _ body: (UnsafeRawBuffe
 
 extension Checkpoint {
   /// Opens INPUT as a conversion reads it: a PyTorch pickle checkpoint through ``PickleInput``,
-  /// anything else as safetensors.
+  /// anything else as safetensors; with `dequantizing`, a model directory quantized to FP8 by
+  /// another tool (``QuantizedInput``) as its dequantized bfloat16 values.
   ///
-  /// - Throws: ``PipelineError`` for a pickle checkpoint, ``SafeTensorsError`` for safetensors.
-  public static func input(at path: String) throws -> Checkpoint {
-    PickleInput.isPickle(path) ? try PickleInput.open(path) : try Checkpoint(path: path)
+  /// - Throws: ``PipelineError`` for a pickle checkpoint or a quantized input that is refused,
+  ///   ``SafeTensorsError`` for safetensors.
+  public static func input(at path: String, dequantizing: Bool = false) throws -> Checkpoint {
+    if PickleInput.isPickle(path) { return try PickleInput.open(path) }
+    let checkpoint = try Checkpoint(path: path)
+    guard dequantizing else { return checkpoint }
+    return try QuantizedInput.open(checkpoint) ?? checkpoint
   }
 }

@@ -2,32 +2,34 @@ import Foundation
 import SafeTensors
 import TorchAO
 
-/// What an input must be for a recipe that quantizes: unquantized weights, and for a model
-/// directory a `config.json` to carry the quantization config.
+/// What an input must be for a recipe that quantizes or dequantizes: unquantized weights, or
+/// weights that safeshard dequantizes (``QuantizedInput``: block-scaled and compressed-tensors
+/// FP8, read as bfloat16), and for a model directory that is quantized a `config.json` to carry
+/// the quantization config.
 ///
-/// safeshard cannot dequantize yet, so an input already quantized by any method is refused,
-/// naming the method and what shows it: a torchao checkpoint (only `reshard` takes one), a
-/// `config.json` with a `quantization_config` (or MLX's `quantization`), or tensors that are
-/// quantized codes with their scales (FP8 weights, `weight_scale_inv`, GPTQ/AWQ `qweight`,
-/// compressed-tensors `weight_packed`, bitsandbytes `SCB` or `quant_state`, MLX `scales` and
-/// `biases`, a `weight_scale` beside an 8-bit weight).
+/// An input quantized by any other method is refused, naming the method and what shows it: a
+/// torchao checkpoint (only `reshard` takes one), a `config.json` with a `quantization_config`
+/// (or MLX's `quantization`), or tensors that are quantized codes with their scales (FP8 weights,
+/// `weight_scale_inv`, GPTQ/AWQ `qweight`, compressed-tensors `weight_packed`, bitsandbytes `SCB`
+/// or `quant_state`, MLX `scales` and `biases`, a `weight_scale` beside an 8-bit weight).
 enum QuantizingInputCheck {
-  /// Throws when `checkpoint` cannot be quantized as it is.
+  /// Throws when `checkpoint` cannot be quantized (`quantizing`) or dequantized as it is.
   ///
   /// - Throws: ``PipelineError`` (`invalidInput`) naming the file, and the tensor where one
   ///   shows it.
-  static func check(_ checkpoint: Checkpoint) throws(PipelineError) {
+  static func check(_ checkpoint: Checkpoint, quantizing: Bool) throws(PipelineError) {
     if TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
       throw PipelineError(
         .invalidInput,
-        "\(checkpoint.path) is already a torchao checkpoint; quantizing it again would break it. "
-          + "Use --recipe reshard to re-shard it, or start from the unquantized checkpoint.",
+        "\(checkpoint.path) is already a torchao checkpoint; safeshard does not dequantize torchao checkpoints yet"
+          + (quantizing ? ", and quantizing it again would break it" : "")
+          + ". Use --recipe reshard to re-shard it, or start from the unquantized checkpoint.",
         path: checkpoint.path)
     }
     var isDirectory: ObjCBool = false
     let directory =
       FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isDirectory) && isDirectory.boolValue
-    if directory {
+    if directory && quantizing {
       let configPath = (checkpoint.path as NSString).appendingPathComponent("config.json")
       guard let bytes = FileManager.default.contents(atPath: configPath) else {
         throw PipelineError(
@@ -37,9 +39,17 @@ enum QuantizingInputCheck {
             + "itself to convert the weights alone.",
           path: configPath)
       }
-      if let method = quantizationMethod(config: Array(bytes)) {
+      if !checkpoint.isDequantized, let method = quantizationMethod(config: Array(bytes)) {
         throw alreadyQuantized(method, path: configPath, tensor: nil, evidence: "its config.json says so")
       }
+    } else if directory && !checkpoint.isDequantized,
+      let bytes = FileManager.default.contents(
+        atPath: (checkpoint.path as NSString).appendingPathComponent("config.json")),
+      let method = quantizationMethod(config: Array(bytes))
+    {
+      throw alreadyQuantized(
+        method, path: (checkpoint.path as NSString).appendingPathComponent("config.json"), tensor: nil,
+        evidence: "its config.json says so")
     }
     for file in checkpoint.files {
       for tensor in file.header.tensors {
@@ -111,8 +121,9 @@ enum QuantizingInputCheck {
     PipelineError(
       .invalidInput,
       "\(path): \(tensor.map { "tensor '\($0)': " } ?? "")the input is already quantized with \(method) "
-        + "(\(evidence)); safeshard cannot dequantize it yet. Start from the unquantized (bf16) checkpoint, or use "
-        + "--recipe reshard to re-shard it as it is.",
+        + "(\(evidence)); safeshard dequantizes block-scaled FP8 (quant_method fp8 with weight_block_size) and "
+        + "compressed-tensors FP8 (float-quantized) model directories only. Start from the unquantized (bf16) "
+        + "checkpoint, or use --recipe reshard to re-shard it as it is.",
       path: path, tensor: tensor)
   }
 }

@@ -83,9 +83,9 @@ public struct FinishedOutput: Sendable {
     var digests: [String: String] = [:]
     for relative in InputFiles(scanning: input, excluding: directory.path).files {
       let source = join(input, relative)
-      if relative == "config.json", let quantization = plan.quantizationConfig {
+      if relative == "config.json", let change = plan.configChange {
         let text = try OutputDirectory.configText(
-          try OutputDirectory.contents(of: source), quantizationConfig: quantization, path: source)
+          try OutputDirectory.contents(of: source), change: change, path: source)
         digests[relative] = ChecksumList.hex(SHA256.hash(data: Array(text.utf8)))
       } else {
         digests[relative] = try ChecksumList.digest(ofFile: source)

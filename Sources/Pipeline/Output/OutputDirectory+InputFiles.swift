@@ -5,8 +5,8 @@ import SystemPackage
 
 extension OutputDirectory {
   /// Copies the input's other files (``InputFiles``) into the output as real files with the
-  /// same bytes, sub-folders included, and writes `config.json` with `quantizationConfig` set
-  /// when given. Each file is streamed through its links into a temporary file, fsynced and
+  /// same bytes, sub-folders included, and writes `config.json` changed by `configChange` when
+  /// given. Each file is streamed through its links into a temporary file, fsynced and
   /// renamed into place; the folders are fsynced after.
   ///
   /// `isCancelled` is asked between pieces of at most 8 MiB, so that a signal stops the copy of
@@ -17,7 +17,7 @@ extension OutputDirectory {
   ///   `config.json` is not a JSON object, `io` when a system call fails, `cancelled` once
   ///   `isCancelled` says so.
   func copyInputFiles(
-    from input: String, quantizationConfig: JSONValue?, isCancelled: () -> Bool
+    from input: String, configChange: ConversionPlan.ConfigChange?, isCancelled: () -> Bool
   ) throws(PipelineError) -> [String: String] {
     var digests: [String: String] = [:]
     var folders = Set<String>()
@@ -32,9 +32,8 @@ extension OutputDirectory {
           throw PipelineError(.io, "creating \(folder): \(error.localizedDescription)", path: folder, cause: error)
         }
       }
-      if relative == "config.json", let quantizationConfig {
-        let bytes = Array(
-          try Self.configText(try Self.contents(of: source), quantizationConfig: quantizationConfig, path: source).utf8)
+      if relative == "config.json", let configChange {
+        let bytes = Array(try Self.configText(try Self.contents(of: source), change: configChange, path: source).utf8)
         try writeAtomically(bytes, to: target)
         digests[relative] = ChecksumList.hex(SHA256.hash(data: bytes))
       } else {
@@ -124,14 +123,18 @@ extension OutputDirectory {
     }
   }
 
-  /// The input's `config.json` with `quantization_config` set, as transformers writes it.
-  static func configText(_ bytes: [UInt8], quantizationConfig: JSONValue, path: String) throws(PipelineError) -> String
+  /// The input's `config.json` with `quantization_config` set or removed, as transformers writes
+  /// it.
+  static func configText(_ bytes: [UInt8], change: ConversionPlan.ConfigChange, path: String) throws(PipelineError)
+    -> String
   {
     guard let members = (try? JSONParser.parse(bytes))?.members else {
       throw PipelineError(.invalidInput, "\(path) is not a JSON object", path: path)
     }
     var config = members.filter { $0.key != "quantization_config" }
-    config.append(JSONMember("quantization_config", quantizationConfig))
+    if case .quantizationConfig(let quantizationConfig) = change {
+      config.append(JSONMember("quantization_config", quantizationConfig))
+    }
     return JSONWriter.string(JSONValue.object(config).sortingKeys(), style: .pythonIndented) + "\n"
   }
 }

@@ -8,7 +8,7 @@ import SystemPackage
 /// While a conversion runs, everything incomplete lives in `OUTPUT/.safeshard/` under names no
 /// loader picks up: partial shards (`*.partial`), spill files, and `state.json`, which marks the
 /// directory as ours. Finished shards of a sharded output are renamed into place as they
-/// complete; ``finalize(plan:shards:input:quantizationConfig:isCancelled:)`` writes the other files, then
+/// complete; ``finalize(plan:shards:input:configChange:isCancelled:)`` writes the other files, then
 /// the index (or, for a single shard, moves `model.safetensors` into place) last, and removes
 /// the state folder. A run that stops early leaves no index and no `model.safetensors`, so
 /// nothing that looks complete.
@@ -206,17 +206,17 @@ public struct OutputDirectory: Sendable {
   }
 
   /// Writes everything but the shards and removes the state folder: the input's other files
-  /// (``copyInputFiles(from:quantizationConfig:isCancelled:)``), `config.json` (with `quantizationConfig`
+  /// (``copyInputFiles(from:configChange:isCancelled:)``), `config.json` (changed by `configChange`
   /// when given), `SHA256SUMS` of every file, and last the index (or the single
   /// `model.safetensors`). `isCancelled` stops the copy of the other files (a signal).
   func finalize(
-    plan: ConversionPlan, shards: [ShardWriter.Result], input: String?, quantizationConfig: JSONValue?,
+    plan: ConversionPlan, shards: [ShardWriter.Result], input: String?, configChange: ConversionPlan.ConfigChange?,
     isCancelled: () -> Bool
   ) throws(PipelineError) {
     do {
       FaultInjection.reach("finalize-files")
       let copied = try input.map { input throws(PipelineError) in
-        try copyInputFiles(from: input, quantizationConfig: quantizationConfig, isCancelled: isCancelled)
+        try copyInputFiles(from: input, configChange: configChange, isCancelled: isCancelled)
       }
       FaultInjection.reach("finalize-sums")
       var digests = Dictionary(uniqueKeysWithValues: shards.map { ($0.fileName, $0.sha256) })
@@ -249,7 +249,7 @@ public struct OutputDirectory: Sendable {
 
   /// Finishes an output that several workers wrote: checks that every shard of `plan` is there
   /// with the size and SHA-256 its worker recorded, then writes the other files, the checksums
-  /// and the index (``finalize(plan:shards:input:quantizationConfig:isCancelled:)``).
+  /// and the index (``finalize(plan:shards:input:configChange:isCancelled:)``).
   ///
   /// - Throws: ``PipelineError`` naming the first shard that is missing, unfinished or differs.
   public func finishWorkers(plan: ConversionPlan, input: String?) throws(PipelineError) {
@@ -282,7 +282,7 @@ public struct OutputDirectory: Sendable {
     }
     // `safeshard finalize` keeps the default action of SIGINT and SIGTERM: they end it at once.
     try finalize(
-      plan: plan, shards: results, input: input, quantizationConfig: plan.quantizationConfig, isCancelled: { false })
+      plan: plan, shards: results, input: input, configChange: plan.configChange, isCancelled: { false })
   }
 
   /// `model.safetensors.index.json` as transformers writes it (`indent=2, sort_keys=True`).

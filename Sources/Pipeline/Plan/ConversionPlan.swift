@@ -110,7 +110,7 @@ public struct ConversionPlan: Sendable {
     guard !checkpoint.tensors.isEmpty else {
       throw PipelineError(.invalidInput, "\(checkpoint.path) holds no tensors", path: checkpoint.path)
     }
-    if recipe.quantizes { try QuantizingInputCheck.check(checkpoint) }
+    if recipe.dequantizesInput { try QuantizingInputCheck.check(checkpoint, quantizing: recipe.quantizes) }
     let positions = Dictionary(uniqueKeysWithValues: checkpoint.files.enumerated().map { (ObjectIdentifier($1), $0) })
     let inputs = checkpoint.tensors.map { Input(file: positions[ObjectIdentifier($0.file)]!, tensor: $0.tensor) }
     var isDirectory: ObjCBool = false
@@ -220,11 +220,31 @@ public struct ConversionPlan: Sendable {
       entries: entries,
       quantizationConfig: quantized.isEmpty ? nil : recipe.transformersQuantizationConfig(ruleConfigs: ruleConfigs),
       inputMetadata: checkpoint.files.first?.header.metadata, options: options)
+    dropsQuantizationConfig = checkpoint.isDequantized && quantized.isEmpty
+  }
+
+  /// How the output's `config.json` differs from the input's.
+  public enum ConfigChange: Sendable, Equatable {
+    /// `quantization_config` set to this (transformers' config of the recipe).
+    case quantizationConfig(JSONValue)
+    /// `quantization_config` removed: the input was quantized, the output is its dequantized
+    /// values.
+    case noQuantizationConfig
   }
 
   /// The `quantization_config` transformers writes into `config.json` for this plan, or `nil`
   /// when nothing is quantized.
   public private(set) var quantizationConfig: JSONValue?
+
+  /// Whether the input was read dequantized (``Checkpoint/isDequantized``) and nothing is
+  /// quantized again: the output's `config.json` has no `quantization_config`.
+  public private(set) var dropsQuantizationConfig = false
+
+  /// How the output's `config.json` differs from the input's, or `nil` when it is a copy.
+  public var configChange: ConfigChange? {
+    if let quantizationConfig { return .quantizationConfig(quantizationConfig) }
+    return dropsQuantizationConfig ? .noQuantizationConfig : nil
+  }
 
   private init(
     entries: [Entry], quantizationConfig: JSONValue?, inputMetadata: [String: String]?, options: ConversionOptions

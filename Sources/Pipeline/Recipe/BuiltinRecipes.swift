@@ -5,6 +5,41 @@ extension Recipe {
   /// The text of each built-in recipe, `Pipelines/<name>.yaml`, by name (``load(_:)`` parses
   /// them; a command can show them).
   public static let builtinSources: [String: String] = [
+    "dequantize": #"""
+    # dequantize: no torchao config; a quantized input is written as its bfloat16 values
+    #
+    # For a model directory quantized to FP8 by another tool: block-scaled FP8 (DeepSeek-V3/R1,
+    # Kimi-K2, Qwen3 "-FP8": `weight_scale_inv`, `weight_block_size` in config.json) and
+    # compressed-tensors FP8 (llm-compressor, format float-quantized: `weight_scale` per tensor,
+    # channel or block). Every float8 weight becomes BF16, RNE_bf16(Float32(w) × Float32(scale)) with
+    # the block size of config.json, bit for bit DeepSeek's weight_dequant; the scale tensors and
+    # `input_scale` are dropped, and config.json loses its quantization_config. Every other tensor is
+    # copied unchanged. Any recipe that quantizes reads such an input the same way first.
+    #
+    # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
+    #   name: NAME                       the recipe's name; defaults to the file name without .yaml
+    #   dequantize: true                 read a quantized input as its bfloat16 values
+    #   rules:                           exceptions, as torchao's FqnToConfig: a rule naming the parameter
+    #                                    (transformers' in-memory name) or its module wins, then the
+    #                                    first pattern that matches; config.json gets the FqnToConfig
+    #     - match: "re:REGEX"            a regex that must match the whole name, or a glob on the whole
+    #                                    name ("*" any characters, "?" one), or an exact name; quote it
+    #       skip: true                   keep matching tensors unchanged, or instead
+    #       quantize: {scheme: ...}      quantize them with another config, even embeddings and 3-D
+    #                                    expert tensors (as transformers' FqnToConfig)
+    #   shard:
+    #     max-size: 5GB                  largest output shard
+    #     layout: input                  tensor order in the shards: input | canonical
+    #   memory:
+    #     budget: 4GiB                   memory the conversion may use
+    #     spill-compression: lz4         staging spill files: lz4 | none
+    # Sizes are bytes, or a number with KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers
+    # of 1024), e.g. 5GB, 1.5GB, 512MiB. The command line's options override shard and memory.
+
+    name: dequantize
+    dequantize: true
+
+    """#,
     "float8-dynamic": #"""
     # float8-dynamic: torchao Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
     #

@@ -86,7 +86,8 @@ extension Recipe {
     }
     guard let root else { throw RecipeError(.missingKey, "the recipe is empty", file: file) }
     let document = RecipeNode(node: root, path: "", file: file)
-    let members = try document.mapping(allowed: ["name", "quantize", "rules", "shard", "memory"], what: "a recipe")
+    let members = try document.mapping(
+      allowed: ["name", "dequantize", "quantize", "rules", "shard", "memory"], what: "a recipe")
     var name = file.split(separator: "/").last.map(String.init) ?? file
     for suffix in [".yaml", ".yml"] where name.hasSuffix(suffix) && name.count > suffix.count {
       name.removeLast(suffix.count)
@@ -97,6 +98,7 @@ extension Recipe {
     }
     self.init(name: name, defaultConfig: try members["quantize"].map(RecipeScheme.config))
     rules = try members["rules"]?.sequence(expected: "a list of rules").map(Self.rule) ?? []
+    dequantizes = try members["dequantize"]?.boolean() ?? false
     if let shard = try members["shard"]?.mapping(allowed: ["max-size", "layout"], what: "shard") {
       maxShardSize = try shard["max-size"]?.byteCount()
       layout = try shard["layout"]?.choice(["input": ConversionOptions.Layout.input, "canonical": .canonical])

@@ -13,6 +13,11 @@ extension Recipe {
       }
   }
 
+  /// Whether the recipe reads a quantized input (FP8 block-scaled, compressed-tensors FP8) as
+  /// its dequantized bfloat16 values (``Checkpoint/input(at:dequantizing:)``): when it
+  /// quantizes, or says `dequantize: true`. `reshard` copies such an input as it is.
+  public var dequantizesInput: Bool { quantizes || dequantizes }
+
   /// What this recipe does with the model parameter `name` (transformers' in-memory name) of
   /// `shape` and `dtype`: quantize it, and with which config, or keep it unchanged, and why.
   ///

@@ -8,6 +8,7 @@ import TorchAO
 ///
 /// ```yaml
 /// name: my-recipe                  # default: the file name without .yaml
+/// dequantize: true                 # read an FP8 input as its bfloat16 values (implied by quantize)
 /// quantize:                        # the default config; omitted: copy tensors unchanged (reshard)
 ///   scheme: int8-weight-only       # see the table below
 ///   granularity: per-row           # scheme parameters, each with torchao's default
@@ -81,6 +82,10 @@ public struct Recipe: Sendable, Hashable {
   public var defaultConfig: TorchAOConfig?
   /// Per-tensor exceptions (`rules`), tried in order; the first that matches a tensor decides.
   public var rules: [Rule]
+  /// Whether a quantized input is read as its dequantized values even when nothing is
+  /// quantized (`dequantize`; the `dequantize` recipe). A recipe that quantizes always reads
+  /// them (``dequantizesInput``).
+  public var dequantizes: Bool
   /// The largest output shard in bytes (`shard.max-size`), if the recipe sets one.
   public var maxShardSize: Int?
   /// The memory budget in bytes (`memory.budget`), if the recipe sets one.
@@ -92,12 +97,14 @@ public struct Recipe: Sendable, Hashable {
 
   /// A recipe with the given parts; see the type's documentation for what each means.
   public init(
-    name: String, defaultConfig: TorchAOConfig?, rules: [Rule] = [], maxShardSize: Int? = nil,
+    name: String, defaultConfig: TorchAOConfig?, rules: [Rule] = [], dequantizes: Bool = false,
+    maxShardSize: Int? = nil,
     memoryBudget: Int? = nil, spillCompression: SpillCompression? = nil, layout: ConversionOptions.Layout? = nil
   ) {
     self.name = name
     self.defaultConfig = defaultConfig
     self.rules = rules
+    self.dequantizes = dequantizes
     self.maxShardSize = maxShardSize
     self.memoryBudget = memoryBudget
     self.spillCompression = spillCompression

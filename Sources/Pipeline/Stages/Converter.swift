@@ -180,7 +180,7 @@ public struct Converter: Sendable {
       do throws(PipelineError) {
         try await BlockingIOExecutor.shared.execute { [plan, output, inputDirectory] () throws(PipelineError) in
           try output.finalize(
-            plan: plan, shards: finished, input: inputDirectory, quantizationConfig: plan.quantizationConfig,
+            plan: plan, shards: finished, input: inputDirectory, configChange: plan.configChange,
             isCancelled: { cancelled.value })
         }
         return .success(())
@@ -202,11 +202,11 @@ public struct Converter: Sendable {
   /// `config.json` takes the quantization config, and the spill folder can be created. What a
   /// killed run left in the spill folder (this worker's own) is removed.
   private func preflight(spillFolder: String) throws(PipelineError) {
-    if let inputDirectory, let quantization = plan.quantizationConfig {
+    if let inputDirectory, let change = plan.configChange {
       let path = join(inputDirectory, "config.json")
       if FileManager.default.fileExists(atPath: path) {
         _ = try OutputDirectory.configText(
-          try OutputDirectory.contents(of: path), quantizationConfig: quantization, path: path)
+          try OutputDirectory.contents(of: path), change: change, path: path)
       }
     }
     if let inputDirectory {

@@ -19,6 +19,9 @@ public struct Checkpoint: Sendable {
   public let index: ShardIndex?
   /// What the files are: `safetensors`, or the format of files presented as safetensors.
   public let format: String
+  /// Whether the files present the dequantized values of a checkpoint that another tool
+  /// quantized: the `quantization_config` of its `config.json` no longer describes them.
+  public let isDequantized: Bool
   /// Each tensor's file and its position in that file's header.
   private let locations: [ExactName: (file: Int, tensor: Int)]
   /// Where each file's tensors start in ``tensors``, and (last) their count.
@@ -79,10 +82,13 @@ public struct Checkpoint: Sendable {
   }
 
   /// The checkpoint at `path` whose files, of the format `format`, are presented as safetensors
-  /// (``SafeTensorsFile/init(presenting:header:source:)``).
+  /// (``SafeTensorsFile/init(presenting:header:source:)``); `dequantized` when they present the
+  /// dequantized values of a quantized checkpoint (``isDequantized``).
   ///
   /// - Throws: `duplicateTensor` when two files present the same tensor name.
-  public init(path: String, presenting files: [SafeTensorsFile], format: String) throws(SafeTensorsError) {
+  public init(path: String, presenting files: [SafeTensorsFile], format: String, dequantized: Bool = false)
+    throws(SafeTensorsError)
+  {
     var locations: [ExactName: (file: Int, tensor: Int)] = [:]
     for (position, file) in files.enumerated() {
       for (index, tensor) in file.header.tensors.enumerated() {
@@ -92,14 +98,15 @@ public struct Checkpoint: Sendable {
         }
       }
     }
-    self.init(path: path, files: files, index: nil, locations: locations, format: format)
+    self.init(path: path, files: files, index: nil, locations: locations, format: format, dequantized: dequantized)
   }
 
   private init(
     path: String, files: [SafeTensorsFile], index: ShardIndex?, locations: [ExactName: (file: Int, tensor: Int)],
-    format: String = "safetensors"
+    format: String = "safetensors", dequantized: Bool = false
   ) {
     self.path = path
+    self.isDequantized = dequantized
     self.files = files
     self.index = index
     self.format = format

@@ -1,0 +1,367 @@
+import Foundation
+import Quantization
+import SafeTensors
+
+/// A safetensors model directory quantized to FP8 by another tool, presented to the rest of the
+/// pipeline as its dequantized bfloat16 checkpoint: every float8 weight with its scale becomes
+/// one BF16 tensor of the same name and shape, the scale tensors (and compressed-tensors'
+/// `input_scale`) disappear, and every other tensor is itself. The conversion then reads it like
+/// any bfloat16 input, chunk by chunk; each chunk is dequantized from the float8 bytes and the
+/// scales it covers when it is read.
+///
+/// Recognised from `config.json`'s `quantization_config` and the tensor names:
+///
+/// - block-scaled FP8 (DeepSeek-V3/R1, Kimi-K2, Qwen3 "-FP8"): `quant_method: fp8` with
+///   `weight_block_size: [BM, BN]`; each `X.weight` (F8_E4M3, [M, N]) has
+///   `X.weight_scale_inv` (F32, BF16 or F16) of shape [ceil(M/BM), ceil(N/BN)].
+/// - compressed-tensors FP8 (llm-compressor): `quant_method: compressed-tensors`,
+///   `format: float-quantized`, symmetric 8-bit float weights; each `X.weight` has
+///   `X.weight_scale` (F32 or BF16) of shape [1] or [] (strategy `tensor`), [M, 1] (`channel`)
+///   or the block grid of the config's `block_structure` (`block`).
+///
+/// The rule, for both: `W[i, j] = RNE_bf16(Float32(e4m3fn(w[i, j])) ×_f32 Float32(s[i / BM, j / BN]))`,
+/// one Float32 multiply then round-to-nearest-even to bfloat16, the block always from the config
+/// (a per-tensor scale is one block of the whole weight, a per-channel scale a block of one
+/// row); the edge blocks of a shape that is not a multiple of the block reuse their block's
+/// scale. This is DeepSeek's `weight_dequant` kernel, and compressed-tensors' `dequantize`
+/// (`x.to(scale.dtype) * scale`, then the model's bfloat16).
+enum QuantizedInput {
+  /// One float8 weight and its scales.
+  struct ScaledWeight: Sendable {
+    var weight: TensorInfo
+    var weightFile: SafeTensorsFile
+    var scale: TensorInfo
+    var scaleFile: SafeTensorsFile
+    var scaleFormat: FloatFormat
+    /// The rows and columns one scale covers.
+    var block: (rows: Int, columns: Int)
+    var rows: Int { weight.shape[0] }
+    var columns: Int { weight.shape[1] }
+    /// The number of scale columns.
+    var gridColumns: Int { (columns + block.columns - 1) / block.columns }
+  }
+
+  /// A recognised format: its name as `plan` and `inspect` show it, the name of a weight's scale
+  /// tensor, the other per-module tensors that are dropped, and how a weight's block follows
+  /// from its scale's shape.
+  private struct Format {
+    var name: String
+    var scaleName: String
+    var dropped: [String]
+    var scaleFormats: [DType]
+    var block: (_ weight: [Int], _ scale: [Int]) -> (rows: Int, columns: Int)
+  }
+
+  /// The dequantizing presentation of `checkpoint`, when it is a model directory whose
+  /// `config.json` declares a format this type recognises; `nil` when it declares none or
+  /// another method (``QuantizingInputCheck`` says what is refused).
+  ///
+  /// - Throws: ``PipelineError`` (`invalidInput`) naming `config.json` when the declared format
+  ///   is one safeshard does not dequantize (another FP8 layout, asymmetric, fp16 scales), or
+  ///   naming the tensor when a weight has no scale or its scale has the wrong shape or type.
+  static func open(_ checkpoint: Checkpoint) throws(PipelineError) -> Checkpoint? {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isDirectory), isDirectory.boolValue,
+      let config = MoEArchitecture.modelConfig(in: checkpoint.path),
+      let quantization = config["quantization_config"], quantization != .null
+    else { return nil }
+    let configPath = join(checkpoint.path, "config.json")
+    let format: Format
+    switch quantization["quant_method"]?.string {
+    case "fp8": format = try blockFP8(quantization, configPath: configPath)
+    case "compressed-tensors": format = try compressedTensors(quantization, configPath: configPath)
+    default: return nil
+    }
+    return try present(checkpoint, format: format)
+  }
+
+  private static func refusal(_ path: String, _ message: String, tensor: String? = nil) -> PipelineError {
+    PipelineError(
+      .invalidInput, "\(path): \(tensor.map { "tensor '\($0)': " } ?? "")\(message)", path: path, tensor: tensor)
+  }
+
+  /// `[BM, BN]` of `value`, two positive integers.
+  private static func blockSize(_ value: JSONValue?) -> (rows: Int, columns: Int)? {
+    guard let values = value?.array, values.count == 2,
+      let rows = values[0].uint64.map(Int.init), let columns = values[1].uint64.map(Int.init), rows > 0, columns > 0
+    else { return nil }
+    return (rows, columns)
+  }
+
+  private static func blockFP8(_ quantization: JSONValue, configPath: String) throws(PipelineError) -> Format {
+    guard let block = blockSize(quantization["weight_block_size"]) else {
+      throw refusal(
+        configPath,
+        "quantization_config (quant_method fp8) has no weight_block_size of two positive integers; safeshard "
+          + "dequantizes block-scaled FP8 only, with the block size its config gives")
+    }
+    if let fmt = quantization["fmt"]?.string, fmt != "e4m3" {
+      throw refusal(configPath, "quantization_config says fmt \(fmt); safeshard dequantizes e4m3 weights only")
+    }
+    return Format(
+      name: "FP8 block-scaled (weight_block_size [\(block.rows), \(block.columns)])", scaleName: "weight_scale_inv",
+      dropped: [], scaleFormats: [.f32, .bf16, .f16], block: { _, _ in block })
+  }
+
+  private static func compressedTensors(_ quantization: JSONValue, configPath: String) throws(PipelineError) -> Format {
+    let format = quantization["format"]?.string ?? "none"
+    guard format == "float-quantized" else {
+      throw refusal(
+        configPath,
+        "quantization_config is compressed-tensors with format \(format); safeshard dequantizes float-quantized "
+          + "(FP8) weights only")
+    }
+    if let status = quantization["quantization_status"]?.string, status != "compressed" {
+      throw refusal(configPath, "quantization_config says quantization_status \(status), not compressed")
+    }
+    if let kvCache = quantization["kv_cache_scheme"], kvCache != .null {
+      throw refusal(configPath, "quantization_config has a kv_cache_scheme; safeshard does not drop KV-cache scales")
+    }
+    var blocks: [(rows: Int, columns: Int)] = []
+    for group in quantization["config_groups"]?.members ?? [] {
+      guard let weights = group.value["weights"], weights != .null else { continue }
+      guard weights["type"]?.string == "float", weights["num_bits"]?.uint64 == 8 else {
+        throw refusal(configPath, "config group \(group.key) quantizes weights to something other than 8-bit float")
+      }
+      guard weights["symmetric"] != .bool(false) else {
+        throw refusal(
+          configPath, "config group \(group.key) is asymmetric (weight_zero_point); safeshard dequantizes symmetric FP8"
+        )
+      }
+      let strategy = weights["strategy"]?.string ?? "none"
+      switch strategy {
+      case "tensor", "channel": break
+      case "block":
+        guard let block = blockSize(weights["block_structure"]) else {
+          throw refusal(configPath, "config group \(group.key) has strategy block without a block_structure [BM, BN]")
+        }
+        blocks.append(block)
+      default:
+        throw refusal(
+          configPath,
+          "config group \(group.key) has weight strategy \(strategy); safeshard dequantizes tensor, channel and block")
+      }
+    }
+    if let first = blocks.first, blocks.contains(where: { $0 != first }) {
+      throw refusal(configPath, "the config groups give different block_structure values; the blocks are ambiguous")
+    }
+    let block = blocks.first
+    return Format(
+      name: "compressed-tensors FP8 (float-quantized)", scaleName: "weight_scale", dropped: ["input_scale"],
+      scaleFormats: [.f32, .bf16],
+      block: { weight, scale in
+        if scale.reduce(1, *) == 1 { return (weight[0], weight[1]) }
+        if scale == [weight[0], 1] { return (1, weight[1]) }
+        // Block strategy; without one in the config the grid check refuses the scale.
+        return block ?? (weight[0], weight[1])
+      })
+  }
+
+  /// The presented checkpoint: each file's tensors, float8 weights as BF16, scales and dropped
+  /// tensors left out.
+  private static func present(_ checkpoint: Checkpoint, format: Format) throws(PipelineError) -> Checkpoint {
+    func module(_ name: String, ending suffix: String) -> String? {
+      name.hasSuffix("." + suffix) ? String(name.dropLast(suffix.count + 1)) : nil
+    }
+    var weights: [ExactName: ScaledWeight] = [:]
+    var leftOut = Set<ExactName>()
+    for (scale, scaleFile) in checkpoint.tensors {
+      if let module = format.dropped.lazy.compactMap({ module(scale.name, ending: $0) }).first,
+        checkpoint.location(of: module + ".weight") != nil
+      {
+        leftOut.insert(ExactName(scale.name))
+        continue
+      }
+      guard let module = module(scale.name, ending: format.scaleName) else { continue }
+      let weightName = module + ".weight"
+      guard let (weight, weightFile, _) = checkpoint.location(of: weightName) else {
+        throw refusal(scaleFile.path, "\(scale.name) has no weight \(weightName) to scale", tensor: scale.name)
+      }
+      guard weight.dtype == .f8e4m3, weight.shape.count == 2 else {
+        throw refusal(
+          weightFile.path,
+          "\(weightName) is \(weight.dtype.rawValue) \(weight.shape) beside \(scale.name); safeshard dequantizes 2-D "
+            + "float8_e4m3fn weights", tensor: weightName)
+      }
+      guard format.scaleFormats.contains(scale.dtype), let scaleFormat = FloatFormat(rawValue: scale.dtype.rawValue)
+      else {
+        let floating = [DType.f32, .bf16, .f16, .f64].contains(scale.dtype)
+        throw refusal(
+          scaleFile.path,
+          "\(scale.name) is \(torchName(scale.dtype)), "
+            + (floating
+              ? "not one of \(format.scaleFormats.map { torchName($0) }.joined(separator: ", "))"
+              : "not a float type"),
+          tensor: scale.name)
+      }
+      let block = format.block(weight.shape, scale.shape)
+      let grid = [
+        (weight.shape[0] + block.rows - 1) / block.rows, (weight.shape[1] + block.columns - 1) / block.columns,
+      ]
+      let perTensor = grid == [1, 1] && scale.shape.reduce(1, *) == 1 && scale.shape.count <= 2
+      guard scale.shape == grid || perTensor else {
+        throw refusal(
+          scaleFile.path,
+          "\(scale.name) is \(scale.shape); \(weight.shape) in blocks of [\(block.rows), \(block.columns)] needs "
+            + "\(grid)", tensor: scale.name)
+      }
+      leftOut.insert(ExactName(scale.name))
+      weights[ExactName(weightName)] = ScaledWeight(
+        weight: weight, weightFile: weightFile, scale: scale, scaleFile: scaleFile, scaleFormat: scaleFormat,
+        block: block)
+    }
+    var files: [SafeTensorsFile] = []
+    for file in checkpoint.files {
+      var specs: [TensorSpec] = []
+      var items: [ExactName: DequantizingSource.Item] = [:]
+      for tensor in file.header.tensors where !leftOut.contains(ExactName(tensor.name)) {
+        if let weight = weights[ExactName(tensor.name)] {
+          specs.append(TensorSpec(name: tensor.name, dtype: .bf16, shape: tensor.shape))
+          items[ExactName(tensor.name)] = .dequantized(weight)
+        } else if tensor.dtype == .f8e4m3 || tensor.dtype == .f8e5m2, tensor.shape.count >= 2 {
+          throw refusal(
+            file.path,
+            "\(tensor.name) is \(torchName(tensor.dtype)) and has no "
+              + "\(module(tensor.name, ending: "weight").map { $0 + "." + format.scaleName } ?? format.scaleName)",
+            tensor: tensor.name)
+        } else {
+          specs.append(TensorSpec(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape))
+          items[ExactName(tensor.name)] = .copied(tensor)
+        }
+      }
+      do {
+        let header = try SafeTensorsHeader(metadata: file.header.metadata, tensors: specs)
+        files.append(
+          SafeTensorsFile(presenting: file.path, header: header, source: DequantizingSource(file: file, items: items)))
+      } catch {
+        throw PipelineError(.invalidInput, "\(error)", path: file.path, tensor: error.tensor, cause: error)
+      }
+    }
+    do {
+      return try Checkpoint(path: checkpoint.path, presenting: files, format: format.name, dequantized: true)
+    } catch {
+      throw PipelineError(
+        .invalidInput, "\(error)", path: error.file ?? checkpoint.path, tensor: error.tensor, cause: error)
+    }
+  }
+
+  /// torch's name of `dtype`, as the messages of transformers and torch write it.
+  static func torchName(_ dtype: DType) -> String {
+    switch dtype {
+    case .f8e4m3: "float8_e4m3fn"
+    case .f8e5m2: "float8_e5m2"
+    case .f32: "float32"
+    case .bf16: "bfloat16"
+    case .f16: "float16"
+    case .f64: "float64"
+    case .i32: "int32"
+    case .i64: "int64"
+    case .i16: "int16"
+    case .i8: "int8"
+    case .u8: "uint8"
+    default: dtype.rawValue
+    }
+  }
+}
+
+/// Reads the presented tensors of one file: a copied tensor from the file itself, a dequantized
+/// weight from its float8 bytes and the scale rows the range covers.
+private final class DequantizingSource: TensorByteSource {
+  enum Item: Sendable {
+    case copied(TensorInfo)
+    case dequantized(QuantizedInput.ScaledWeight)
+  }
+
+  let file: SafeTensorsFile
+  let items: [ExactName: Item]
+  /// The float8 bytes read (and dequantized) at a time: what a read holds beyond its buffer.
+  static let pieceElements = 1 << 20
+
+  init(file: SafeTensorsFile, items: [ExactName: Item]) {
+    self.file = file
+    self.items = items
+  }
+
+  func read(_ tensor: TensorInfo, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SafeTensorsError) {
+    guard !buffer.isEmpty else { return }
+    switch items[ExactName(tensor.name)]! {
+    case .copied(let stored):
+      try file.read(stored, at: offset, into: buffer)
+    case .dequantized(let weight):
+      // The bfloat16 elements that cover the range, a piece at a time; a range that starts or
+      // ends inside an element goes through a buffer of the piece.
+      let elements = offset / 2..<(offset + buffer.count + 1) / 2
+      let pieces = stride(from: elements.lowerBound, to: elements.upperBound, by: Self.pieceElements).map {
+        $0..<min($0 + Self.pieceElements, elements.upperBound)
+      }
+      guard offset % 2 == 0 && buffer.count % 2 == 0 else {
+        let whole = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * pieces[0].count, alignment: 16)
+        defer { whole.deallocate() }
+        for piece in pieces {
+          try dequantize(
+            weight, elements: piece, into: UnsafeMutableRawBufferPointer(rebasing: whole[0..<2 * piece.count]))
+          let bytes = max(2 * piece.lowerBound, offset)..<min(2 * piece.upperBound, offset + buffer.count)
+          UnsafeMutableRawBufferPointer(rebasing: buffer[bytes.lowerBound - offset..<bytes.upperBound - offset])
+            .copyMemory(
+              from: UnsafeRawBufferPointer(
+                rebasing: whole[bytes.lowerBound - 2 * piece.lowerBound..<bytes.upperBound - 2 * piece.lowerBound]))
+        }
+        return
+      }
+      for piece in pieces {
+        try dequantize(
+          weight, elements: piece,
+          into: UnsafeMutableRawBufferPointer(
+            rebasing: buffer[2 * piece.lowerBound - offset..<2 * piece.upperBound - offset]))
+      }
+    }
+  }
+
+  /// Writes the bfloat16 values of `elements` (row-major positions in the weight) into `output`.
+  private func dequantize(
+    _ weight: QuantizedInput.ScaledWeight, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer
+  ) throws(SafeTensorsError) {
+    let columns = weight.columns
+    let firstRow = elements.lowerBound / columns
+    let lastRow = (elements.upperBound - 1) / columns
+    // The scale rows of the weight rows the elements span.
+    let gridColumns = weight.scale.shape.count == 2 ? weight.gridColumns : 1
+    let scaleRows = firstRow / weight.block.rows..<lastRow / weight.block.rows + 1
+    let width = weight.scaleFormat.byteWidth
+    let scaleBytes = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: scaleRows.count * gridColumns * width, alignment: 16)
+    defer { scaleBytes.deallocate() }
+    try weight.scaleFile.read(weight.scale, at: scaleRows.lowerBound * gridColumns * width, into: scaleBytes)
+    let scales = (0..<scaleRows.count * gridColumns).map {
+      weight.scaleFormat.value(at: $0, in: UnsafeRawPointer(scaleBytes.baseAddress!))
+    }
+    let codes = UnsafeMutableRawBufferPointer.allocate(byteCount: elements.count, alignment: 16)
+    defer { codes.deallocate() }
+    try weight.weightFile.read(weight.weight, at: elements.lowerBound, into: codes)
+    var position = elements.lowerBound
+    while position < elements.upperBound {
+      let row = position / columns
+      let rowEnd = min(elements.upperBound, (row + 1) * columns)
+      let scaleRow = (row / weight.block.rows - scaleRows.lowerBound) * gridColumns
+      var column = position - row * columns
+      while position < rowEnd {
+        let blockEnd = min(rowEnd, position + weight.block.columns - column % weight.block.columns)
+        let scale = scales[scaleRow + (gridColumns == 1 ? 0 : column / weight.block.columns)]
+        for index in position..<blockEnd {
+          let value = Float8E4M3Conversion.float(from: codes[index - elements.lowerBound]) * scale
+          output.storeBytes(
+            of: BFloat16Conversion.bits(from: value).littleEndian, toByteOffset: 2 * (index - elements.lowerBound),
+            as: UInt16.self)
+        }
+        column += blockEnd - position
+        position = blockEnd
+      }
+    }
+  }
+
+  func readingNote(of name: String) -> String? {
+    guard case .dequantized(let weight) = items[ExactName(name)] else { return nil }
+    return "dequantized from F8_E4M3 \(weight.weight.shape) with \(weight.scale.name) "
+      + "\(weight.scale.dtype.rawValue) \(weight.scale.shape), blocks of [\(weight.block.rows), \(weight.block.columns)]"
+  }
+}

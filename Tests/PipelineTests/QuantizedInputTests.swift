@@ -1,0 +1,144 @@
+import Foundation
+import Pipeline
+import SafeTensors
+import Testing
+
+/// Model directories quantized to FP8 by other tools (Tests/Fixtures/quantized-input, made by
+/// torch 2.15 / transformers 5.24 with Tests/Interop/make_quantized_input_fixtures.py), each with
+/// its bfloat16 twin: `--recipe dequantize` writes the twin tensor for tensor and its config.json
+/// without `quantization_config`; any other recipe gives what it gives on the twin.
+@Suite struct QuantizedInputTests {
+  static let fixtures = ConversionHarness.repository.appendingPathComponent("Tests/Fixtures/quantized-input").path
+  static let inputs = ["fp8-block", "ct-fp8-tensor", "ct-fp8-channel"]
+
+  static func config(_ directory: String) throws -> JSONValue {
+    try JSONParser.parse(Array(Data(contentsOf: URL(fileURLWithPath: directory + "/config.json"))))
+  }
+
+  /// Block FP8 with shapes that are not multiples of 128 (576×512, 200×300, 130×129, 64×200 with
+  /// a BF16 scale), and compressed-tensors FP8 per tensor (F32) and per channel (BF16, with
+  /// `input_scale`): bit for bit the twin, the scales and `input_scale` gone.
+  @Test(arguments: inputs)
+  func dequantizeWritesTheTwin(name: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let input = "\(Self.fixtures)/\(name)"
+    let output = try await PickleConversionTests.converted(input, recipe: "dequantize", in: scratch)
+    try PickleConversionTests.expectSame(output, "\(input)-bf16")
+    #expect(try Self.config(input)["quantization_config"] != nil)
+    #expect(try Self.config(output) == Self.config("\(input)-bf16"))
+    #expect(try Self.config(output)["quantization_config"] == nil)
+  }
+
+  /// Quantizing the FP8 input equals quantizing its twin: tensors, metadata and the
+  /// `quantization_config` that replaces the input's.
+  @Test(arguments: inputs, ["int8-weight-only", "float8-dynamic"])
+  func aRecipeOnTheQuantizedInputEqualsTheRecipeOnTheTwin(name: String, recipe: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let input = "\(Self.fixtures)/\(name)"
+    let output = try await PickleConversionTests.converted(input, recipe: recipe, in: scratch)
+    let expected = try await PickleConversionTests.converted("\(input)-bf16", recipe: recipe, in: scratch, "twin")
+    try PickleConversionTests.expectSame(output, expected)
+    let config = try Self.config(output)
+    #expect(config == (try Self.config(expected)))
+    #expect(config["quantization_config"]?["quant_method"]?.string == "torchao")
+  }
+
+  /// `reshard` copies the quantized input as it is: float8 weights, scales and config.json.
+  @Test func reshardKeepsTheFP8InputAsItIs() async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let input = "\(Self.fixtures)/ct-fp8-channel"
+    let output = try await PickleConversionTests.converted(input, recipe: "reshard", in: scratch)
+    try PickleConversionTests.expectSame(output, input)
+    #expect(
+      try Data(contentsOf: URL(fileURLWithPath: output + "/config.json"))
+        == Data(contentsOf: URL(fileURLWithPath: input + "/config.json")))
+  }
+
+  /// Any byte range of a dequantized weight, even one that starts or ends inside an element,
+  /// reads as the same bytes of the twin.
+  @Test func anyByteRangeOfADequantizedWeightIsTheTwins() throws {
+    let input = try Checkpoint.input(at: "\(Self.fixtures)/fp8-block", dequantizing: true)
+    let twin = try Checkpoint(path: "\(Self.fixtures)/fp8-block-bf16")
+    let name = "model.layers.0.self_attn.o_proj.weight"
+    let (tensor, file) = try input.tensor(named: name)
+    let expected = try twin.file(holding: name).bytes(of: try twin.tensor(named: name).tensor)
+    #expect(tensor.dtype == .bf16 && tensor.shape == [130, 129])
+    #expect(try file.bytes(of: tensor) == expected)
+    // Across the row (129 elements) and block (128) boundaries, odd and even.
+    for (offset, count) in [(1, 1), (255, 4), (257, 3), (0, 259), (2 * 129 * 128 - 3, 300), (33_537, 3)] {
+      var bytes = [UInt8](repeating: 0, count: count)
+      try bytes.withUnsafeMutableBytes { try file.read(tensor, at: offset, into: $0) }
+      #expect(bytes == Array(expected[offset..<offset + count]), "\(offset) +\(count)")
+    }
+  }
+
+  /// What `plan` and `inspect` show: the format, and how each weight is read.
+  @Test func theFormatAndTheDequantizedWeightsAreNamed() throws {
+    let block = try Checkpoint.input(at: "\(Self.fixtures)/fp8-block", dequantizing: true)
+    #expect(block.format == "FP8 block-scaled (weight_block_size [128, 128])")
+    #expect(block.isDequantized)
+    #expect(block.tensorCount == 9)
+    let name = "model.layers.0.self_attn.kv_a_proj_with_mqa.weight"
+    #expect(
+      try block.file(holding: name).readingNote(of: name)
+        == "dequantized from F8_E4M3 [576, 512] with model.layers.0.self_attn.kv_a_proj_with_mqa.weight_scale_inv "
+        + "F32 [5, 4], blocks of [128, 128]")
+    #expect(try block.file(holding: "model.norm.weight").readingNote(of: "model.norm.weight") == nil)
+    let channel = try Checkpoint.input(at: "\(Self.fixtures)/ct-fp8-channel", dequantizing: true)
+    #expect(channel.format == "compressed-tensors FP8 (float-quantized)")
+    let down = "model.layers.0.mlp.down_proj.weight"
+    #expect(
+      try channel.file(holding: down).readingNote(of: down)
+        == "dequantized from F8_E4M3 [64, 96] with model.layers.0.mlp.down_proj.weight_scale BF16 [64, 1], "
+        + "blocks of [1, 96]")
+    #expect(channel.location(of: "model.layers.0.mlp.down_proj.input_scale") == nil)
+    // Without dequantizing, it is the safetensors checkpoint it is.
+    let raw = try Checkpoint.input(at: "\(Self.fixtures)/ct-fp8-channel")
+    #expect(raw.format == "safetensors" && !raw.isDequantized)
+  }
+
+  /// Malformed scales are refused naming the tensor and what is wrong, before anything is written.
+  @Test(
+    arguments: [
+      (
+        "fp8-block-bad-grid", "model.layers.0.self_attn.o_proj.weight_scale_inv",
+        "model.layers.0.self_attn.o_proj.weight_scale_inv is [1, 2]; [130, 129] in blocks of [128, 128] needs [2, 2]"
+      ),
+      (
+        "fp8-block-missing-scale", "model.layers.0.self_attn.o_proj.weight",
+        "model.layers.0.self_attn.o_proj.weight is float8_e4m3fn and has no "
+          + "model.layers.0.self_attn.o_proj.weight_scale_inv"
+      ),
+      (
+        "fp8-block-size-mismatch", "model.layers.0.self_attn.o_proj.weight_scale_inv",
+        "model.layers.0.self_attn.o_proj.weight_scale_inv is [2, 2]; [130, 129] in blocks of [64, 64] needs [3, 3]"
+      ),
+      (
+        "fp8-block-scale-wrong-dtype", "model.layers.0.self_attn.o_proj.weight_scale_inv",
+        "model.layers.0.self_attn.o_proj.weight_scale_inv is int32, not a float type"
+      ),
+    ])
+  func aMalformedScaleIsRefusedNamingTheTensor(name: String, tensor: String, message: String) throws {
+    for recipe in ["dequantize", "int8-weight-only"] {
+      let error = #expect(throws: PipelineError.self) {
+        try ConversionHarness.plan("\(Self.fixtures)/\(name)", recipe: recipe)
+      }
+      #expect(error?.code == .invalidInput)
+      #expect(error?.tensor == tensor)
+      #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+    }
+  }
+
+  /// A quantization method safeshard does not dequantize is still refused by a recipe that
+  /// quantizes or dequantizes, and `reshard` still copies it.
+  @Test func aTorchAOInputIsRefusedByDequantize() throws {
+    let error = #expect(throws: PipelineError.self) {
+      try ConversionHarness.plan("\(Self.fixtures)/torchao-int8wo", recipe: "dequantize")
+    }
+    #expect(error?.message.contains("does not dequantize torchao checkpoints yet") == true)
+    #expect(throws: Never.self) { try ConversionHarness.plan("\(Self.fixtures)/torchao-int8wo", recipe: "reshard") }
+  }
+}
