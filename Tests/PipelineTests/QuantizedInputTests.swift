@@ -45,6 +45,19 @@ import Testing
     #expect(config["quantization_config"]?["quant_method"]?.string == "torchao")
   }
 
+  /// Under a 1 MiB budget the weights are read in chunks of 87 380 bytes (copies, across rows
+  /// and blocks) or of rows (quantized), each dequantized as it is read: the same output.
+  @Test(arguments: ["dequantize", "int8-weight-only"])
+  func aSmallBudgetReadsTheWeightsInChunksToTheSameOutput(recipe: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let input = "\(Self.fixtures)/fp8-block"
+    let output = scratch.appendingPathComponent("out").path
+    try await ConversionHarness.convert(input, to: output, recipe: recipe) { $0.memory = 1 << 20 }
+    let expected = try await PickleConversionTests.converted("\(input)-bf16", recipe: recipe, in: scratch, "twin")
+    try PickleConversionTests.expectSame(output, expected)
+  }
+
   /// `reshard` copies the quantized input as it is: float8 weights, scales and config.json.
   @Test func reshardKeepsTheFP8InputAsItIs() async throws {
     let scratch = try ConversionHarness.scratch()

@@ -338,6 +338,7 @@ private final class DequantizingSource: TensorByteSource {
     let codes = UnsafeMutableRawBufferPointer.allocate(byteCount: elements.count, alignment: 16)
     defer { codes.deallocate() }
     try weight.weightFile.read(weight.weight, at: elements.lowerBound, into: codes)
+    let values = Self.float8Values
     var position = elements.lowerBound
     while position < elements.upperBound {
       let row = position / columns
@@ -347,17 +348,21 @@ private final class DequantizingSource: TensorByteSource {
       while position < rowEnd {
         let blockEnd = min(rowEnd, position + weight.block.columns - column % weight.block.columns)
         let scale = scales[scaleRow + (gridColumns == 1 ? 0 : column / weight.block.columns)]
-        for index in position..<blockEnd {
-          let value = Float8E4M3Conversion.float(from: codes[index - elements.lowerBound]) * scale
-          output.storeBytes(
-            of: BFloat16Conversion.bits(from: value).littleEndian, toByteOffset: 2 * (index - elements.lowerBound),
-            as: UInt16.self)
+        values.withUnsafeBufferPointer { values in
+          for index in position - elements.lowerBound..<blockEnd - elements.lowerBound {
+            output.storeBytes(
+              of: BFloat16Conversion.bits(from: values[Int(codes[index])] * scale).littleEndian,
+              toByteOffset: 2 * index, as: UInt16.self)
+          }
         }
         column += blockEnd - position
         position = blockEnd
       }
     }
   }
+
+  /// The value of every e4m3fn byte.
+  private static let float8Values = (0...255).map { Float8E4M3Conversion.float(from: UInt8($0)) }
 
   func readingNote(of name: String) -> String? {
     guard case .dequantized(let weight) = items[ExactName(name)] else { return nil }
