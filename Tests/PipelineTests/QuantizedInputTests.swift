@@ -9,15 +9,16 @@ import Testing
 /// without `quantization_config`; any other recipe gives what it gives on the twin.
 @Suite struct QuantizedInputTests {
   static let fixtures = ConversionHarness.repository.appendingPathComponent("Tests/Fixtures/quantized-input").path
-  static let inputs = ["fp8-block", "ct-fp8-tensor", "ct-fp8-channel"]
+  static let inputs = ["fp8-block", "ct-fp8-tensor", "ct-fp8-channel", "mxfp4-gpt-oss"]
 
   static func config(_ directory: String) throws -> JSONValue {
     try JSONParser.parse(Array(Data(contentsOf: URL(fileURLWithPath: directory + "/config.json"))))
   }
 
   /// Block FP8 with shapes that are not multiples of 128 (576×512, 200×300, 130×129, 64×200 with
-  /// a BF16 scale), and compressed-tensors FP8 per tensor (F32) and per channel (BF16, with
-  /// `input_scale`): bit for bit the twin, the scales and `input_scale` gone.
+  /// a BF16 scale), compressed-tensors FP8 per tensor (F32) and per channel (BF16, with
+  /// `input_scale`), and gpt-oss's MXFP4 experts (transformers' `convert_moe_packed_tensors`, in
+  /// its [E, in, out] layout): bit for bit the twin, the scales and `input_scale` gone.
   @Test(arguments: inputs)
   func dequantizeWritesTheTwin(name: String) async throws {
     let scratch = try ConversionHarness.scratch()
@@ -58,6 +59,20 @@ import Testing
     try PickleConversionTests.expectSame(output, expected)
   }
 
+  /// gpt-oss's experts, dequantized from MXFP4, quantized as the recipe for MoE models does on
+  /// the twin (float8 per row along the output channels of [E, in, out]).
+  @Test func theMXFP4ExpertsQuantizeAsTheTwinsExperts() async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let input = "\(Self.fixtures)/mxfp4-gpt-oss"
+    let recipe = "float8-dynamic-experts"
+    let output = try await PickleConversionTests.converted(input, recipe: recipe, in: scratch)
+    let expected = try await PickleConversionTests.converted("\(input)-bf16", recipe: recipe, in: scratch, "twin")
+    try PickleConversionTests.expectSame(output, expected)
+    let metadata = try #require(try Checkpoint(path: output).files[0].header.metadata)
+    #expect(metadata["model.layers.0.mlp.experts.gate_up_proj"]?.contains("Float8Tensor") == true)
+  }
+
   /// `reshard` copies the quantized input as it is: float8 weights, scales and config.json.
   @Test func reshardKeepsTheFP8InputAsItIs() async throws {
     let scratch = try ConversionHarness.scratch()
@@ -86,6 +101,30 @@ import Testing
       try bytes.withUnsafeMutableBytes { try file.read(tensor, at: offset, into: $0) }
       #expect(bytes == Array(expected[offset..<offset + count]), "\(offset) +\(count)")
     }
+  }
+
+  /// Any byte range of the MXFP4 experts, one that covers some of the 32-value groups of a row
+  /// included, reads as the same bytes of the twin.
+  @Test func anyByteRangeOfTheMXFP4ExpertsIsTheTwins() throws {
+    let input = try Checkpoint.input(at: "\(Self.fixtures)/mxfp4-gpt-oss", dequantizing: true)
+    let twin = try Checkpoint(path: "\(Self.fixtures)/mxfp4-gpt-oss-bf16")
+    let name = "model.layers.0.mlp.experts.gate_up_proj"
+    let (tensor, file) = try input.tensor(named: name)
+    let expected = try twin.file(holding: name).bytes(of: try twin.tensor(named: name).tensor)
+    #expect(tensor.dtype == .bf16 && tensor.shape == [2, 64, 64])
+    #expect(try file.bytes(of: tensor) == expected)
+    // Rows are 64 elements (128 bytes), an expert 64 rows, a group 32 rows.
+    for (offset, count) in [(0, 128), (1, 1), (127, 130), (32 * 128 - 6, 12), (64 * 128 - 2, 4), (100, 8000)] {
+      var bytes = [UInt8](repeating: 0, count: count)
+      try bytes.withUnsafeMutableBytes { try file.read(tensor, at: offset, into: $0) }
+      #expect(bytes == Array(expected[offset..<offset + count]), "\(offset) +\(count)")
+    }
+    #expect(input.format == "MXFP4 (gpt-oss experts)")
+    #expect(input.location(of: "model.layers.0.mlp.experts.gate_up_proj_scales") == nil)
+    #expect(
+      file.readingNote(of: name)
+        == "dequantized from MXFP4 model.layers.0.mlp.experts.gate_up_proj_blocks U8 [2, 64, 2, 16] with "
+        + "model.layers.0.mlp.experts.gate_up_proj_scales U8 [2, 64, 2], as [E, in, out]")
   }
 
   /// What `plan` and `inspect` show: the format, and how each weight is read.
@@ -142,6 +181,43 @@ import Testing
       #expect(error?.code == .invalidInput)
       #expect(error?.tensor == tensor)
       #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+    }
+  }
+
+  /// Malformed MXFP4 experts are refused naming the tensor: blocks without scales, scales of
+  /// another shape, blocks that are not [E, out, G, 16] bytes.
+  @Test(
+    arguments: [
+      (
+        [("model.layers.0.mlp.experts.down_proj_blocks", DType.u8, [2, 64, 1, 16])],
+        "model.layers.0.mlp.experts.down_proj_blocks", "has no model.layers.0.mlp.experts.down_proj_scales"
+      ),
+      (
+        [
+          ("model.layers.0.mlp.experts.down_proj_blocks", .u8, [2, 64, 1, 16]),
+          ("model.layers.0.mlp.experts.down_proj_scales", .u8, [2, 64, 2]),
+        ],
+        "model.layers.0.mlp.experts.down_proj_scales",
+        "is U8 [2, 64, 2]; model.layers.0.mlp.experts.down_proj_blocks [2, 64, 1, 16] needs U8 [2, 64, 1]"
+      ),
+      (
+        [
+          ("model.layers.0.mlp.experts.down_proj_blocks", .u8, [2, 64, 32]),
+          ("model.layers.0.mlp.experts.down_proj_scales", .u8, [2, 64, 1]),
+        ],
+        "model.layers.0.mlp.experts.down_proj_blocks", "is U8 [2, 64, 32], not U8 [E, out, G, 16]"
+      ),
+    ])
+  func malformedMXFP4ExpertsAreRefusedNamingTheTensor(tensors: [(String, DType, [Int])], tensor: String, says: String)
+    throws
+  {
+    try withTemporaryDirectory { scratch in
+      try InputTests.makeModel(
+        in: scratch, tensors: tensors,
+        config: #"{"model_type": "gpt_oss", "quantization_config": {"quant_method": "mxfp4"}}"#)
+      let error = #expect(throws: PipelineError.self) { try ConversionHarness.plan(scratch, recipe: "dequantize") }
+      #expect(error?.tensor == tensor)
+      #expect(error?.message.contains(says) == true, "\(error?.message ?? "")")
     }
   }
 

@@ -290,8 +290,8 @@ private func withOptionalBytes<Value>(_ array: [UInt8]?, _ body: (UnsafeRawBuffe
 
 extension Checkpoint {
   /// Opens INPUT as a conversion reads it: a PyTorch pickle checkpoint through ``PickleInput``,
-  /// anything else as safetensors; with `dequantizing`, a model directory quantized to FP8 by
-  /// another tool (``QuantizedInput``) as its dequantized bfloat16 values.
+  /// anything else as safetensors; with `dequantizing`, a model directory quantized to FP8 or
+  /// MXFP4 by another tool (``QuantizedInput``) as its dequantized bfloat16 values.
   ///
   /// - Throws: ``PipelineError`` for a pickle checkpoint or a quantized input that is refused,
   ///   ``SafeTensorsError`` for safetensors.

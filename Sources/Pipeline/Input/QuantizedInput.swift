@@ -2,12 +2,12 @@ import Foundation
 import Quantization
 import SafeTensors
 
-/// A safetensors model directory quantized to FP8 by another tool, presented to the rest of the
-/// pipeline as its dequantized bfloat16 checkpoint: every float8 weight with its scale becomes
-/// one BF16 tensor of the same name and shape, the scale tensors (and compressed-tensors'
-/// `input_scale`) disappear, and every other tensor is itself. The conversion then reads it like
-/// any bfloat16 input, chunk by chunk; each chunk is dequantized from the float8 bytes and the
-/// scales it covers when it is read.
+/// A safetensors model directory quantized to FP8 or MXFP4 by another tool, presented to the rest
+/// of the pipeline as its dequantized bfloat16 checkpoint: every quantized weight with its scales
+/// becomes one BF16 tensor, the scale tensors (and compressed-tensors' `input_scale`) disappear,
+/// and every other tensor is itself. The conversion then reads it like any bfloat16 input, chunk
+/// by chunk; each chunk is dequantized from the quantized bytes and the scales it covers when it
+/// is read.
 ///
 /// Recognised from `config.json`'s `quantization_config` and the tensor names:
 ///
@@ -18,8 +18,10 @@ import SafeTensors
 ///   `format: float-quantized`, symmetric 8-bit float weights; each `X.weight` has
 ///   `X.weight_scale` (F32 or BF16) of shape [1] or [] (strategy `tensor`), [M, 1] (`channel`)
 ///   or the block grid of the config's `block_structure` (`block`).
+/// - gpt-oss MXFP4: `quant_method: mxfp4`; each `X_blocks` (U8 [E, out, G, 16]) with `X_scales`
+///   (U8 [E, out, G]) becomes `X`, BF16 [E, G·32, out] (transformers' `convert_moe_packed_tensors`).
 ///
-/// The rule, for both: `W[i, j] = RNE_bf16(Float32(e4m3fn(w[i, j])) ×_f32 Float32(s[i / BM, j / BN]))`,
+/// The FP8 rule: `W[i, j] = RNE_bf16(Float32(e4m3fn(w[i, j])) ×_f32 Float32(s[i / BM, j / BN]))`,
 /// one Float32 multiply then round-to-nearest-even to bfloat16, the block always from the config
 /// (a per-tensor scale is one block of the whole weight, a per-channel scale a block of one
 /// row); the edge blocks of a shape that is not a multiple of the block reuse their block's
@@ -39,6 +41,21 @@ enum QuantizedInput {
     var columns: Int { weight.shape[1] }
     /// The number of scale columns.
     var gridColumns: Int { (columns + block.columns - 1) / block.columns }
+  }
+
+  /// The MXFP4 experts of one gpt-oss projection.
+  struct MXFP4Experts: Sendable {
+    var blocks: TensorInfo
+    var blocksFile: SafeTensorsFile
+    var scales: TensorInfo
+    var scalesFile: SafeTensorsFile
+    var experts: Int { blocks.shape[0] }
+    /// The output features (`out`), the rows of the packed form.
+    var outputs: Int { blocks.shape[1] }
+    /// The 32-value groups of a row.
+    var groups: Int { blocks.shape[2] }
+    /// The input features (`in`): 32 a group.
+    var inputs: Int { groups * 32 }
   }
 
   /// A recognised format: its name as `plan` and `inspect` show it, the name of a weight's scale
@@ -70,6 +87,7 @@ enum QuantizedInput {
     switch quantization["quant_method"]?.string {
     case "fp8": format = try blockFP8(quantization, configPath: configPath)
     case "compressed-tensors": format = try compressedTensors(quantization, configPath: configPath)
+    case "mxfp4": return try presentMXFP4(checkpoint)
     default: return nil
     }
     return try present(checkpoint, format: format)
@@ -157,13 +175,13 @@ enum QuantizedInput {
       })
   }
 
-  /// The presented checkpoint: each file's tensors, float8 weights as BF16, scales and dropped
+  /// The presented checkpoint of an FP8 format: float8 weights as BF16, scales and dropped
   /// tensors left out.
   private static func present(_ checkpoint: Checkpoint, format: Format) throws(PipelineError) -> Checkpoint {
     func module(_ name: String, ending suffix: String) -> String? {
       name.hasSuffix("." + suffix) ? String(name.dropLast(suffix.count + 1)) : nil
     }
-    var weights: [ExactName: ScaledWeight] = [:]
+    var replacements: [ExactName: (name: String, shape: [Int], item: DequantizingSource.Item)] = [:]
     var leftOut = Set<ExactName>()
     for (scale, scaleFile) in checkpoint.tensors {
       if let module = format.dropped.lazy.compactMap({ module(scale.name, ending: $0) }).first,
@@ -206,24 +224,75 @@ enum QuantizedInput {
             + "\(grid)", tensor: scale.name)
       }
       leftOut.insert(ExactName(scale.name))
-      weights[ExactName(weightName)] = ScaledWeight(
-        weight: weight, weightFile: weightFile, scale: scale, scaleFile: scaleFile, scaleFormat: scaleFormat,
-        block: block)
+      replacements[ExactName(weightName)] = (
+        weightName, weight.shape,
+        .fp8(
+          ScaledWeight(
+            weight: weight, weightFile: weightFile, scale: scale, scaleFile: scaleFile, scaleFormat: scaleFormat,
+            block: block))
+      )
     }
+    return try present(checkpoint, format: format.name, replacing: replacements, leavingOut: leftOut) { tensor in
+      guard tensor.dtype == .f8e4m3 || tensor.dtype == .f8e5m2, tensor.shape.count >= 2 else { return nil }
+      return "\(tensor.name) is \(torchName(tensor.dtype)) and has no "
+        + "\(module(tensor.name, ending: "weight").map { $0 + "." + format.scaleName } ?? format.scaleName)"
+    }
+  }
+
+  /// gpt-oss's MXFP4 experts: each `X_blocks` (U8 [E, out, G, 16], two e2m1 values a byte, the
+  /// even one in the low nibble) with `X_scales` (U8 [E, out, G], E8M0) becomes `X`, BF16
+  /// [E, G·32, out]: transformers' `convert_moe_packed_tensors`, its `[E, in, out]` layout.
+  private static func presentMXFP4(_ checkpoint: Checkpoint) throws(PipelineError) -> Checkpoint {
+    var replacements: [ExactName: (name: String, shape: [Int], item: DequantizingSource.Item)] = [:]
+    var leftOut = Set<ExactName>()
+    for (blocks, blocksFile) in checkpoint.tensors where blocks.name.hasSuffix("_blocks") {
+      let name = String(blocks.name.dropLast("_blocks".count))
+      guard let (scales, scalesFile, _) = checkpoint.location(of: name + "_scales") else {
+        throw refusal(blocksFile.path, "\(blocks.name) has no \(name)_scales", tensor: blocks.name)
+      }
+      guard blocks.dtype == .u8, blocks.shape.count == 4, blocks.shape[3] == 16 else {
+        throw refusal(
+          blocksFile.path, "\(blocks.name) is \(blocks.dtype.rawValue) \(blocks.shape), not U8 [E, out, G, 16]",
+          tensor: blocks.name)
+      }
+      guard scales.dtype == .u8, scales.shape == Array(blocks.shape.prefix(3)) else {
+        throw refusal(
+          scalesFile.path,
+          "\(scales.name) is \(scales.dtype.rawValue) \(scales.shape); \(blocks.name) \(blocks.shape) needs U8 "
+            + "\(Array(blocks.shape.prefix(3)))", tensor: scales.name)
+      }
+      leftOut.insert(ExactName(scales.name))
+      let experts = MXFP4Experts(blocks: blocks, blocksFile: blocksFile, scales: scales, scalesFile: scalesFile)
+      replacements[ExactName(blocks.name)] = (
+        name, [experts.experts, experts.inputs, experts.outputs], .mxfp4(experts)
+      )
+    }
+    return try present(
+      checkpoint, format: "MXFP4 (gpt-oss experts)", replacing: replacements, leavingOut: leftOut
+    ) { tensor in
+      tensor.name.hasSuffix("_scales") && tensor.dtype == .u8
+        ? "\(tensor.name) has no \(tensor.name.dropLast("_scales".count))_blocks" : nil
+    }
+  }
+
+  /// The presented checkpoint: each file's tensors in their order, a replaced one as the BF16
+  /// tensor that replaces it, those `leavingOut` names left out; `refusal` says why a tensor
+  /// left as it is cannot be (`nil`: it is copied).
+  private static func present(
+    _ checkpoint: Checkpoint, format: String,
+    replacing replacements: [ExactName: (name: String, shape: [Int], item: DequantizingSource.Item)],
+    leavingOut leftOut: Set<ExactName>, refusal unconverted: (TensorInfo) -> String?
+  ) throws(PipelineError) -> Checkpoint {
     var files: [SafeTensorsFile] = []
     for file in checkpoint.files {
       var specs: [TensorSpec] = []
       var items: [ExactName: DequantizingSource.Item] = [:]
       for tensor in file.header.tensors where !leftOut.contains(ExactName(tensor.name)) {
-        if let weight = weights[ExactName(tensor.name)] {
-          specs.append(TensorSpec(name: tensor.name, dtype: .bf16, shape: tensor.shape))
-          items[ExactName(tensor.name)] = .dequantized(weight)
-        } else if tensor.dtype == .f8e4m3 || tensor.dtype == .f8e5m2, tensor.shape.count >= 2 {
-          throw refusal(
-            file.path,
-            "\(tensor.name) is \(torchName(tensor.dtype)) and has no "
-              + "\(module(tensor.name, ending: "weight").map { $0 + "." + format.scaleName } ?? format.scaleName)",
-            tensor: tensor.name)
+        if let replacement = replacements[ExactName(tensor.name)] {
+          specs.append(TensorSpec(name: replacement.name, dtype: .bf16, shape: replacement.shape))
+          items[ExactName(replacement.name)] = replacement.item
+        } else if let message = unconverted(tensor) {
+          throw refusal(file.path, message, tensor: tensor.name)
         } else {
           specs.append(TensorSpec(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape))
           items[ExactName(tensor.name)] = .copied(tensor)
@@ -238,7 +307,7 @@ enum QuantizedInput {
       }
     }
     do {
-      return try Checkpoint(path: checkpoint.path, presenting: files, format: format.name, dequantized: true)
+      return try Checkpoint(path: checkpoint.path, presenting: files, format: format, dequantized: true)
     } catch {
       throw PipelineError(
         .invalidInput, "\(error)", path: error.file ?? checkpoint.path, tensor: error.tensor, cause: error)
@@ -269,7 +338,8 @@ enum QuantizedInput {
 private final class DequantizingSource: TensorByteSource {
   enum Item: Sendable {
     case copied(TensorInfo)
-    case dequantized(QuantizedInput.ScaledWeight)
+    case fp8(QuantizedInput.ScaledWeight)
+    case mxfp4(QuantizedInput.MXFP4Experts)
   }
 
   let file: SafeTensorsFile
@@ -287,7 +357,8 @@ private final class DequantizingSource: TensorByteSource {
     switch items[ExactName(tensor.name)]! {
     case .copied(let stored):
       try file.read(stored, at: offset, into: buffer)
-    case .dequantized(let weight):
+    case .fp8, .mxfp4:
+      let item = items[ExactName(tensor.name)]!
       // The bfloat16 elements that cover the range, a piece at a time; a range that starts or
       // ends inside an element goes through a buffer of the piece.
       let elements = offset / 2..<(offset + buffer.count + 1) / 2
@@ -299,7 +370,7 @@ private final class DequantizingSource: TensorByteSource {
         defer { whole.deallocate() }
         for piece in pieces {
           try dequantize(
-            weight, elements: piece, into: UnsafeMutableRawBufferPointer(rebasing: whole[0..<2 * piece.count]))
+            item, elements: piece, into: UnsafeMutableRawBufferPointer(rebasing: whole[0..<2 * piece.count]))
           let bytes = max(2 * piece.lowerBound, offset)..<min(2 * piece.upperBound, offset + buffer.count)
           UnsafeMutableRawBufferPointer(rebasing: buffer[bytes.lowerBound - offset..<bytes.upperBound - offset])
             .copyMemory(
@@ -310,14 +381,26 @@ private final class DequantizingSource: TensorByteSource {
       }
       for piece in pieces {
         try dequantize(
-          weight, elements: piece,
+          item, elements: piece,
           into: UnsafeMutableRawBufferPointer(
             rebasing: buffer[2 * piece.lowerBound - offset..<2 * piece.upperBound - offset]))
       }
     }
   }
 
-  /// Writes the bfloat16 values of `elements` (row-major positions in the weight) into `output`.
+  /// Writes the bfloat16 values of `elements` (row-major positions in the presented tensor) of
+  /// the dequantized `item` into `output`.
+  private func dequantize(_ item: Item, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer)
+    throws(SafeTensorsError)
+  {
+    switch item {
+    case .copied: preconditionFailure("a copied tensor is read as it is")
+    case .fp8(let weight): try dequantize(weight, elements: elements, into: output)
+    case .mxfp4(let experts): try dequantize(experts, elements: elements, into: output)
+    }
+  }
+
+  /// The FP8 weight's elements: `RNE_bf16(f32(w) × f32(s[i / BM, j / BN]))`.
   private func dequantize(
     _ weight: QuantizedInput.ScaledWeight, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer
   ) throws(SafeTensorsError) {
@@ -361,12 +444,75 @@ private final class DequantizingSource: TensorByteSource {
     }
   }
 
+  /// The MXFP4 experts' elements of `[E, in, out]`: `RNE_bf16(e2m1(nibble) ×_f32 2^(scale − 127))`
+  /// (torch's `ldexp` of the bfloat16 value by the int32 exponent), expert by expert, reading of
+  /// every output row the groups that the covered input features fall in.
+  private func dequantize(
+    _ experts: QuantizedInput.MXFP4Experts, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer
+  ) throws(SafeTensorsError) {
+    let (inputs, outputs, groups) = (experts.inputs, experts.outputs, experts.groups)
+    let firstRow = elements.lowerBound / outputs
+    let lastRow = (elements.upperBound - 1) / outputs
+    for expert in firstRow / inputs...lastRow / inputs {
+      let rows =
+        max(firstRow, expert * inputs) - expert * inputs..<min(lastRow + 1, (expert + 1) * inputs) - expert * inputs
+      let covered = rows.lowerBound / 32..<(rows.upperBound - 1) / 32 + 1
+      let scales = UnsafeMutableRawBufferPointer.allocate(byteCount: outputs * groups, alignment: 16)
+      defer { scales.deallocate() }
+      try experts.scalesFile.read(experts.scales, at: expert * outputs * groups, into: scales)
+      let rowBytes = covered.count * 16
+      let blocks = UnsafeMutableRawBufferPointer.allocate(byteCount: outputs * rowBytes, alignment: 16)
+      defer { blocks.deallocate() }
+      if covered.count == groups {
+        try experts.blocksFile.read(experts.blocks, at: expert * outputs * groups * 16, into: blocks)
+      } else {
+        for row in 0..<outputs {
+          try experts.blocksFile.read(
+            experts.blocks, at: ((expert * outputs + row) * groups + covered.lowerBound) * 16,
+            into: UnsafeMutableRawBufferPointer(rebasing: blocks[row * rowBytes..<(row + 1) * rowBytes]))
+        }
+      }
+      Self.float4Values.withUnsafeBufferPointer { values in
+        Self.exponentValues.withUnsafeBufferPointer { powers in
+          for input in rows {
+            let group = input / 32
+            let byte = (group - covered.lowerBound) * 16 + (input % 32) / 2
+            let shift = UInt8(input % 2 * 4)
+            let start = (expert * inputs + input) * outputs
+            for column in max(start, elements.lowerBound) - start..<min(start + outputs, elements.upperBound) - start {
+              let nibble = (blocks[column * rowBytes + byte] >> shift) & 0x0F
+              let power = powers[Int(scales[column * groups + group])]
+              output.storeBytes(
+                of: BFloat16Conversion.bits(from: values[Int(nibble)] * power).littleEndian,
+                toByteOffset: 2 * (start + column - elements.lowerBound), as: UInt16.self)
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// The value of every e2m1 nibble (transformers' `FP4_VALUES`).
+  private static let float4Values: [Float] = [
+    +0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0,
+  ]
+
+  /// `2^(s − 127)` in Float32 for every E8M0 byte `s`, as torch's `pow(2.0, s − 127)` gives it:
+  /// `2^-127` is a subnormal, `2^128` infinity.
+  private static let exponentValues = (0...255).map { Float(sign: .plus, exponent: $0 - 127, significand: 1) }
+
   /// The value of every e4m3fn byte.
   private static let float8Values = (0...255).map { Float8E4M3Conversion.float(from: UInt8($0)) }
 
   func readingNote(of name: String) -> String? {
-    guard case .dequantized(let weight) = items[ExactName(name)] else { return nil }
-    return "dequantized from F8_E4M3 \(weight.weight.shape) with \(weight.scale.name) "
-      + "\(weight.scale.dtype.rawValue) \(weight.scale.shape), blocks of [\(weight.block.rows), \(weight.block.columns)]"
+    switch items[ExactName(name)] {
+    case .fp8(let weight):
+      "dequantized from F8_E4M3 \(weight.weight.shape) with \(weight.scale.name) "
+        + "\(weight.scale.dtype.rawValue) \(weight.scale.shape), blocks of [\(weight.block.rows), \(weight.block.columns)]"
+    case .mxfp4(let experts):
+      "dequantized from MXFP4 \(experts.blocks.name) U8 \(experts.blocks.shape) with \(experts.scales.name) U8 "
+        + "\(experts.scales.shape), as [E, in, out]"
+    default: nil
+    }
   }
 }

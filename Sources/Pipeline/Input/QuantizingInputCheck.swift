@@ -4,7 +4,7 @@ import TorchAO
 
 /// What an input must be for a recipe that quantizes or dequantizes: unquantized weights, or
 /// weights that safeshard dequantizes (``QuantizedInput``: block-scaled and compressed-tensors
-/// FP8, read as bfloat16), and for a model directory that is quantized a `config.json` to carry
+/// FP8, gpt-oss MXFP4, read as bfloat16), and for a model directory that is quantized a `config.json` to carry
 /// the quantization config.
 ///
 /// An input quantized by any other method is refused, naming the method and what shows it: a
@@ -122,7 +122,7 @@ enum QuantizingInputCheck {
       .invalidInput,
       "\(path): \(tensor.map { "tensor '\($0)': " } ?? "")the input is already quantized with \(method) "
         + "(\(evidence)); safeshard dequantizes block-scaled FP8 (quant_method fp8 with weight_block_size) and "
-        + "compressed-tensors FP8 (float-quantized) model directories only. Start from the unquantized (bf16) "
+        + "compressed-tensors FP8 (float-quantized) and gpt-oss MXFP4 model directories only. Start from the unquantized (bf16) "
         + "checkpoint, or use --recipe reshard to re-shard it as it is.",
       path: path, tensor: tensor)
   }

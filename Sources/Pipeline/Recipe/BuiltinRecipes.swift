@@ -8,12 +8,13 @@ extension Recipe {
     "dequantize": #"""
     # dequantize: no torchao config; a quantized input is written as its bfloat16 values
     #
-    # For a model directory quantized to FP8 by another tool: block-scaled FP8 (DeepSeek-V3/R1,
+    # For a model directory quantized by another tool: block-scaled FP8 (DeepSeek-V3/R1,
     # Kimi-K2, Qwen3 "-FP8": `weight_scale_inv`, `weight_block_size` in config.json) and
     # compressed-tensors FP8 (llm-compressor, format float-quantized: `weight_scale` per tensor,
     # channel or block). Every float8 weight becomes BF16, RNE_bf16(Float32(w) × Float32(scale)) with
     # the block size of config.json, bit for bit DeepSeek's weight_dequant; the scale tensors and
-    # `input_scale` are dropped, and config.json loses its quantization_config. Every other tensor is
+    # `input_scale` are dropped. gpt-oss's MXFP4 experts (`*_blocks`/`*_scales`) become the BF16
+    # experts transformers holds, [E, in, out]. config.json loses its quantization_config. Every other tensor is
     # copied unchanged. Any recipe that quantizes reads such an input the same way first.
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):

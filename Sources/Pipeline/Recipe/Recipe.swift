@@ -8,7 +8,7 @@ import TorchAO
 ///
 /// ```yaml
 /// name: my-recipe                  # default: the file name without .yaml
-/// dequantize: true                 # read an FP8 input as its bfloat16 values (implied by quantize)
+/// dequantize: true                 # read an FP8/MXFP4 input as its bfloat16 values (implied by quantize)
 /// quantize:                        # the default config; omitted: copy tensors unchanged (reshard)
 ///   scheme: int8-weight-only       # see the table below
 ///   granularity: per-row           # scheme parameters, each with torchao's default
