@@ -73,6 +73,18 @@ import Testing
     #expect(metadata["model.layers.0.mlp.experts.gate_up_proj"]?.contains("Float8Tensor") == true)
   }
 
+  /// On an input that is not quantized, `dequantize` is a copy: the same tensors and config.json.
+  @Test func dequantizeCopiesAnUnquantizedInput() async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let input = "\(Self.fixtures)/fp8-block-bf16"
+    let output = try await PickleConversionTests.converted(input, recipe: "dequantize", in: scratch)
+    try PickleConversionTests.expectSame(output, input)
+    #expect(
+      try Data(contentsOf: URL(fileURLWithPath: output + "/config.json"))
+        == Data(contentsOf: URL(fileURLWithPath: input + "/config.json")))
+  }
+
   /// `reshard` copies the quantized input as it is: float8 weights, scales and config.json.
   @Test func reshardKeepsTheFP8InputAsItIs() async throws {
     let scratch = try ConversionHarness.scratch()
