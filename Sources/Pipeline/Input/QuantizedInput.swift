@@ -421,25 +421,38 @@ private final class DequantizingSource: TensorByteSource {
     let codes = UnsafeMutableRawBufferPointer.allocate(byteCount: elements.count, alignment: 16)
     defer { codes.deallocate() }
     try weight.weightFile.read(weight.weight, at: elements.lowerBound, into: codes)
-    let values = Self.float8Values
+    // The bfloat16 result of each of the 256 codes under each scale of the current scale row:
+    // one multiply per code and block instead of one per element.
+    var results = [UInt16](repeating: 0, count: gridColumns * 256)
+    var resultsRow = -1
     var position = elements.lowerBound
     while position < elements.upperBound {
       let row = position / columns
       let rowEnd = min(elements.upperBound, (row + 1) * columns)
       let scaleRow = (row / weight.block.rows - scaleRows.lowerBound) * gridColumns
-      var column = position - row * columns
-      while position < rowEnd {
-        let blockEnd = min(rowEnd, position + weight.block.columns - column % weight.block.columns)
-        let scale = scales[scaleRow + (gridColumns == 1 ? 0 : column / weight.block.columns)]
-        values.withUnsafeBufferPointer { values in
-          for index in position - elements.lowerBound..<blockEnd - elements.lowerBound {
-            output.storeBytes(
-              of: BFloat16Conversion.bits(from: values[Int(codes[index])] * scale).littleEndian,
-              toByteOffset: 2 * index, as: UInt16.self)
+      if scaleRow != resultsRow {
+        Self.float8Values.withUnsafeBufferPointer { values in
+          for block in 0..<gridColumns {
+            let scale = scales[scaleRow + block]
+            for code in 0..<256 {
+              results[block * 256 + code] = BFloat16Conversion.bits(from: values[code] * scale).littleEndian
+            }
           }
         }
-        column += blockEnd - position
-        position = blockEnd
+        resultsRow = scaleRow
+      }
+      var column = position - row * columns
+      results.withUnsafeBufferPointer { results in
+        while position < rowEnd {
+          let blockEnd = min(rowEnd, position + weight.block.columns - column % weight.block.columns)
+          let first = column / weight.block.columns * 256
+          let table = UnsafeBufferPointer(rebasing: results[first..<first + 256])
+          for index in position - elements.lowerBound..<blockEnd - elements.lowerBound {
+            output.storeBytes(of: table[Int(codes[index])], toByteOffset: 2 * index, as: UInt16.self)
+          }
+          column += blockEnd - position
+          position = blockEnd
+        }
       }
     }
   }
