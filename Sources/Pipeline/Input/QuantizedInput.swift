@@ -418,8 +418,10 @@ private final class DequantizingSource: TensorByteSource {
     let scales = (0..<scaleRows.count * gridColumns).map {
       weight.scaleFormat.value(at: $0, in: UnsafeRawPointer(scaleBytes.baseAddress!))
     }
-    let codes = UnsafeMutableRawBufferPointer.allocate(byteCount: elements.count, alignment: 16)
-    defer { codes.deallocate() }
+    // The codes are read into the second half of the output, which the elements overwrite
+    // front to back only after they are read (element i writes bytes 2i and 2i + 1, code i is
+    // byte n + i): no buffer of their own, no page to fault in.
+    let codes = UnsafeMutableRawBufferPointer(rebasing: output[elements.count..<2 * elements.count])
     try weight.weightFile.read(weight.weight, at: elements.lowerBound, into: codes)
     // The bfloat16 result of each of the 256 codes under each scale of the current scale row:
     // one multiply per code and block instead of one per element.
