@@ -109,6 +109,31 @@ import Testing
     try Self.expectSame(output, "\(Self.fixtures)/aqt/\(name).dequantized.safetensors", ignoringFormat: true)
   }
 
+  /// A model directory of legacy weights with the `quantization_config` torchao 0.12 wrote: read
+  /// dequantized, so `reshard` drops that config (the weights are bfloat16 now) and a quantizing
+  /// recipe replaces it with its own instead of refusing the input as already quantized.
+  @Test func aLegacyModelDirectoryLosesItsStaleQuantizationConfig() async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let model = scratch.appendingPathComponent("aqt").path
+    try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: "\(Self.fixtures)/aqt/int8wo.pt", toPath: model + "/pytorch_model.bin")
+    let config =
+      #"{"model_type": "llama", "quantization_config": {"quant_method": "torchao", "quant_type": "int8_weight_only"}}"#
+    try config.write(toFile: model + "/config.json", atomically: true, encoding: .utf8)
+    #expect(try Checkpoint.input(at: model).isDequantized)
+    let parsed = { (path: String) in try JSONParser.parse(Array(Data(contentsOf: URL(fileURLWithPath: path)))) }
+
+    let resharded = try await Self.converted(model, recipe: "reshard", in: scratch)
+    try Self.expectSame(resharded, "\(Self.fixtures)/aqt/int8wo.dequantized.safetensors", ignoringFormat: true)
+    #expect(try parsed(resharded + "/config.json")["quantization_config"] == nil)
+    #expect(try parsed(resharded + "/config.json")["model_type"] == .string("llama"))
+
+    let quantized = try await Self.converted(model, recipe: "float8-dynamic", in: scratch, "float8")
+    #expect(try parsed(quantized + "/config.json")["quantization_config"]?["quant_method"] == .string("torchao"))
+    #expect(try parsed(quantized + "/config.json")["quantization_config"]?["quant_type"]?["default"] != nil)
+  }
+
   @Test func aPackedAffineQuantizedLayoutIsRefused() throws {
     let error = #expect(throws: PipelineError.self) {
       try Checkpoint.input(at: "\(Self.fixtures)/aqt/int4wo_cpu.pt")

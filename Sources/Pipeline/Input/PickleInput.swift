@@ -79,8 +79,13 @@ enum PickleInput {
     let format =
       pickles.contains { $0.entries.contains { if case .subclass = $0.value { true } else { false } } }
       ? "torchao pickle" : "pickle (\(pickles[0].format == .zip ? "zip" : "legacy"))"
+    // Legacy weights are read dequantized: the quantization_config of their time no longer
+    // describes them (a recipe replaces it; `reshard` and `dequantize` drop it).
+    let dequantized = pickles.contains {
+      $0.entries.contains { if case .affineQuantized = $0.value { true } else { false } }
+    }
     do {
-      return try Checkpoint(path: path, presenting: files, format: format)
+      return try Checkpoint(path: path, presenting: files, format: format, dequantized: dequantized)
     } catch {
       throw PipelineError(.invalidInput, "\(error)", path: error.file ?? path, tensor: error.tensor, cause: error)
     }
