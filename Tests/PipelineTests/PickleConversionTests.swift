@@ -134,6 +134,24 @@ import Testing
     #expect(try parsed(quantized + "/config.json")["quantization_config"]?["quant_type"]?["default"] != nil)
   }
 
+  /// Any byte range of a tensor read by rows (a legacy weight dequantized, a strided view
+  /// gathered) equals that range of the whole tensor: ranges that start and end inside rows, span
+  /// rows, or are one byte.
+  @Test(arguments: [("aqt/int8wo.pt", "0.weight"), ("aqt/fp8wo.pt", "0.weight"), ("plain.pt", "view_t")])
+  func anyRangeOfARowReadTensorIsThatRangeOfTheWhole(file: String, name: String) throws {
+    let checkpoint = try Checkpoint.input(at: "\(Self.fixtures)/\(file)")
+    let (tensor, source) = try checkpoint.tensor(named: name)
+    let whole = try source.bytes(of: tensor)
+    let row = tensor.byteCount / tensor.shape[0]
+    for (offset, count) in [(0, 1), (1, row), (row - 1, 2), (3, 2 * row + 5), (row, row), (tensor.byteCount - 3, 3)] {
+      var part = [UInt8](repeating: 0, count: count)
+      try part.withUnsafeMutableBytes { buffer in
+        try Result { () throws(SafeTensorsError) in try source.read(tensor, at: offset, into: buffer) }.get()
+      }
+      #expect(part == Array(whole[offset..<offset + count]), "\(name) bytes \(offset)..<\(offset + count)")
+    }
+  }
+
   @Test func aPackedAffineQuantizedLayoutIsRefused() throws {
     let error = #expect(throws: PipelineError.self) {
       try Checkpoint.input(at: "\(Self.fixtures)/aqt/int4wo_cpu.pt")

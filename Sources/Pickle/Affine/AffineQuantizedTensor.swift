@@ -79,7 +79,9 @@ public struct AffineQuantizedTensor: Sendable, Equatable {
   ///   - data: Those rows of ``data``, C-contiguous (`rows.count × dataRowByteCount` bytes).
   ///   - scale: All of ``scale``, C-contiguous.
   ///   - zeroPoint: All of ``zeroPoint``, C-contiguous, when there is one.
-  ///   - output: `rows.count × outputRowByteCount` bytes, written in ``dtype``.
+  ///   - output: `rows.count × outputRowByteCount` bytes, written in ``dtype``. `data` may be
+  ///     the end of `output` when its elements are no wider than the output's (dequantizing in
+  ///     place): elements are dequantized front to back, each read before it is written.
   /// - Throws: `affineQuantized` when a buffer has the wrong size.
   public func dequantize(
     rows: Range<Int>, data: UnsafeRawBufferPointer, scale: UnsafeRawBufferPointer,

@@ -239,9 +239,16 @@ private final class PickleSource: TensorByteSource {
         let zeroPoint = try weight.zeroPoint.map { (part) throws(PickleError) in try pickle.bytes(of: part) }
         try readRows(offset: offset, into: buffer, rowBytes: weight.outputRowByteCount) {
           rows, output throws(PickleError) in
-          let data = UnsafeMutableRawBufferPointer.allocate(
-            byteCount: rows.count * weight.dataRowByteCount, alignment: 64)
-          defer { data.deallocate() }
+          // The codes are read into the end of the output, which they fill no more than half of,
+          // and dequantized in place (``AffineQuantizedTensor/dequantize`` reads each element
+          // before it writes it, front to back); codes wider than the output get a buffer.
+          let codes = rows.count * weight.dataRowByteCount
+          let inPlace = weight.dataRowByteCount <= weight.outputRowByteCount
+          let data =
+            inPlace
+            ? UnsafeMutableRawBufferPointer(rebasing: output[(output.count - codes)...])
+            : UnsafeMutableRawBufferPointer.allocate(byteCount: codes, alignment: 64)
+          defer { if !inPlace { data.deallocate() } }
           try pickle.read(weight.data, rows: rows, into: data)
           try scale.withUnsafeBytes { scale in
             withOptionalBytes(zeroPoint) { zeroPoint in
@@ -268,22 +275,37 @@ private final class PickleSource: TensorByteSource {
   }
 
   /// Fills `buffer` with the bytes from `offset` of a tensor whose rows of `rowBytes` bytes
-  /// `readRows` writes, whole rows at a time.
+  /// `readRows` writes, whole rows at a time: the whole rows straight into `buffer`, a row that
+  /// the range starts or ends inside through a buffer of one row.
   private func readRows(
     offset: Int, into buffer: UnsafeMutableRawBufferPointer, rowBytes: Int,
     _ readRows: (Range<Int>, UnsafeMutableRawBufferPointer) throws(PickleError) -> Void
   ) throws(PickleError) {
     let rowBytes = max(rowBytes, 1)
-    let rows = offset / rowBytes..<(offset + buffer.count + rowBytes - 1) / rowBytes
-    let start = offset - rows.lowerBound * rowBytes
-    if start == 0 && buffer.count == rows.count * rowBytes {
-      try readRows(rows, buffer)
-      return
+    var row: UnsafeMutableRawBufferPointer?
+    defer { row?.deallocate() }
+    var position = offset
+    var written = 0
+    while written < buffer.count {
+      let index = position / rowBytes
+      let start = position - index * rowBytes
+      let whole = (buffer.count - written) / rowBytes
+      if start == 0 && whole > 0 {
+        let bytes = whole * rowBytes
+        try readRows(index..<index + whole, UnsafeMutableRawBufferPointer(rebasing: buffer[written..<written + bytes]))
+        position += bytes
+        written += bytes
+      } else {
+        let partial = row ?? UnsafeMutableRawBufferPointer.allocate(byteCount: rowBytes, alignment: 64)
+        row = partial
+        try readRows(index..<index + 1, partial)
+        let count = min(rowBytes - start, buffer.count - written)
+        UnsafeMutableRawBufferPointer(rebasing: buffer[written..<written + count])
+          .copyMemory(from: UnsafeRawBufferPointer(rebasing: partial[start..<start + count]))
+        position += count
+        written += count
+      }
     }
-    let whole = UnsafeMutableRawBufferPointer.allocate(byteCount: rows.count * rowBytes, alignment: 64)
-    defer { whole.deallocate() }
-    try readRows(rows, whole)
-    buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: whole[start..<start + buffer.count]))
   }
 }
 
