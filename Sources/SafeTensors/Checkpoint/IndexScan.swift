@@ -19,22 +19,15 @@ struct IndexScan {
   ///
   /// - Throws: ``JSONParser/Failure`` as ``JSONParser`` would.
   static func scan(_ input: UnsafeBufferPointer<UInt8>) throws(JSONParser.Failure) -> IndexScan? {
-    if let bad = firstInvalidUTF8(input) {
-      throw JSONParser.Failure(kind: .encoding, message: "invalid UTF-8", offset: bad)
+    try JSONParser.document(input) { parser throws(JSONParser.Failure) -> IndexScan? in
+      guard parser.current == UInt8(ascii: "{") else {
+        _ = try parser.parseValue(depth: 0)
+        return nil
+      }
+      var scan = IndexScan()
+      try scan.readRoot(&parser)
+      return scan
     }
-    var parser = JSONParser(input: input)
-    parser.skipWhitespace()
-    guard parser.current == UInt8(ascii: "{") else {
-      _ = try parser.parseValue(depth: 0)
-      parser.skipWhitespace()
-      if parser.position != input.count { throw parser.failure("unexpected text after the JSON value") }
-      return nil
-    }
-    var scan = IndexScan()
-    try scan.readRoot(&parser)
-    parser.skipWhitespace()
-    if parser.position != input.count { throw parser.failure("unexpected text after the JSON value") }
-    return scan
   }
 
   /// Reads the root object, the parser at its `{`, as ``JSONParser`` reads an object at depth 1.

@@ -57,24 +57,17 @@ struct HeaderScan {
   private static func scan(_ input: UnsafeBufferPointer<UInt8>, metadataCache: MetadataCache?)
     throws(JSONParser.Failure) -> HeaderScan?
   {
-    if let bad = firstInvalidUTF8(input) {
-      throw JSONParser.Failure(kind: .encoding, message: "invalid UTF-8", offset: bad)
+    try JSONParser.document(input) { parser throws(JSONParser.Failure) -> HeaderScan? in
+      guard parser.current == UInt8(ascii: "{") else {
+        _ = try parser.parseValue(depth: 0)
+        return nil
+      }
+      var scan = HeaderScan()
+      // An entry takes 60 bytes or more besides its name: room for every tensor, without growing.
+      scan.positions.reserveCapacity(input.count / 64)
+      try scan.readObject(&parser, metadataCache: metadataCache)
+      return scan
     }
-    var parser = JSONParser(input: input)
-    parser.skipWhitespace()
-    guard parser.current == UInt8(ascii: "{") else {
-      _ = try parser.parseValue(depth: 0)
-      parser.skipWhitespace()
-      if parser.position != input.count { throw parser.failure("unexpected text after the JSON value") }
-      return nil
-    }
-    var scan = HeaderScan()
-    // An entry takes 60 bytes or more besides its name: room for every tensor, without growing.
-    scan.positions.reserveCapacity(input.count / 64)
-    try scan.readObject(&parser, metadataCache: metadataCache)
-    parser.skipWhitespace()
-    if parser.position != input.count { throw parser.failure("unexpected text after the JSON value") }
-    return scan
   }
 
   /// Reads the header object, the parser at its `{`, as ``JSONParser`` reads an object at depth 1.

@@ -28,15 +28,25 @@ public struct JSONParser: ~Copyable {
   }
 
   private static func parse(_ input: UnsafeBufferPointer<UInt8>) throws(Failure) -> JSONValue {
+    try document(input) { parser throws(Failure) in try parser.parseValue(depth: 0) }
+  }
+
+  /// Reads `input` as one JSON text, as ``parse(_:)-(UnsafeRawBufferPointer)`` does (valid
+  /// UTF-8 first, then one value and nothing after it but whitespace): `value` reads the value,
+  /// the parser at its first byte, and its result is returned. The scans that read a header or
+  /// an index straight from the bytes share this frame with the parser.
+  static func document<Value>(
+    _ input: UnsafeBufferPointer<UInt8>, _ value: (inout JSONParser) throws(Failure) -> Value
+  ) throws(Failure) -> Value {
     if let bad = firstInvalidUTF8(input) {
       throw Failure(kind: .encoding, message: "invalid UTF-8", offset: bad)
     }
     var parser = JSONParser(input: input)
     parser.skipWhitespace()
-    let value = try parser.parseValue(depth: 0)
+    let result = try value(&parser)
     parser.skipWhitespace()
     if parser.position != input.count { throw parser.failure("unexpected text after the JSON value") }
-    return value
+    return result
   }
 
   /// Parses the UTF-8 bytes of `bytes`.
