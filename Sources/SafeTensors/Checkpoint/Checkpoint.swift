@@ -89,15 +89,9 @@ public struct Checkpoint: Sendable {
   public init(path: String, presenting files: [SafeTensorsFile], format: String, dequantized: Bool = false)
     throws(SafeTensorsError)
   {
-    var locations: [ExactName: (file: Int, tensor: Int)] = [:]
-    for (position, file) in files.enumerated() {
-      for (index, tensor) in file.header.tensors.enumerated() {
-        if let other = locations.updateValue((position, index), forKey: ExactName(tensor.name)) {
-          throw SafeTensorsError(
-            .duplicateTensor, "is also in \(files[other.file].path)", file: file.path, tensor: tensor.name)
-        }
-      }
-    }
+    var problems: [SafeTensorsError] = []
+    let locations = Self.locations(of: files, problems: &problems)
+    if let duplicate = problems.first { throw duplicate }
     self.init(path: path, files: files, index: nil, locations: locations, format: format, dequantized: dequantized)
   }
 
@@ -111,9 +105,7 @@ public struct Checkpoint: Sendable {
     self.index = index
     self.format = format
     self.locations = locations
-    var starts = [0]
-    for file in files { starts.append(starts.last! + file.header.tensors.count) }
-    self.starts = starts
+    self.starts = Self.starts(of: files)
   }
 
   private static func load(_ path: String, problems: inout [SafeTensorsError]) -> Checkpoint? {
@@ -193,30 +185,15 @@ public struct Checkpoint: Sendable {
     }
 
     // Each stored tensor's position over all files, file by file: where its "listed" flag is.
-    var starts: [Int] = []
-    var total = 0
-    for file in files {
-      starts.append(total)
-      total += file.header.tensors.count
-    }
-    var locations: [ExactName: (file: Int, tensor: Int)] = [:]
-    locations.reserveCapacity(total)
-    var hasDuplicates = false
-    for (position, file) in files.enumerated() {
-      for (index, tensor) in file.header.tensors.enumerated() {
-        if let other = locations.updateValue((position, index), forKey: ExactName(tensor.name)) {
-          hasDuplicates = true
-          problems.append(
-            SafeTensorsError(
-              .duplicateTensor, "is also in \(files[other.file].path)", file: file.path, tensor: tensor.name))
-        }
-      }
-    }
+    let starts = Self.starts(of: files)
+    let problemsBefore = problems.count
+    let locations = Self.locations(of: files, problems: &problems)
+    let hasDuplicates = problems.count > problemsBefore
     // Every entry of the index is checked with one lookup, and marks the stored tensor it names;
     // the index's names are distinct (JSON refuses a repeated key), so a tensor left unmarked is
     // one the index does not list, unless its name is in two shards (reported above), when the
     // names decide.
-    var isListed = [Bool](repeating: false, count: total)
+    var isListed = [Bool](repeating: false, count: starts.last!)
     var lastShard: (name: String, position: Int?)?
     for (tensor, name) in index.weightMap {
       let location = locations[ExactName(tensor)]
@@ -248,6 +225,32 @@ public struct Checkpoint: Sendable {
     }
     problems += unlistedShardProblems(directory: directory, index: index) { listed }
     return Checkpoint(path: directory, files: files, index: index, locations: locations)
+  }
+
+  /// Where each file's tensors start in ``tensors``, and (last) their count.
+  private static func starts(of files: [SafeTensorsFile]) -> [Int] {
+    var starts = [0]
+    for file in files { starts.append(starts.last! + file.header.tensors.count) }
+    return starts
+  }
+
+  /// Each tensor's file and position in that file's header, by name; a name in two files adds a
+  /// `duplicateTensor` problem (and the later file's is kept).
+  private static func locations(of files: [SafeTensorsFile], problems: inout [SafeTensorsError])
+    -> [ExactName: (file: Int, tensor: Int)]
+  {
+    var locations: [ExactName: (file: Int, tensor: Int)] = [:]
+    locations.reserveCapacity(files.reduce(0) { $0 + $1.header.tensors.count })
+    for (position, file) in files.enumerated() {
+      for (index, tensor) in file.header.tensors.enumerated() {
+        if let other = locations.updateValue((position, index), forKey: ExactName(tensor.name)) {
+          problems.append(
+            SafeTensorsError(
+              .duplicateTensor, "is also in \(files[other.file].path)", file: file.path, tensor: tensor.name))
+        }
+      }
+    }
+    return locations
   }
 
   /// One problem for each `.safetensors` file of `directory` that the index does not name but
