@@ -2,6 +2,7 @@ import Foundation
 import Pipeline
 import Quantization
 import SafeTensors
+import Testing
 import TorchAO
 
 /// Runs conversions in-process and checks their output against the input.
@@ -44,6 +45,43 @@ enum ConversionHarness {
       checkpoint: checkpoint, plan: plan, output: directory, inputDirectory: isDirectory.boolValue ? input : nil,
       progress: progress
     ).run()
+  }
+
+  /// The stored tensors of the checkpoint at `path`: dtype, shape and bytes by name; and its
+  /// metadata, the same in every file, with `tensor_names` as a sorted list.
+  static func tensorsAndMetadata(_ path: String, ignoringFormat: Bool = false) throws
+    -> (tensors: [String: String], metadata: [String: JSONValue])
+  {
+    let checkpoint = try Checkpoint(path: path)
+    var tensors: [String: String] = [:]
+    for (tensor, file) in checkpoint.tensors {
+      tensors[tensor.name] = "\(tensor.dtype.rawValue) \(tensor.shape) \(try file.bytes(of: tensor))"
+    }
+    var metadata: [String: JSONValue] = [:]
+    for (key, text) in checkpoint.files[0].header.metadata ?? [:] where !(ignoringFormat && key == "format") {
+      // Values are JSON except transformers' `format`.
+      let value = key == "format" ? .string(text) : try JSONParser.parse(text)
+      metadata[key] =
+        key == "tensor_names" ? .array((value.array ?? []).sorted { ($0.string ?? "") < ($1.string ?? "") }) : value
+    }
+    for file in checkpoint.files { #expect(file.header.metadata == checkpoint.files[0].header.metadata) }
+    return (tensors, metadata)
+  }
+
+  static func expectSame(_ output: String, _ expected: String, ignoringFormat: Bool = false) throws {
+    let (tensors, metadata) = try tensorsAndMetadata(output, ignoringFormat: ignoringFormat)
+    let (expectedTensors, expectedMetadata) = try tensorsAndMetadata(expected, ignoringFormat: ignoringFormat)
+    #expect(Set(tensors.keys) == Set(expectedTensors.keys))
+    for (name, value) in expectedTensors { #expect(tensors[name] == value, "\(name)") }
+    #expect(metadata == expectedMetadata)
+  }
+
+  static func converted(_ input: String, recipe: String, in scratch: URL, _ name: String = "out") async throws
+    -> String
+  {
+    let output = scratch.appendingPathComponent(name).path
+    try await ConversionHarness.convert(input, to: output, recipe: recipe)
+    return output
   }
 
   /// Every file of a directory with its bytes.

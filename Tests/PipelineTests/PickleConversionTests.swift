@@ -11,43 +11,6 @@ import Testing
 @Suite struct PickleConversionTests {
   static let fixtures = ConversionHarness.repository.appendingPathComponent("Tests/Fixtures/pickle").path
 
-  /// The stored tensors of the checkpoint at `path`: dtype, shape and bytes by name; and its
-  /// metadata, the same in every file, with `tensor_names` as a sorted list.
-  static func contents(_ path: String, ignoringFormat: Bool = false) throws
-    -> (tensors: [String: String], metadata: [String: JSONValue])
-  {
-    let checkpoint = try Checkpoint(path: path)
-    var tensors: [String: String] = [:]
-    for (tensor, file) in checkpoint.tensors {
-      tensors[tensor.name] = "\(tensor.dtype.rawValue) \(tensor.shape) \(try file.bytes(of: tensor))"
-    }
-    var metadata: [String: JSONValue] = [:]
-    for (key, text) in checkpoint.files[0].header.metadata ?? [:] where !(ignoringFormat && key == "format") {
-      // Values are JSON except transformers' `format`.
-      let value = key == "format" ? .string(text) : try JSONParser.parse(text)
-      metadata[key] =
-        key == "tensor_names" ? .array((value.array ?? []).sorted { ($0.string ?? "") < ($1.string ?? "") }) : value
-    }
-    for file in checkpoint.files { #expect(file.header.metadata == checkpoint.files[0].header.metadata) }
-    return (tensors, metadata)
-  }
-
-  static func expectSame(_ output: String, _ expected: String, ignoringFormat: Bool = false) throws {
-    let (tensors, metadata) = try contents(output, ignoringFormat: ignoringFormat)
-    let (expectedTensors, expectedMetadata) = try contents(expected, ignoringFormat: ignoringFormat)
-    #expect(Set(tensors.keys) == Set(expectedTensors.keys))
-    for (name, value) in expectedTensors { #expect(tensors[name] == value, "\(name)") }
-    #expect(metadata == expectedMetadata)
-  }
-
-  static func converted(_ input: String, recipe: String, in scratch: URL, _ name: String = "out") async throws
-    -> String
-  {
-    let output = scratch.appendingPathComponent(name).path
-    try await ConversionHarness.convert(input, to: output, recipe: recipe)
-    return output
-  }
-
   /// A bare `.pt` file with `--recipe reshard`: every name of the state dict, as a contiguous copy
   /// (views with offsets and strides, 0-d and empty tensors, shared storages, float8, legacy
   /// format, protocol 4, py2 strings, 300 tensors).
@@ -55,8 +18,8 @@ import Testing
   func reshardingAPickleFileWritesItsStateDict(name: String) async throws {
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
-    let output = try await Self.converted("\(Self.fixtures)/\(name).pt", recipe: "reshard", in: scratch)
-    try Self.expectSame(output, "\(Self.fixtures)/\(name).safetensors", ignoringFormat: true)
+    let output = try await ConversionHarness.converted("\(Self.fixtures)/\(name).pt", recipe: "reshard", in: scratch)
+    try ConversionHarness.expectSame(output, "\(Self.fixtures)/\(name).safetensors", ignoringFormat: true)
   }
 
   /// A tiny Llama saved as `pytorch_model.bin` (zip and legacy format) and as 5 shards with
@@ -70,9 +33,10 @@ import Testing
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let twin = model == "hf-sharded" ? "hf-sharded-safetensors" : "hf-single-safetensors"
-    let output = try await Self.converted("\(Self.fixtures)/\(model)", recipe: recipe, in: scratch)
-    let expected = try await Self.converted("\(Self.fixtures)/\(twin)", recipe: recipe, in: scratch, "twin")
-    try Self.expectSame(output, expected)
+    let output = try await ConversionHarness.converted("\(Self.fixtures)/\(model)", recipe: recipe, in: scratch)
+    let expected = try await ConversionHarness.converted(
+      "\(Self.fixtures)/\(twin)", recipe: recipe, in: scratch, "twin")
+    try ConversionHarness.expectSame(output, expected)
     #expect(!FileManager.default.fileExists(atPath: output + "/pytorch_model.bin"))
     let config = { (path: String) in try JSONParser.parse(Array(Data(contentsOf: URL(fileURLWithPath: path)))) }
     // The twin's config.json, written by save_pretrained, has two more keys than the pickle's.
@@ -91,8 +55,8 @@ import Testing
     defer { try? FileManager.default.removeItem(at: scratch) }
     let input = "\(Self.fixtures)/ao/\(name)"
     #expect(try Checkpoint.input(at: input).format == "torchao pickle")
-    let output = try await Self.converted(input, recipe: "reshard", in: scratch)
-    try Self.expectSame(output, "\(input)/expected.safetensors", ignoringFormat: true)
+    let output = try await ConversionHarness.converted(input, recipe: "reshard", in: scratch)
+    try ConversionHarness.expectSame(output, "\(input)/expected.safetensors", ignoringFormat: true)
     #expect(
       try Data(contentsOf: URL(fileURLWithPath: output + "/config.json"))
         == Data(contentsOf: URL(fileURLWithPath: input + "/config.json")))
@@ -105,8 +69,10 @@ import Testing
   func aLegacyAffineQuantizedPickleIsDequantized(name: String) async throws {
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
-    let output = try await Self.converted("\(Self.fixtures)/aqt/\(name).pt", recipe: "reshard", in: scratch)
-    try Self.expectSame(output, "\(Self.fixtures)/aqt/\(name).dequantized.safetensors", ignoringFormat: true)
+    let output = try await ConversionHarness.converted(
+      "\(Self.fixtures)/aqt/\(name).pt", recipe: "reshard", in: scratch)
+    try ConversionHarness.expectSame(
+      output, "\(Self.fixtures)/aqt/\(name).dequantized.safetensors", ignoringFormat: true)
   }
 
   /// A model directory of legacy weights with the `quantization_config` torchao 0.12 wrote: read
@@ -124,12 +90,13 @@ import Testing
     #expect(try Checkpoint.input(at: model).isDequantized)
     let parsed = { (path: String) in try JSONParser.parse(Array(Data(contentsOf: URL(fileURLWithPath: path)))) }
 
-    let resharded = try await Self.converted(model, recipe: "reshard", in: scratch)
-    try Self.expectSame(resharded, "\(Self.fixtures)/aqt/int8wo.dequantized.safetensors", ignoringFormat: true)
+    let resharded = try await ConversionHarness.converted(model, recipe: "reshard", in: scratch)
+    try ConversionHarness.expectSame(
+      resharded, "\(Self.fixtures)/aqt/int8wo.dequantized.safetensors", ignoringFormat: true)
     #expect(try parsed(resharded + "/config.json")["quantization_config"] == nil)
     #expect(try parsed(resharded + "/config.json")["model_type"] == .string("llama"))
 
-    let quantized = try await Self.converted(model, recipe: "float8-dynamic", in: scratch, "float8")
+    let quantized = try await ConversionHarness.converted(model, recipe: "float8-dynamic", in: scratch, "float8")
     #expect(try parsed(quantized + "/config.json")["quantization_config"]?["quant_method"] == .string("torchao"))
     #expect(try parsed(quantized + "/config.json")["quantization_config"]?["quant_type"]?["default"] != nil)
   }

@@ -24,8 +24,8 @@ import Testing
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let input = "\(Self.fixtures)/\(name)"
-    let output = try await PickleConversionTests.converted(input, recipe: "dequantize", in: scratch)
-    try PickleConversionTests.expectSame(output, "\(input)-bf16")
+    let output = try await ConversionHarness.converted(input, recipe: "dequantize", in: scratch)
+    try ConversionHarness.expectSame(output, "\(input)-bf16")
     #expect(try Self.config(input)["quantization_config"] != nil)
     #expect(try Self.config(output) == Self.config("\(input)-bf16"))
     #expect(try Self.config(output)["quantization_config"] == nil)
@@ -38,9 +38,9 @@ import Testing
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let input = "\(Self.fixtures)/\(name)"
-    let output = try await PickleConversionTests.converted(input, recipe: recipe, in: scratch)
-    let expected = try await PickleConversionTests.converted("\(input)-bf16", recipe: recipe, in: scratch, "twin")
-    try PickleConversionTests.expectSame(output, expected)
+    let output = try await ConversionHarness.converted(input, recipe: recipe, in: scratch)
+    let expected = try await ConversionHarness.converted("\(input)-bf16", recipe: recipe, in: scratch, "twin")
+    try ConversionHarness.expectSame(output, expected)
     let config = try Self.config(output)
     #expect(config == (try Self.config(expected)))
     #expect(config["quantization_config"]?["quant_method"]?.string == "torchao")
@@ -55,8 +55,8 @@ import Testing
     let input = "\(Self.fixtures)/fp8-block"
     let output = scratch.appendingPathComponent("out").path
     try await ConversionHarness.convert(input, to: output, recipe: recipe) { $0.memory = 1 << 20 }
-    let expected = try await PickleConversionTests.converted("\(input)-bf16", recipe: recipe, in: scratch, "twin")
-    try PickleConversionTests.expectSame(output, expected)
+    let expected = try await ConversionHarness.converted("\(input)-bf16", recipe: recipe, in: scratch, "twin")
+    try ConversionHarness.expectSame(output, expected)
   }
 
   /// gpt-oss's experts, dequantized from MXFP4, quantized as the recipe for MoE models does on
@@ -66,9 +66,9 @@ import Testing
     defer { try? FileManager.default.removeItem(at: scratch) }
     let input = "\(Self.fixtures)/mxfp4-gpt-oss"
     let recipe = "float8-dynamic-experts"
-    let output = try await PickleConversionTests.converted(input, recipe: recipe, in: scratch)
-    let expected = try await PickleConversionTests.converted("\(input)-bf16", recipe: recipe, in: scratch, "twin")
-    try PickleConversionTests.expectSame(output, expected)
+    let output = try await ConversionHarness.converted(input, recipe: recipe, in: scratch)
+    let expected = try await ConversionHarness.converted("\(input)-bf16", recipe: recipe, in: scratch, "twin")
+    try ConversionHarness.expectSame(output, expected)
     let metadata = try #require(try Checkpoint(path: output).files[0].header.metadata)
     #expect(metadata["model.layers.0.mlp.experts.gate_up_proj"]?.contains("Float8Tensor") == true)
   }
@@ -78,8 +78,8 @@ import Testing
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let input = "\(Self.fixtures)/fp8-block-bf16"
-    let output = try await PickleConversionTests.converted(input, recipe: "dequantize", in: scratch)
-    try PickleConversionTests.expectSame(output, input)
+    let output = try await ConversionHarness.converted(input, recipe: "dequantize", in: scratch)
+    try ConversionHarness.expectSame(output, input)
     #expect(
       try Data(contentsOf: URL(fileURLWithPath: output + "/config.json"))
         == Data(contentsOf: URL(fileURLWithPath: input + "/config.json")))
@@ -90,8 +90,8 @@ import Testing
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let input = "\(Self.fixtures)/ct-fp8-channel"
-    let output = try await PickleConversionTests.converted(input, recipe: "reshard", in: scratch)
-    try PickleConversionTests.expectSame(output, input)
+    let output = try await ConversionHarness.converted(input, recipe: "reshard", in: scratch)
+    try ConversionHarness.expectSame(output, input)
     #expect(
       try Data(contentsOf: URL(fileURLWithPath: output + "/config.json"))
         == Data(contentsOf: URL(fileURLWithPath: input + "/config.json")))
