@@ -105,45 +105,57 @@ struct InspectReport {
     path.split(separator: "/").last.map(String.init) ?? path
   }
 
-  static func shapeText(_ shape: [Int]) -> String {
-    "[" + shape.map(String.init).joined(separator: ", ") + "]"
-  }
-
-  /// The report as a text table, written as bytes: a checkpoint may list 300 000 tensors.
+  /// The report as a text table, written as bytes: a checkpoint may list 300 000 tensors. One
+  /// pass measures the columns, a second writes the rows; no cell is kept in between.
   func table() -> String {
     let header = ["name", "dtype", "shape", "bytes", "file"]
-    // The cells, row after row; the file names are escaped once per file.
-    var escapedFiles: [String: String] = [:]
-    var cells: [String] = []
-    cells.reserveCapacity(rows.count * header.count)
-    for row in rows {
-      let file = escapedFiles[row.file] ?? row.file.escapingControlCharacters
-      escapedFiles[row.file] = file
-      cells += [
-        row.tensor.name.escapingControlCharacters, row.tensor.dtype.rawValue, Self.shapeText(row.tensor.shape),
-        String(row.tensor.byteCount), file,
-      ]
+    // Rows of one file are consecutive: its escaped name is computed once for them.
+    var file = (name: "", escaped: "", width: 0)
+    func escaped(_ name: String) -> (escaped: String, width: Int) {
+      if name != file.name {
+        let escaped = name.escapingControlCharacters
+        file = (name, escaped, Self.width(escaped))
+      }
+      return (file.escaped, file.width)
     }
     var widths = header.map(\.count)
-    for (index, cell) in cells.enumerated() {
-      widths[index % header.count] = max(widths[index % header.count], Self.width(cell))
+    for row in rows {
+      widths[0] = max(widths[0], Self.width(row.tensor.name.escapingControlCharacters))
+      widths[1] = max(widths[1], row.tensor.dtype.rawValue.utf8.count)
+      widths[2] = max(widths[2], Self.shapeWidth(row.tensor.shape))
+      widths[3] = max(widths[3], Self.digits(row.tensor.byteCount))
+      widths[4] = max(widths[4], escaped(row.file).width)
     }
     var text: [UInt8] = []
     text.reserveCapacity((rows.count + 1) * (widths.reduce(0, +) + 2 * header.count))
     func spaces(_ count: Int) { text.append(contentsOf: repeatElement(UInt8(ascii: " "), count: count)) }
-    func line(_ row: ArraySlice<String>) {
-      for (column, cell) in zip(0..., row) {
-        if column > 0 { spaces(2) }
-        let pad = widths[column] - Self.width(cell)
-        if column == 3 { spaces(pad) }  // right-align bytes
-        text.append(contentsOf: cell.utf8)
-        if column != 3 { spaces(pad) }
-      }
+    /// Pads a left-aligned cell of `width` characters in `column`, and the gap after it.
+    func pad(_ width: Int, _ column: Int) { spaces(widths[column] - width + 2) }
+    func endLine() {
       while text.last == UInt8(ascii: " ") { text.removeLast() }
       text.append(UInt8(ascii: "\n"))
     }
-    line(header[...])
-    for start in stride(from: 0, to: cells.count, by: header.count) { line(cells[start..<start + header.count]) }
+    for column in 0..<3 {
+      text.append(contentsOf: header[column].utf8)
+      pad(header[column].count, column)
+    }
+    spaces(widths[3] - header[3].count)  // bytes are right-aligned
+    text.append(contentsOf: "\(header[3])  \(header[4])".utf8)
+    endLine()
+    for row in rows {
+      let name = row.tensor.name.escapingControlCharacters
+      text.append(contentsOf: name.utf8)
+      pad(Self.width(name), 0)
+      text.append(contentsOf: row.tensor.dtype.rawValue.utf8)
+      pad(row.tensor.dtype.rawValue.utf8.count, 1)
+      Self.appendShape(row.tensor.shape, to: &text)
+      pad(Self.shapeWidth(row.tensor.shape), 2)
+      spaces(widths[3] - Self.digits(row.tensor.byteCount))
+      text.append(contentsOf: String(row.tensor.byteCount).utf8)
+      spaces(2)
+      text.append(contentsOf: escaped(row.file).escaped.utf8)
+      endLine()
+    }
     var tail =
       "\n\(rows.count) tensors, \(totalParameters) parameters, \(totalBytes) bytes (\(ByteFormat.human(totalBytes)))"
     tail += " in \(files.count) file\(files.count == 1 ? "" : "s") (\(format))\n"
@@ -189,6 +201,32 @@ struct InspectReport {
   /// bytes has a character a byte, counted without walking grapheme clusters.
   static func width(_ cell: String) -> Int {
     cell.utf8.allSatisfy { $0 < 0x80 && $0 != 0x0D } ? cell.utf8.count : cell.count
+  }
+
+  /// The number of decimal digits of `value` (≥ 0).
+  static func digits(_ value: Int) -> Int {
+    var count = 1
+    var rest = value
+    while rest >= 10 {
+      rest /= 10
+      count += 1
+    }
+    return count
+  }
+
+  /// The characters of `[a, b, …]` for `shape`.
+  static func shapeWidth(_ shape: [Int]) -> Int {
+    shape.reduce(2 + 2 * max(shape.count - 1, 0)) { $0 + digits($1) }
+  }
+
+  /// Appends `[a, b, …]` for `shape`.
+  static func appendShape(_ shape: [Int], to text: inout [UInt8]) {
+    text.append(UInt8(ascii: "["))
+    for (axis, length) in shape.enumerated() {
+      if axis > 0 { text.append(contentsOf: ", ".utf8) }
+      text.append(contentsOf: String(length).utf8)
+    }
+    text.append(UInt8(ascii: "]"))
   }
 
   static func abbreviate(_ value: String) -> String {

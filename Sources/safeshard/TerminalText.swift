@@ -4,6 +4,8 @@ extension String {
   /// cursor, clear the screen or break a table line. Other characters, and JSON output, are
   /// left as they are.
   var escapingControlCharacters: String {
+    // Most names are printable ASCII: checked by bytes, without decoding scalars.
+    if utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return self }
     guard unicodeScalars.contains(where: \.isControlCharacter) else { return self }
     var text = ""
     for scalar in unicodeScalars {

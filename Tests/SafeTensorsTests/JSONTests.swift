@@ -22,6 +22,26 @@ import Testing
     #expect(failure?.kind == .syntax)
   }
 
+  @Test func invalidUTF8IsFoundAtItsOffsetInsideLongASCIIRuns() {
+    // The check skips ASCII 32 bytes at a time: a bad byte (a lone continuation byte, a
+    // truncated sequence, an overlong lead) at any offset of a 100-byte string is still found
+    // there, and valid multi-byte characters around the runs pass.
+    let prefix = Array(#"[""#.utf8)
+    for bad: [UInt8] in [[0x80], [0xE6, 0x97], [0xC0, 0xAF]] {
+      for offset in 0..<100 {
+        var string = [UInt8](repeating: UInt8(ascii: "a"), count: 100)
+        string.replaceSubrange(offset..<offset + 1, with: bad)
+        let failure = #expect(throws: JSONParser.Failure.self) {
+          try JSONParser.parse(prefix + string + Array(#""]"#.utf8))
+        }
+        #expect(failure?.kind == .encoding)
+        #expect(failure?.offset == prefix.count + offset)
+      }
+    }
+    let valid = String(repeating: "a", count: 40) + "日本" + String(repeating: "b", count: 70) + "🤖"
+    #expect((try? JSONParser.parse("[\"\(valid)\"]")) == .array([.string(valid)]))
+  }
+
   @Test func nestingIsBoundedAtTheLimit() throws {
     let limit = JSONParser.maximumDepth
     _ = try JSONParser.parse(String(repeating: "[", count: limit) + String(repeating: "]", count: limit))

@@ -295,6 +295,17 @@ func firstInvalidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
   var index = 0
   let count = bytes.count
   while index < count {
+    // Runs of ASCII, 32 bytes at a time.
+    while count - index >= 32 {
+      let raw = UnsafeRawPointer(bytes.baseAddress! + index)
+      let word =
+        raw.loadUnaligned(as: UInt64.self) | raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        | raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+        | raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+      guard word & 0x8080_8080_8080_8080 == 0 else { break }
+      index += 32
+    }
+    guard index < count else { break }
     let lead = bytes[index]
     if lead < 0x80 {
       index += 1
