@@ -29,6 +29,6 @@ struct Inspect: ParsableCommand {
     // A model quantized to FP8 by another tool shows as the conversion reads it: dequantized.
     let checkpoint = try Checkpoint.input(at: ModelLocation.resolve(path, revision: revision), dequantizing: true)
     let report = InspectReport(checkpoint)
-    print(json ? report.json() : report.table(), terminator: "")
+    writeToStandardOutput(json ? report.json() : report.table())
   }
 }

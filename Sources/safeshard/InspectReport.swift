@@ -105,9 +105,9 @@ struct InspectReport {
     path.split(separator: "/").last.map(String.init) ?? path
   }
 
-  /// The report as a text table, written as bytes: a checkpoint may list 300 000 tensors. One
+  /// The report as a text table, in UTF-8 bytes: a checkpoint may list 300 000 tensors. One
   /// pass measures the columns, a second writes the rows; no cell is kept in between.
-  func table() -> String {
+  func table() -> [UInt8] {
     let header = ["name", "dtype", "shape", "bytes", "file"]
     // Rows of one file are consecutive: its escaped name is computed once for them.
     var file = (name: "", escaped: "", width: 0)
@@ -144,16 +144,16 @@ struct InspectReport {
     endLine()
     for row in rows {
       let name = row.tensor.name.escapingControlCharacters
-      text.append(contentsOf: name.utf8)
+      name.appendUTF8(to: &text)
       pad(Self.width(name), 0)
-      text.append(contentsOf: row.tensor.dtype.rawValue.utf8)
+      row.tensor.dtype.rawValue.appendUTF8(to: &text)
       pad(row.tensor.dtype.rawValue.utf8.count, 1)
       Self.appendShape(row.tensor.shape, to: &text)
       pad(Self.shapeWidth(row.tensor.shape), 2)
       spaces(widths[3] - Self.digits(row.tensor.byteCount))
-      text.append(contentsOf: String(row.tensor.byteCount).utf8)
+      String(row.tensor.byteCount).appendUTF8(to: &text)
       spaces(2)
-      text.append(contentsOf: escaped(row.file).escaped.utf8)
+      escaped(row.file).escaped.appendUTF8(to: &text)
       endLine()
     }
     var tail =
@@ -194,13 +194,13 @@ struct InspectReport {
       text.append(contentsOf: summary.utf8)
       text.append(UInt8(ascii: "\n"))
     }
-    return String(decoding: text, as: UTF8.self)
+    return text
   }
 
   /// The number of characters of a table cell. Cells are escaped (no `\r`), so one of ASCII
   /// bytes has a character a byte, counted without walking grapheme clusters.
   static func width(_ cell: String) -> Int {
-    cell.utf8.allSatisfy { $0 < 0x80 && $0 != 0x0D } ? cell.utf8.count : cell.count
+    cell.isPrintableASCII || cell.utf8.allSatisfy({ $0 < 0x80 && $0 != 0x0D }) ? cell.utf8.count : cell.count
   }
 
   /// The number of decimal digits of `value` (≥ 0).
@@ -224,7 +224,7 @@ struct InspectReport {
     text.append(UInt8(ascii: "["))
     for (axis, length) in shape.enumerated() {
       if axis > 0 { text.append(contentsOf: ", ".utf8) }
-      text.append(contentsOf: String(length).utf8)
+      String(length).appendUTF8(to: &text)
     }
     text.append(UInt8(ascii: "]"))
   }
@@ -233,9 +233,9 @@ struct InspectReport {
     value.count <= 72 ? value : String(value.prefix(69)) + "… (\(value.utf8.count) bytes)"
   }
 
-  /// The report as one compact JSON object: what ``JSONWriter`` writes for it, written straight
+  /// The report as one compact JSON object, in UTF-8 bytes: what ``JSONWriter`` writes for it, written straight
   /// to bytes (a checkpoint may list 300 000 tensors and 100 000 weights).
-  func json() -> String {
+  func json() -> [UInt8] {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(rows.count * 128 + weights.count * 256)
     func append(string: String) { JSONWriter.appendString(string, style: .compact, to: &bytes) }
@@ -317,6 +317,6 @@ struct InspectReport {
     bytes.append(contentsOf: #","bytes":"#.utf8)
     append(number: totalBytes)
     bytes.append(contentsOf: "}}\n".utf8)
-    return String(decoding: bytes, as: UTF8.self)
+    return bytes
   }
 }
