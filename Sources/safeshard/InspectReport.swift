@@ -3,13 +3,6 @@ import TorchAO
 
 /// What `safeshard inspect` shows of a checkpoint, as a table or as JSON.
 struct InspectReport {
-  struct Row {
-    var tensor: TensorInfo
-    var file: String
-    /// How the tensor is read, when that is more than a copy of its bytes (a pickle input).
-    var note: String?
-  }
-
   struct FileSummary {
     var name: String
     var tensorCount: Int
@@ -22,8 +15,9 @@ struct InspectReport {
 
   /// What the files are (``Checkpoint/format``).
   var format: String
-  var rows: [Row]
   var files: [FileSummary]
+  /// The files summarized in ``files``, in the same order: their headers list the tensors.
+  private var inputs: [SafeTensorsFile]
   /// The torchao weights, when the checkpoint is torchao's and decodes.
   var weights: [QuantizedWeight]
 
@@ -32,10 +26,7 @@ struct InspectReport {
       (try? TorchAOCheckpoint(checkpoint, storedName: TorchAOCheckpoint.storedNames(ofModelAt: checkpoint.path)))?
       .weights ?? []
     format = checkpoint.format
-    rows = checkpoint.files.flatMap { file in
-      let name = Self.fileName(file.path)
-      return file.header.tensors.map { Row(tensor: $0, file: name, note: file.readingNote(of: $0.name)) }
-    }
+    inputs = checkpoint.files
     // The shards of a torchao checkpoint carry the same metadata: summarize it once.
     var previous: (metadata: [String: String]?, summary: FileSummary)?
     files = checkpoint.files.map { file in
@@ -98,8 +89,17 @@ struct InspectReport {
       plainMetadata: plain, torchAOTypes: counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
   }
 
-  var totalBytes: Int { rows.reduce(0) { $0 + $1.tensor.byteCount } }
-  var totalParameters: Int { rows.reduce(0) { $0 + $1.tensor.elementCount } }
+  var tensorCount: Int { files.reduce(0) { $0 + $1.tensorCount } }
+  var totalBytes: Int { inputs.reduce(0) { $0 + $1.header.tensors.reduce(0) { $0 + $1.byteCount } } }
+  var totalParameters: Int { inputs.reduce(0) { $0 + $1.header.tensors.reduce(0) { $0 + $1.elementCount } } }
+
+  /// Calls `body` with every tensor, the name of its file and how it is read when that is more
+  /// than a copy of its bytes (a pickle input), file by file in data order.
+  private func forEachTensor(_ body: (_ tensor: TensorInfo, _ file: String, _ note: String?) -> Void) {
+    for (input, summary) in zip(inputs, files) {
+      for tensor in input.header.tensors { body(tensor, summary.name, input.readingNote(of: tensor.name)) }
+    }
+  }
 
   static func fileName(_ path: String) -> String {
     path.split(separator: "/").last.map(String.init) ?? path
@@ -109,25 +109,19 @@ struct InspectReport {
   /// pass measures the columns, a second writes the rows; no cell is kept in between.
   func table() -> [UInt8] {
     let header = ["name", "dtype", "shape", "bytes", "file"]
-    // Rows of one file are consecutive: its escaped name is computed once for them.
-    var file = (name: "", escaped: "", width: 0)
-    func escaped(_ name: String) -> (escaped: String, width: Int) {
-      if name != file.name {
-        let escaped = name.escapingControlCharacters
-        file = (name, escaped, Self.width(escaped))
-      }
-      return (file.escaped, file.width)
-    }
+    let fileNames = files.map(\.name.escapingControlCharacters)
     var widths = header.map(\.count)
-    for row in rows {
-      widths[0] = max(widths[0], Self.width(row.tensor.name.escapingControlCharacters))
-      widths[1] = max(widths[1], row.tensor.dtype.rawValue.utf8.count)
-      widths[2] = max(widths[2], Self.shapeWidth(row.tensor.shape))
-      widths[3] = max(widths[3], Self.digits(row.tensor.byteCount))
-      widths[4] = max(widths[4], escaped(row.file).width)
+    for (input, fileName) in zip(inputs, fileNames) {
+      widths[4] = max(widths[4], input.header.tensors.isEmpty ? 0 : Self.width(fileName))
+      for tensor in input.header.tensors {
+        widths[0] = max(widths[0], Self.width(tensor.name.escapingControlCharacters))
+        widths[1] = max(widths[1], tensor.dtype.rawValue.utf8.count)
+        widths[2] = max(widths[2], Self.shapeWidth(tensor.shape))
+        widths[3] = max(widths[3], Self.digits(tensor.byteCount))
+      }
     }
     var text: [UInt8] = []
-    text.reserveCapacity((rows.count + 1) * (widths.reduce(0, +) + 2 * header.count))
+    text.reserveCapacity((tensorCount + 1) * (widths.reduce(0, +) + 2 * header.count))
     func spaces(_ count: Int) { text.append(contentsOf: repeatElement(UInt8(ascii: " "), count: count)) }
     /// Pads a left-aligned cell of `width` characters in `column`, and the gap after it.
     func pad(_ width: Int, _ column: Int) { spaces(widths[column] - width + 2) }
@@ -142,25 +136,27 @@ struct InspectReport {
     spaces(widths[3] - header[3].count)  // bytes are right-aligned
     text.append(contentsOf: "\(header[3])  \(header[4])".utf8)
     endLine()
-    for row in rows {
-      let name = row.tensor.name.escapingControlCharacters
-      name.appendUTF8(to: &text)
-      pad(Self.width(name), 0)
-      row.tensor.dtype.rawValue.appendUTF8(to: &text)
-      pad(row.tensor.dtype.rawValue.utf8.count, 1)
-      Self.appendShape(row.tensor.shape, to: &text)
-      pad(Self.shapeWidth(row.tensor.shape), 2)
-      spaces(widths[3] - Self.digits(row.tensor.byteCount))
-      String(row.tensor.byteCount).appendUTF8(to: &text)
-      spaces(2)
-      escaped(row.file).escaped.appendUTF8(to: &text)
-      endLine()
+    for (input, fileName) in zip(inputs, fileNames) {
+      for tensor in input.header.tensors {
+        let name = tensor.name.escapingControlCharacters
+        name.appendUTF8(to: &text)
+        pad(Self.width(name), 0)
+        tensor.dtype.rawValue.appendUTF8(to: &text)
+        pad(tensor.dtype.rawValue.utf8.count, 1)
+        Self.appendShape(tensor.shape, to: &text)
+        pad(Self.shapeWidth(tensor.shape), 2)
+        spaces(widths[3] - Self.digits(tensor.byteCount))
+        String(tensor.byteCount).appendUTF8(to: &text)
+        spaces(2)
+        fileName.appendUTF8(to: &text)
+        endLine()
+      }
     }
     var tail =
-      "\n\(rows.count) tensors, \(totalParameters) parameters, \(totalBytes) bytes (\(ByteFormat.human(totalBytes)))"
+      "\n\(tensorCount) tensors, \(totalParameters) parameters, \(totalBytes) bytes (\(ByteFormat.human(totalBytes)))"
     tail += " in \(files.count) file\(files.count == 1 ? "" : "s") (\(format))\n"
-    for row in rows {
-      if let note = row.note { tail += "  \(row.tensor.name.escapingControlCharacters): \(note)\n" }
+    forEachTensor { tensor, _, note in
+      if let note { tail += "  \(tensor.name.escapingControlCharacters): \(note)\n" }
     }
     for file in files {
       tail += "\n\(file.name.escapingControlCharacters): \(file.tensorCount) tensors, \(file.dataBytes) data bytes\n"
@@ -237,7 +233,7 @@ struct InspectReport {
   /// to bytes (a checkpoint may list 300 000 tensors and 100 000 weights).
   func json() -> [UInt8] {
     var bytes: [UInt8] = []
-    bytes.reserveCapacity(rows.count * 128 + weights.count * 256)
+    bytes.reserveCapacity(tensorCount * 128 + weights.count * 256)
     func append(string: String) { JSONWriter.appendString(string, style: .compact, to: &bytes) }
     func append(key: String) {
       append(string: key)
@@ -255,19 +251,21 @@ struct InspectReport {
     bytes.append(contentsOf: #"{"format":"#.utf8)
     append(string: format)
     bytes.append(contentsOf: #","tensors":["#.utf8)
-    for (index, row) in rows.enumerated() {
-      bytes.append(contentsOf: (index == 0 ? #"{"name":"# : #",{"name":"#).utf8)
-      append(string: row.tensor.name)
+    var first = true
+    forEachTensor { tensor, file, note in
+      bytes.append(contentsOf: (first ? #"{"name":"# : #",{"name":"#).utf8)
+      first = false
+      append(string: tensor.name)
       bytes.append(contentsOf: #","dtype":"#.utf8)
-      append(string: row.tensor.dtype.rawValue)
+      append(string: tensor.dtype.rawValue)
       bytes.append(contentsOf: #","shape":"#.utf8)
-      append(shape: row.tensor.shape)
+      append(shape: tensor.shape)
       bytes.append(contentsOf: #","bytes":"#.utf8)
-      append(number: row.tensor.byteCount)
+      append(number: tensor.byteCount)
       bytes.append(contentsOf: #","file":"#.utf8)
-      append(string: row.file)
+      append(string: file)
       bytes.append(contentsOf: #","note":"#.utf8)
-      if let note = row.note { append(string: note) } else { bytes.append(contentsOf: "null".utf8) }
+      if let note { append(string: note) } else { bytes.append(contentsOf: "null".utf8) }
       bytes.append(UInt8(ascii: "}"))
     }
     let fileValues: [JSONValue] = files.map { file in
@@ -311,7 +309,7 @@ struct InspectReport {
       bytes.append(contentsOf: "}}".utf8)
     }
     bytes.append(contentsOf: #"],"totals":{"tensors":"#.utf8)
-    append(number: rows.count)
+    append(number: tensorCount)
     bytes.append(contentsOf: #","parameters":"#.utf8)
     append(number: totalParameters)
     bytes.append(contentsOf: #","bytes":"#.utf8)

@@ -41,6 +41,24 @@ import Testing
     #expect(Checkpoint.problems(at: directory.path).isEmpty)
   }
 
+  @Test func aNameLookedUpAfterAPositionIsFoundWhereverItIs() throws {
+    // a, b in shard 1 and c in shard 2 are at positions 0, 1, 2: looked up after every position,
+    // each name is found where it is (the next tensor, across a shard boundary, or elsewhere
+    // through the table), and a name that is not stored is not found.
+    let directory = try TestFiles.scratchDirectory()
+    defer { TestFiles.cleanUp(directory) }
+    try Self.makeSharded(in: directory)
+    let checkpoint = try Checkpoint(path: directory.path)
+    for (position, name) in ["a", "b", "c"].enumerated() {
+      for after in -1..<3 {
+        let found = try #require(checkpoint.location(of: name, after: after))
+        #expect(found.position == position && found.tensor.name == name)
+        #expect(try found.file.path == checkpoint.file(holding: name).path)
+      }
+    }
+    #expect(checkpoint.location(of: "d", after: 1) == nil && checkpoint.location(of: "d", after: 2) == nil)
+  }
+
   @Test func aSingleFileCheckpointOpensFromTheDirectoryOrTheFile() throws {
     let directory = try TestFiles.scratchDirectory()
     defer { TestFiles.cleanUp(directory) }

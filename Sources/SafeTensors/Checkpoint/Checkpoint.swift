@@ -60,6 +60,26 @@ public struct Checkpoint: Sendable {
     return (file.header.tensors[location.tensor], file, starts[location.file] + location.tensor)
   }
 
+  /// ``location(of:)``, looking first at the tensor stored right after the one at `position` in
+  /// ``tensors``: a torchao weight's parts are usually written one after
+  /// another, and the name found there is compared, not looked up in the table of every name.
+  public func location(of name: String, after position: Int) -> (
+    tensor: TensorInfo, file: SafeTensorsFile, position: Int
+  )? {
+    let next = position + 1
+    // The file whose tensors hold `next`: the last one that starts at or before it.
+    var (low, high) = (0, files.count)
+    while low < high {
+      let middle = (low + high) / 2
+      if starts[middle + 1] <= next { low = middle + 1 } else { high = middle }
+    }
+    if low < files.count, next >= starts[low] {
+      let tensor = files[low].header.tensors[next - starts[low]]
+      if ExactName(tensor.name) == ExactName(name) { return (tensor, files[low], next) }
+    }
+    return location(of: name)
+  }
+
   /// Opens and validates the checkpoint at `path`.
   ///
   /// - Throws: the first problem found, as a ``SafeTensorsError``.

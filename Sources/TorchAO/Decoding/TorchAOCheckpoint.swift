@@ -245,14 +245,17 @@ public struct TorchAOCheckpoint: Sendable {
     let names = description.tensorDataNames
     var stored: [QuantizedWeight.Part] = []
     stored.reserveCapacity(names.count)
+    var previous: Int?
     for part in names {
       let partName = partPrefix + part
-      guard let (tensor, file, position) = checkpoint.location(of: partName) else {
+      let found = previous.map { checkpoint.location(of: partName, after: $0) } ?? checkpoint.location(of: partName)
+      guard let (tensor, file, position) = found else {
         throw TorchAOError(
           .missingPart, "\(description.subclass ?? "") part \"\(part)\" (\(partName)) is in no file", tensor: name)
       }
       stored.append(QuantizedWeight.Part(tensor: tensor, file: file))
       isPart[position] = true
+      previous = position
     }
     let numerics: Numerics
     if let last, last.fits(description, stored) {
