@@ -75,33 +75,34 @@ public enum JSONWriter {
   /// printable ASCII, as UTF-16 `\uXXXX`).
   public static func appendString(_ text: String, style: Style, to bytes: inout [UInt8]) {
     bytes.append(UInt8(ascii: "\""))
-    // Most strings (tensor names, dtypes) need no escape in either style: copy their bytes at once.
-    let copied: Bool? = text.utf8.withContiguousStorageIfAvailable { utf8 in
-      let plain = utf8.allSatisfy { byte in
-        byte >= 0x20 && byte != 0x22 && byte != 0x5C && (style == .compact || byte <= 0x7E)
-      }
-      if plain { bytes.append(contentsOf: utf8) }
-      return plain
-    }
-    if copied == true {
-      bytes.append(UInt8(ascii: "\""))
-      return
-    }
+    var text = text
     switch style {
     case .compact:
-      for byte in text.utf8 {
-        if byte < 0x20 || byte == 0x22 || byte == 0x5C {
+      // Runs of bytes that need no escape are copied at once (a torchao description is a JSON
+      // text inside a string: a run between each pair of quotes).
+      text.withUTF8 { utf8 in
+        var runStart = 0
+        for (index, byte) in utf8.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+          bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
           appendEscape(UInt16(byte), to: &bytes)
-        } else {
-          bytes.append(byte)
+          runStart = index + 1
         }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
       }
     case .python, .pythonIndented:
-      for unit in text.utf16 {
-        if unit < 0x20 || unit > 0x7E || unit == 0x22 || unit == 0x5C {
-          appendEscape(unit, to: &bytes)
-        } else {
-          bytes.append(UInt8(unit))
+      // Most strings (tensor names, dtypes) need no escape: copy their bytes at once.
+      let plain = text.withUTF8 { utf8 in
+        let plain = utf8.allSatisfy { $0 >= 0x20 && $0 <= 0x7E && $0 != 0x22 && $0 != 0x5C }
+        if plain { bytes.append(contentsOf: utf8) }
+        return plain
+      }
+      if !plain {
+        for unit in text.utf16 {
+          if unit < 0x20 || unit > 0x7E || unit == 0x22 || unit == 0x5C {
+            appendEscape(unit, to: &bytes)
+          } else {
+            bytes.append(UInt8(unit))
+          }
         }
       }
     }
