@@ -73,3 +73,15 @@ public enum FloatFormat: String, Sendable, CaseIterable, Hashable {
     }
   }
 }
+
+extension FloatFormat {
+  /// Stores a dequantized `value`, rounded to this format, as element `index` of `bytes`; a NaN
+  /// as the format's positive quiet NaN (`0x7FC0`, `0x7E00`, `0x7FC0_0000`) whatever its sign and
+  /// payload. torch's CPU kernels write NaNs whose bits depend on the path that computed them
+  /// (bf16 `0xFFFF` from the AVX2 narrowing, `0x7FC0` from the scalar one for the last elements
+  /// of a tensor; fp16 and fp32 the float8 code's sign and payload), so only NaN itself is torch's.
+  @inline(__always)
+  func storeDequantized(_ value: Float, at index: Int, in bytes: UnsafeMutableRawBufferPointer) {
+    store(value.isNaN ? .nan : value, at: index, in: bytes)
+  }
+}

@@ -44,12 +44,21 @@ public protocol QuantizationScheme: Sendable {
   /// - Throws: `invalidArgument` when the statistic is missing or belongs to another tensor.
   func tensorParts(shape: [Int], statistic: AbsMaxStatistic?) throws(QuantizationError) -> [PartName: [UInt8]]
 
-  /// The high-precision values the parts stand for, by the spec's dequantize formula, rounded to
-  /// ``source`` (returned widened to `Float`, row-major).
+  /// Dequantizes input `rows` (of the `[rowCount, K]` view) from the part bytes that cover them:
+  /// the high-precision values by the spec's dequantize formula (torchao's `dequantize()`), as
+  /// ``source`` bytes, row-major, into `output` (`rows.count · K` elements).
   ///
-  /// - Throws: `invalidArgument` when a part is missing or has the wrong size; what
-  ///   ``outputLayout(shape:)`` throws.
-  func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float]
+  /// `parts` holds one buffer per part, sized as ``PartLayout/readRange(rows:)`` says: just the
+  /// rows' bytes for row parts, the whole tiles that hold the rows for tile parts (so `rows` need
+  /// not start on a tile), the whole part for gathered and tensor parts. Every scheme is row
+  /// separable this way: dequantizing all chunks gives the bytes of dequantizing all rows at once.
+  ///
+  /// - Throws: `invalidArgument` when the rows are out of range or a buffer has the wrong size;
+  ///   what ``outputLayout(shape:)`` throws.
+  func dequantize(
+    rows: Range<Int>, shape: [Int], parts: [PartName: UnsafeRawBufferPointer],
+    into output: UnsafeMutableRawBufferPointer
+  ) throws(QuantizationError)
 
   /// Whether every NaN and infinity of the input shows as a NaN or infinite scale (or, for MX,
   /// the scale byte an infinite block gets), as ``ScaleFindings`` reads them. `false` for schemes
@@ -82,5 +91,29 @@ extension QuantizationScheme {
     try quantize(input, shape: shape, rows: 0..<layout.rowCount, statistic: statistic, into: storage)
     for (name, buffer) in storage { result[name] = Array(buffer.bindMemory(to: UInt8.self)) }
     return result
+  }
+
+  /// The high-precision values the parts stand for, by the spec's dequantize formula, rounded to
+  /// ``source`` (returned widened to `Float`, row-major): all rows as one chunk of
+  /// ``dequantize(rows:shape:parts:into:)``. Meant for small tensors, inspection and tests.
+  ///
+  /// - Throws: `invalidArgument` when a part is missing or has the wrong size; what
+  ///   ``outputLayout(shape:)`` throws.
+  public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
+    let layout = try outputLayout(shape: shape)
+    try PartBytes.check(parts, against: layout)
+    let count = layout.rowCount * layout.rowLength
+    let output = UnsafeMutableRawBufferPointer.allocate(byteCount: count * source.byteWidth, alignment: 64)
+    var storage: [UnsafeMutableRawBufferPointer] = [output]
+    defer { storage.forEach { $0.deallocate() } }
+    var buffers: [PartName: UnsafeRawBufferPointer] = [:]
+    for part in layout.parts {
+      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: part.byteCount, alignment: 64)
+      storage.append(buffer)
+      buffer.copyBytes(from: parts[part.name]!)
+      buffers[part.name] = UnsafeRawBufferPointer(buffer)
+    }
+    try dequantize(rows: 0..<layout.rowCount, shape: shape, parts: buffers, into: output)
+    return (0..<count).map { source.value(at: $0, in: output.baseAddress!) }
   }
 }

@@ -235,25 +235,41 @@ public struct Float8Scheme: QuantizationScheme {
     return [.scale: bytes]
   }
 
-  /// `R_dt(e4m3fn(q) ⊗ scale)` for every element (NaN for NaN codes).
+  /// `R_dt(e4m3fn(q) ⊗ scale)` for every element of `rows` (NaN for NaN codes; see
+  /// ``QuantizationScheme/dequantize(rows:shape:parts:into:)``). Per-column scales are the whole
+  /// `[E, 1, N]` part; a row takes its expert's.
   ///
-  /// - Throws: `invalidArgument` for a missing or mis-sized part; what ``outputLayout(shape:)``
-  ///   throws.
-  public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
-    try PartBytes.check(parts, against: try outputLayout(shape: shape))
-    let qdata = parts[.qdata]!
-    let scales = parts[.scale]!
+  /// - Throws: `invalidArgument` for rows or buffers that do not match; what
+  ///   ``outputLayout(shape:)`` throws.
+  public func dequantize(
+    rows: Range<Int>, shape: [Int], parts: [PartName: UnsafeRawBufferPointer],
+    into output: UnsafeMutableRawBufferPointer
+  ) throws(QuantizationError) {
+    let parts = try outputLayout(shape: shape).checkDequantizing(
+      rows: rows, format: source, parts: parts, output: output)
+    let (qdata, scales) = (parts[.qdata]!, parts[.scale]!)
     if granularity == .perColumn {
       let (rowsPerExpert, columns) = (shape[1], shape[2])
-      return qdata.indices.map { index in
-        let scale = PartBytes.float32(scales, index / (rowsPerExpert * columns) * columns + index % columns)
-        return source.round(Float8E4M3Conversion.float(from: qdata[index]) * scale)
+      for local in 0..<rows.count {
+        let first = (rows.lowerBound + local) / rowsPerExpert * columns
+        for column in 0..<columns {
+          let index = local * columns + column
+          let scale = PartBytes.float32(scales, first + column)
+          source.storeDequantized(Float8E4M3Conversion.float(from: qdata[index]) * scale, at: index, in: output)
+        }
       }
+      return
     }
     let grid = try grid(shape)
-    return (0..<grid.rowCount * grid.rowLength).map { index in
-      let block = grid.perTensor ? 0 : index / grid.blockLength
-      return source.round(Float8E4M3Conversion.float(from: qdata[index]) * PartBytes.float32(scales, block))
+    let (length, blocks) = (grid.blockLength, grid.blocksPerRow)
+    for local in 0..<rows.count {
+      for block in 0..<blocks {
+        let scale = PartBytes.float32(scales, grid.perTensor ? 0 : local * blocks + block)
+        let start = local * grid.rowLength + block * length
+        for index in start..<start + length {
+          source.storeDequantized(Float8E4M3Conversion.float(from: qdata[index]) * scale, at: index, in: output)
+        }
+      }
     }
   }
 }

@@ -132,28 +132,31 @@ public struct Int4Scheme: QuantizationScheme {
     return [:]
   }
 
-  /// `R_dt(q ⊗ scale ⊕ zero)` for every element (the spec's formula; torchao has no dequantize for
-  /// Int4Tensor).
+  /// `R_dt(q ⊗ scale ⊕ zero)` for every element of `rows` (the spec's formula; torchao has no
+  /// dequantize for Int4Tensor). The transposed scales and zero points are whole parts (see
+  /// ``QuantizationScheme/dequantize(rows:shape:parts:into:)``).
   ///
-  /// - Throws: `invalidArgument` for a missing or mis-sized part; what ``outputLayout(shape:)``
-  ///   throws.
-  public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
+  /// - Throws: `invalidArgument` for rows or buffers that do not match; what
+  ///   ``outputLayout(shape:)`` throws.
+  public func dequantize(
+    rows: Range<Int>, shape: [Int], parts: [PartName: UnsafeRawBufferPointer],
+    into output: UnsafeMutableRawBufferPointer
+  ) throws(QuantizationError) {
     let grid = try grid(shape)
-    try PartBytes.check(parts, against: try outputLayout(shape: shape))
-    let qdata = parts[.qdata]!
-    let scales = parts[.scale]!
-    let zeros = parts[.zeroPoint]!
-    let (groups, columns) = (grid.blocksPerRow, shape[shape.count - 2])
-    return scales.withUnsafeBytes { scaleBytes in
-      zeros.withUnsafeBytes { zeroBytes in
-        (0..<grid.rowCount * grid.rowLength).map { index in
-          let (row, element) = index.quotientAndRemainder(dividingBy: grid.rowLength)
+    let parts = try outputLayout(shape: shape).checkDequantizing(
+      rows: rows, format: source, parts: parts, output: output)
+    let (qdata, scales, zeros) = (parts[.qdata]!, parts[.scale]!.baseAddress!, parts[.zeroPoint]!.baseAddress!)
+    let (length, groups, columns) = (grid.blockLength, grid.blocksPerRow, shape[shape.count - 2])
+    for local in 0..<rows.count {
+      let (expert, column) = (rows.lowerBound + local).quotientAndRemainder(dividingBy: columns)
+      for group in 0..<groups {
+        let at = (expert * groups + group) * columns + column
+        let (scale, zero) = (source.value(at: at, in: scales), source.value(at: at, in: zeros))
+        let start = local * grid.rowLength + group * length
+        for index in start..<start + length {
           let byte = qdata[index / 2]
-          let nibble = Int8(bitPattern: (element % 2 == 0 ? byte << 4 : byte & 0xF0)) >> 4
-          let (expert, column) = row.quotientAndRemainder(dividingBy: columns)
-          let at = (expert * groups + element / grid.blockLength) * columns + column
-          let scale = source.value(at: at, in: scaleBytes.baseAddress!)
-          return source.round(Float(nibble) * scale + source.value(at: at, in: zeroBytes.baseAddress!))
+          let nibble = Int8(bitPattern: (index % 2 == 0 ? byte << 4 : byte & 0xF0)) >> 4
+          source.storeDequantized(Float(nibble) * scale + zero, at: index, in: output)
         }
       }
     }

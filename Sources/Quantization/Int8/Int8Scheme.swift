@@ -138,18 +138,28 @@ public struct Int8Scheme: QuantizationScheme {
     return [.scale: (0..<4).map { UInt8(truncatingIfNeeded: bits >> (8 * $0)) }, .zeroPoint: [0]]
   }
 
-  /// `R_dt(f32(q) ⊗ scale)` for every element.
+  /// `R_dt(f32(q) ⊗ scale)` for every element of `rows` (see
+  /// ``QuantizationScheme/dequantize(rows:shape:parts:into:)``).
   ///
-  /// - Throws: `invalidArgument` for a missing or mis-sized part; what ``outputLayout(shape:)``
-  ///   throws.
-  public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
+  /// - Throws: `invalidArgument` for rows or buffers that do not match; what
+  ///   ``outputLayout(shape:)`` throws.
+  public func dequantize(
+    rows: Range<Int>, shape: [Int], parts: [PartName: UnsafeRawBufferPointer],
+    into output: UnsafeMutableRawBufferPointer
+  ) throws(QuantizationError) {
     let grid = try grid(shape)
-    try PartBytes.check(parts, against: try outputLayout(shape: shape))
-    let qdata = parts[.qdata]!
-    let scales = parts[.scale]!
-    return (0..<grid.rowCount * grid.rowLength).map { index in
-      let block = grid.perTensor ? 0 : index / grid.blockLength
-      return source.round(Float(Int8(bitPattern: qdata[index])) * PartBytes.float32(scales, block))
+    let parts = try outputLayout(shape: shape).checkDequantizing(
+      rows: rows, format: source, parts: parts, output: output)
+    let (qdata, scales) = (parts[.qdata]!, parts[.scale]!)
+    let (length, blocks) = (grid.blockLength, grid.blocksPerRow)
+    for local in 0..<rows.count {
+      for block in 0..<blocks {
+        let scale = PartBytes.float32(scales, grid.perTensor ? 0 : local * blocks + block)
+        let start = local * grid.rowLength + block * length
+        for index in start..<start + length {
+          source.storeDequantized(Float(Int8(bitPattern: qdata[index])) * scale, at: index, in: output)
+        }
+      }
     }
   }
 }

@@ -160,24 +160,33 @@ public struct IntxScheme: QuantizationScheme {
     return [:]
   }
 
-  /// `R_dt(R_pout(R_dt(q − zp) ⊗ scale))` for every element, `pout` = the input format when the
-  /// scale format agrees, else fp32.
+  /// `R_dt(R_pout(R_dt(q − zp) ⊗ scale))` for every element of `rows`, `pout` = the input format
+  /// when the scale format agrees, else fp32 (see
+  /// ``QuantizationScheme/dequantize(rows:shape:parts:into:)``).
   ///
-  /// - Throws: `invalidArgument` for a missing or mis-sized part; what ``outputLayout(shape:)``
-  ///   throws.
-  public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
+  /// - Throws: `invalidArgument` for rows or buffers that do not match; what
+  ///   ``outputLayout(shape:)`` throws.
+  public func dequantize(
+    rows: Range<Int>, shape: [Int], parts: [PartName: UnsafeRawBufferPointer],
+    into output: UnsafeMutableRawBufferPointer
+  ) throws(QuantizationError) {
     let grid = try grid(shape)
-    try PartBytes.check(parts, against: try outputLayout(shape: shape))
-    let qdata = parts[.qdata]!
-    let scales = parts[.scale]!
-    let zeroPoints = parts[.zeroPoint]!
+    let parts = try outputLayout(shape: shape).checkDequantizing(
+      rows: rows, format: source, parts: parts, output: output)
+    let (qdata, scales, zeroPoints) = (parts[.qdata]!, parts[.scale]!, parts[.zeroPoint]!)
     let scaleFormat = storedScaleFormat
     let productFormat = scaleFormat == source ? source : .fp32
-    return scales.withUnsafeBytes { scaleBytes in
-      (0..<grid.rowCount * grid.rowLength).map { index in
-        let block = index / grid.blockLength
-        let shifted = source.round(Float(Int8(bitPattern: qdata[index])) - Float(Int8(bitPattern: zeroPoints[block])))
-        return source.round(productFormat.round(shifted * scaleFormat.value(at: block, in: scaleBytes.baseAddress!)))
+    let (length, blocks) = (grid.blockLength, grid.blocksPerRow)
+    for local in 0..<rows.count {
+      for block in 0..<blocks {
+        let index = local * blocks + block
+        let scale = scaleFormat.value(at: index, in: scales.baseAddress!)
+        let zeroPoint = Float(Int8(bitPattern: zeroPoints[index]))
+        let start = local * grid.rowLength + block * length
+        for element in start..<start + length {
+          let shifted = source.round(Float(Int8(bitPattern: qdata[element])) - zeroPoint)
+          source.storeDequantized(productFormat.round(shifted * scale), at: element, in: output)
+        }
       }
     }
   }

@@ -21,4 +21,10 @@ enum PartBytes {
       Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)))
     }
   }
+
+  /// Element `index` of fp32 part bytes.
+  @inline(__always)
+  static func float32(_ bytes: UnsafeRawBufferPointer, _ index: Int) -> Float {
+    Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self)))
+  }
 }

@@ -42,4 +42,14 @@ public struct PartLayout: Sendable, Hashable {
       return 0..<0
     }
   }
+
+  /// The bytes of the part that dequantizing input `rows` reads: those ``byteRange(rows:)``
+  /// names for row and tile parts (whole tiles; `rows` may start inside one), the whole part for
+  /// ``PartPlacement/gathered`` and ``PartPlacement/tensor`` parts.
+  public func readRange(rows: Range<Int>) -> Range<Int> {
+    switch placement {
+    case .rows, .tiles: byteRange(rows: rows)
+    case .gathered, .tensor: 0..<byteCount
+    }
+  }
 }

@@ -66,4 +66,35 @@ public struct QuantizedLayout: Sendable, Hashable {
     }
     return checked
   }
+
+  /// Checks a dequantizing request against this layout and returns the part buffers by name,
+  /// each exactly ``PartLayout/readRange(rows:)`` of its part.
+  ///
+  /// - Throws: `invalidArgument` when the rows are empty or out of range, the output is not
+  ///   exactly those rows in `format`, or a part buffer is missing or has the wrong size.
+  func checkDequantizing(
+    rows: Range<Int>, format: FloatFormat, parts: [PartName: UnsafeRawBufferPointer],
+    output: UnsafeMutableRawBufferPointer
+  ) throws(QuantizationError) -> [PartName: UnsafeRawBufferPointer] {
+    guard !rows.isEmpty, rows.lowerBound >= 0, rows.upperBound <= rowCount else {
+      throw QuantizationError(.invalidArgument, "rows \(rows) are not rows of the \(rowCount) of shape \(shape)")
+    }
+    let expected = rows.count * rowLength * format.byteWidth
+    guard output.count == expected else {
+      throw QuantizationError(
+        .invalidArgument, "output for rows \(rows) of shape \(shape) has \(output.count) bytes, expected \(expected)")
+    }
+    var checked: [PartName: UnsafeRawBufferPointer] = [:]
+    for part in self.parts {
+      let size = part.readRange(rows: rows).count
+      guard let buffer = parts[part.name], buffer.count == size else {
+        throw QuantizationError(
+          .invalidArgument,
+          "part \(part.name.rawValue) for rows \(rows) needs a buffer of \(size) bytes, got \(parts[part.name]?.count ?? 0)"
+        )
+      }
+      checked[part.name] = buffer
+    }
+    return checked
+  }
 }

@@ -153,24 +153,34 @@ public struct MXScheme: QuantizationScheme {
     return [:]
   }
 
-  /// `R_dt(element ⊗ 2^(byte − 127))` for every element (NaN for scale byte 255).
+  /// `R_dt(element(q) ⊗ 2^(e − 127))` for every element of `rows`, the scales read from the
+  /// tiles that hold the rows (see ``QuantizationScheme/dequantize(rows:shape:parts:into:)``).
   ///
-  /// - Throws: `invalidArgument` for a missing or mis-sized part; what ``outputLayout(shape:)``
-  ///   throws.
-  public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
+  /// - Throws: `invalidArgument` for rows or buffers that do not match; what
+  ///   ``outputLayout(shape:)`` throws.
+  public func dequantize(
+    rows: Range<Int>, shape: [Int], parts: [PartName: UnsafeRawBufferPointer],
+    into output: UnsafeMutableRawBufferPointer
+  ) throws(QuantizationError) {
     let tiles = try tiles(shape)
     let layout = try outputLayout(shape: shape)
-    try PartBytes.check(parts, against: layout)
-    let qdata = parts[.qdata]!
-    let scales = parts[.scale]!
-    return (0..<layout.rowCount * layout.rowLength).map { index in
-      let (row, column) = index.quotientAndRemainder(dividingBy: layout.rowLength)
-      let scale = Float8E8M0Conversion.float(from: scales[tiles.offset(row: row, column: column / Self.blockSize)])
-      let value =
-        element == .float8E4M3
-        ? Float8E4M3Conversion.float(from: qdata[index])
-        : Float4E2M1Conversion.float(from: index % 2 == 0 ? qdata[index / 2] : qdata[index / 2] >> 4)
-      return source.round(value * scale)
+    let parts = try layout.checkDequantizing(rows: rows, format: source, parts: parts, output: output)
+    let (qdata, scales) = (parts[.qdata]!, parts[.scale]!)
+    let rowLength = layout.rowLength
+    let firstTileRow = rows.lowerBound / SwizzledScales.rowsPerTile * SwizzledScales.rowsPerTile
+    for local in 0..<rows.count {
+      let row = rows.lowerBound + local - firstTileRow
+      for block in 0..<tiles.columns {
+        let scale = Float8E8M0Conversion.float(from: scales[tiles.offset(row: row, column: block)])
+        let start = local * rowLength + block * Self.blockSize
+        for index in start..<start + Self.blockSize {
+          let value =
+            element == .float8E4M3
+            ? Float8E4M3Conversion.float(from: qdata[index])
+            : Float4E2M1Conversion.float(from: index % 2 == 0 ? qdata[index / 2] : qdata[index / 2] >> 4)
+          source.storeDequantized(value * scale, at: index, in: output)
+        }
+      }
     }
   }
 }

@@ -167,23 +167,36 @@ public struct NVFP4Scheme: QuantizationScheme {
     return [.perTensorScale: bytes]
   }
 
-  /// `R_dt(e2m1 ⊗ (pts ⊗ s8))`, or `R_dt(e2m1 ⊗ s8)` without a per-tensor scale, for every element.
+  /// `R_dt(e2m1(q) ⊗ (pts ⊗ s8))` for every element of `rows` (`s8` alone without a per-tensor
+  /// scale), the block scales read from the tiles that hold the rows, the per-tensor scales whole
+  /// (see ``QuantizationScheme/dequantize(rows:shape:parts:into:)``).
   ///
-  /// - Throws: `invalidArgument` for a missing or mis-sized part; what ``outputLayout(shape:)``
-  ///   throws.
-  public func dequantize(_ parts: [PartName: [UInt8]], shape: [Int]) throws(QuantizationError) -> [Float] {
+  /// - Throws: `invalidArgument` for rows or buffers that do not match; what
+  ///   ``outputLayout(shape:)`` throws.
+  public func dequantize(
+    rows: Range<Int>, shape: [Int], parts: [PartName: UnsafeRawBufferPointer],
+    into output: UnsafeMutableRawBufferPointer
+  ) throws(QuantizationError) {
     let tiles = try tiles(shape)
     let layout = try outputLayout(shape: shape)
-    try PartBytes.check(parts, against: layout)
-    let qdata = parts[.qdata]!
-    let scales = parts[.scale]!
-    let rowsPerGroup = shape[shape.count - 2]
-    return (0..<layout.rowCount * layout.rowLength).map { index in
-      let (row, column) = index.quotientAndRemainder(dividingBy: layout.rowLength)
-      var scale = Float8E4M3Conversion.float(from: scales[tiles.offset(row: row, column: column / Self.blockSize)])
-      if usesPerTensorScale { scale = PartBytes.float32(parts[.perTensorScale]!, row / rowsPerGroup) * scale }
-      let code = index % 2 == 0 ? qdata[index / 2] : qdata[index / 2] >> 4
-      return source.round(Float4E2M1Conversion.float(from: code) * scale)
+    let parts = try layout.checkDequantizing(rows: rows, format: source, parts: parts, output: output)
+    let (qdata, scales) = (parts[.qdata]!, parts[.scale]!)
+    let (rowLength, rowsPerGroup) = (layout.rowLength, shape[shape.count - 2])
+    let firstTileRow = rows.lowerBound / SwizzledScales.rowsPerTile * SwizzledScales.rowsPerTile
+    for local in 0..<rows.count {
+      let perTensorScale = parts[.perTensorScale].map {
+        PartBytes.float32($0, (rows.lowerBound + local) / rowsPerGroup)
+      }
+      for block in 0..<tiles.columns {
+        var scale = Float8E4M3Conversion.float(
+          from: scales[tiles.offset(row: rows.lowerBound + local - firstTileRow, column: block)])
+        if let perTensorScale { scale = perTensorScale * scale }
+        let start = local * rowLength + block * Self.blockSize
+        for index in start..<start + Self.blockSize {
+          let code = index % 2 == 0 ? qdata[index / 2] : qdata[index / 2] >> 4
+          source.storeDequantized(Float4E2M1Conversion.float(from: code) * scale, at: index, in: output)
+        }
+      }
     }
   }
 }
