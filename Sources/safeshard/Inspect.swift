@@ -26,8 +26,12 @@ struct Inspect: ParsableCommand {
   var json = false
 
   func run() throws {
-    // A model quantized to FP8 by another tool shows as the conversion reads it: dequantized.
-    let checkpoint = try Checkpoint.input(at: ModelLocation.resolve(path, revision: revision), dequantizing: true)
+    // A model quantized to FP8 or MXFP4 by another tool shows as the conversion reads it:
+    // dequantized. A torchao checkpoint shows as it is stored, each weight with its scheme: how
+    // it is read depends on the recipe (dequantized by those that quantize and by dequantize,
+    // copied by reshard).
+    let stored = try Checkpoint.input(at: ModelLocation.resolve(path, revision: revision))
+    let checkpoint = TorchAOCheckpoint.hasTorchAOMetadata(stored) ? stored : try stored.dequantized()
     let report = InspectReport(checkpoint)
     writeToStandardOutput(json ? report.json() : report.table())
   }

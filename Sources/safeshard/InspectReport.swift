@@ -25,7 +25,7 @@ struct InspectReport {
     weights =
       (try? TorchAOCheckpoint(checkpoint, storedName: TorchAOCheckpoint.storedNames(ofModelAt: checkpoint.path)))?
       .weights ?? []
-    format = checkpoint.format
+    format = weights.isEmpty || checkpoint.format != "safetensors" ? checkpoint.format : "torchao"
     inputs = checkpoint.files
     // The shards of a torchao checkpoint carry the same metadata: summarize it once.
     var previous: (metadata: [String: String]?, summary: FileSummary)?
@@ -170,7 +170,11 @@ struct InspectReport {
         tail += "  torchao: \(total) tensor entries: \(kinds)\n"
       }
     }
-    if !weights.isEmpty { tail += "\ntorchao weights (\(weights.count)):\n" }
+    if !weights.isEmpty {
+      tail += "\ntorchao weights (\(weights.count)):\n"
+      tail +=
+        "  (recipes that quantize, and dequantize, read each dequantized to its dtype; reshard copies its parts)\n"
+    }
     text.append(contentsOf: tail.utf8)
     let names = weights.map(\.name.escapingControlCharacters)
     let width = names.map(Self.width).max() ?? 0

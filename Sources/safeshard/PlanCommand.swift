@@ -51,13 +51,19 @@ struct PlanCommand: ParsableCommand {
     return entry.flattened.description.subclass ?? "quantize"
   }
 
+  /// What the input is: ``Checkpoint/format``, and `torchao (as stored)` for a torchao checkpoint
+  /// that the recipe copies as it is (`reshard`; the others read it dequantized, format `torchao`).
+  static func inputFormat(_ input: Checkpoint) -> String {
+    input.format == "safetensors" && TorchAOCheckpoint.hasTorchAOMetadata(input) ? "torchao (as stored)" : input.format
+  }
+
   /// How the input tensor of `entry` is read, when that is more than a copy of its bytes.
   static func readingNote(_ entry: ConversionPlan.Entry, input: Checkpoint) -> String? {
     input.files[entry.inputs[0].file].readingNote(of: entry.inputs[0].tensor.name)
   }
 
   static func text(_ plan: ConversionPlan, recipe: String, share: MemoryShare, input: Checkpoint) -> String {
-    var text = "input: \(input.format), \(input.files.count) file\(input.files.count == 1 ? "" : "s")\n"
+    var text = "input: \(inputFormat(input)), \(input.files.count) file\(input.files.count == 1 ? "" : "s")\n"
     text +=
       "recipe \(recipe): \(plan.entries.filter { $0.config != nil }.count) of \(plan.entries.count) tensors quantized\n\n"
     let names = plan.entries.map(\.source.name.escapingControlCharacters)
@@ -131,7 +137,7 @@ struct PlanCommand: ParsableCommand {
     append(#"{"recipe":"#)
     append(string: recipe)
     append(#","input_format":"#)
-    append(string: input.format)
+    append(string: inputFormat(input))
     append(#","entries":["#)
     for (index, entry) in plan.entries.enumerated() {
       if index > 0 { append(",") }

@@ -68,17 +68,25 @@ import TorchAO
     }
   }
 
-  @Test func quantizingATorchAOCheckpointAgainIsRefused() async throws {
+  @Test func aTorchAOCheckpointIsRequantizedFromItsDequantizedValuesAndResharedAsItIs() async throws {
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let once = scratch.appendingPathComponent("once").path
     try await ConversionHarness.convert(ConversionHarness.tinyLlama, to: once, recipe: "int8-weight-only")
-    // Its Linear weights are parts now (`_weight_qdata`), so a recipe would find nothing to
-    // quantize and write an unchanged copy: refused, as is a recipe that would quantize
-    // something (here the embedding, by a rule).
-    let again = #expect(throws: PipelineError.self) { try ConversionHarness.plan(once, recipe: "float8-weight-only") }
-    #expect(again?.message.contains("already a torchao checkpoint") == true)
-    #expect(again?.code == .invalidInput && again?.path == once)
+    // Opened for a recipe that quantizes, its 14 Int8Tensor weights read as their dequantized
+    // bfloat16 values, which the recipe quantizes again.
+    let (input, plan) = try ConversionHarness.plan(once, recipe: "float8-weight-only")
+    #expect(input.format == "torchao" && input.isDequantized)
+    #expect(plan.entries.filter { $0.config != nil }.count == 14)
+    // Opened as it is stored, its Linear weights are parts (`_weight_qdata`): a recipe would find
+    // nothing to quantize and write an unchanged copy, or break what it quantizes (here the
+    // embedding, by a rule): refused.
+    let stored = #expect(throws: PipelineError.self) {
+      try ConversionPlan(
+        checkpoint: Checkpoint(path: once), recipe: Recipe.load("float8-weight-only"), options: ConversionOptions())
+    }
+    #expect(stored?.message.contains("already a torchao checkpoint") == true)
+    #expect(stored?.code == .invalidInput && stored?.path == once)
     let recipe = try Recipe(
       yaml: """
         name: embeddings

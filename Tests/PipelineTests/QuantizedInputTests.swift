@@ -232,14 +232,4 @@ import Testing
       #expect(error?.message.contains(says) == true, "\(error?.message ?? "")")
     }
   }
-
-  /// A quantization method safeshard does not dequantize is still refused by a recipe that
-  /// quantizes or dequantizes, and `reshard` still copies it.
-  @Test func aTorchAOInputIsRefusedByDequantize() throws {
-    let error = #expect(throws: PipelineError.self) {
-      try ConversionHarness.plan("\(Self.fixtures)/torchao-int8wo", recipe: "dequantize")
-    }
-    #expect(error?.message.contains("does not dequantize torchao checkpoints yet") == true)
-    #expect(throws: Never.self) { try ConversionHarness.plan("\(Self.fixtures)/torchao-int8wo", recipe: "reshard") }
-  }
 }

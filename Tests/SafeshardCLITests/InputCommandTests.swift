@@ -99,18 +99,25 @@ import Testing
     #expect(verified.standardOutput.contains("not named by model.safetensors.index.json"))
   }
 
-  @Test func aFinishedTorchAOOutputGivenAgainWithAQuantizingRecipeIsRefused() throws {
+  @Test func aFinishedTorchAOOutputGivenAgainWithAQuantizingRecipeIsQuantizedFromItsDequantizedValues() throws {
     let scratch = try Self.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let output = scratch.path + "/out"
     #expect(try CLIRunner.run(["convert", Self.tinyLlama, output, "--recipe", "int8-weight-only"]).status == 0)
-    // OUTPUT == INPUT: not "already complete", but refused; and into another directory too.
-    for target in [output, scratch.path + "/again"] {
-      let result = try CLIRunner.run(["convert", output, target, "--recipe", "float8-dynamic"])
-      #expect(result.status == 65)
-      #expect(result.standardError.contains("already a torchao checkpoint"), "\(result.standardError)")
-    }
-    #expect(!FileManager.default.fileExists(atPath: scratch.path + "/again"))
+    let before = try Data(contentsOf: URL(fileURLWithPath: output + "/model.safetensors"))
+    // OUTPUT == INPUT: not "already complete", and not written over: refused as another run's output.
+    let same = try CLIRunner.run(["convert", output, output, "--recipe", "float8-dynamic"])
+    #expect(same.status == 64)
+    #expect(same.standardError.contains("holds a different finished conversion"), "\(same.standardError)")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: output + "/model.safetensors")) == before)
+    // Into another directory: its Int8Tensor weights read dequantized, quantized to float8.
+    let again = scratch.path + "/again"
+    let result = try CLIRunner.run(["convert", output, again, "--recipe", "float8-dynamic", "--progress", "none"])
+    #expect(result.status == 0, "\(result.standardError)")
+    let config = try JSONParser.parse(Array(Data(contentsOf: URL(fileURLWithPath: again + "/config.json"))))
+    #expect(
+      config["quantization_config"]?["quant_type"]?["default"]?["_type"]?.string
+        == "Float8DynamicActivationFloat8WeightConfig")
   }
 
   @Test func aSingleFileConvertsWithAWarningAndVerifyWarnsOfTheMissingConfig() throws {

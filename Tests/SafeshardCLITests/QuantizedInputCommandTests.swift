@@ -65,4 +65,50 @@ import Testing
     #expect(refused.standardError.contains("model.layers.0.self_attn.o_proj.weight_scale_inv is [1, 2]"))
     #expect(!FileManager.default.fileExists(atPath: scratch + "/bad"))
   }
+
+  /// A torchao input: `plan` with a recipe that quantizes names the format `torchao` and how each
+  /// weight is read; with `reshard`, that it is copied as stored; `inspect` shows it as stored,
+  /// each weight with its scheme.
+  @Test func planAndInspectSayHowATorchAOInputIsRead() throws {
+    let input = "\(Self.fixtures)/torchao-int4"
+    let json = try CLIRunner.run(["plan", "--json", input, "--recipe", "int8-weight-only"])
+    #expect(json.status == 0, "\(json.standardError)")
+    let value = try JSONParser.parse(json.standardOutput.trimmingCharacters(in: .newlines))
+    #expect(value["input_format"]?.string == "torchao")
+    let module = "model.layers.0.mlp.down_proj"
+    #expect(
+      (value["entries"]?.array ?? []).contains {
+        $0["name"]?.string == "\(module).weight" && $0["action"]?.string == "quantize" && $0["dtype"]?.string == "BF16"
+          && $0["input_note"]?.string
+            == "dequantized from torchao Int4Tensor int4 group 32, bfloat16 [32, 64]: \(module)._weight_qdata I8 "
+            + "[32, 32], \(module)._weight_scale BF16 [2, 32], \(module)._weight_zero_point BF16 [2, 32]"
+      })
+    let reshard = try CLIRunner.run(["plan", input, "--recipe", "reshard"])
+    #expect(reshard.standardOutput.hasPrefix("input: torchao (as stored), 1 file\n"))
+    #expect(reshard.standardOutput.contains("\(module)._weight_qdata"))
+    let inspect = try CLIRunner.run(["inspect", input])
+    #expect(inspect.status == 0)
+    #expect(inspect.standardOutput.contains("in 1 file (torchao)\n"))
+    #expect(
+      inspect.standardOutput.contains(
+        "torchao weights (7):\n  (recipes that quantize, and dequantize, read each dequantized to its dtype; reshard "
+          + "copies its parts)\n"))
+  }
+
+  /// `convert --recipe dequantize` on a torchao input writes its twin.
+  @Test func convertDequantizeOfATorchAOInputWritesTheTwin() throws {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("safeshard-tao-\(UUID())").path
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let result = try CLIRunner.run([
+      "convert", "\(Self.fixtures)/torchao-nvfp4", scratch, "--recipe", "dequantize", "--progress", "none",
+    ])
+    #expect(result.status == 0, "\(result.standardError)")
+    let written = try Checkpoint(path: scratch)
+    let twin = try Checkpoint(path: "\(Self.fixtures)/torchao-nvfp4-bf16")
+    #expect(written.tensorCount == twin.tensorCount)
+    for (tensor, file) in twin.tensors {
+      let (other, otherFile) = try written.tensor(named: tensor.name)
+      #expect(try otherFile.bytes(of: other) == file.bytes(of: tensor), "\(tensor.name)")
+    }
+  }
 }

@@ -318,14 +318,23 @@ private func withOptionalBytes<Value>(_ array: [UInt8]?, _ body: (UnsafeRawBuffe
 extension Checkpoint {
   /// Opens INPUT as a conversion reads it: a PyTorch pickle checkpoint through ``PickleInput``,
   /// anything else as safetensors; with `dequantizing`, a model directory quantized to FP8 or
-  /// MXFP4 by another tool (``QuantizedInput``) as its dequantized bfloat16 values.
+  /// MXFP4 by another tool (``QuantizedInput``) as its dequantized bfloat16 values, and a torchao
+  /// checkpoint (``TorchAOInput``) as its dequantized values in each weight's dtype.
   ///
   /// - Throws: ``PipelineError`` for a pickle checkpoint or a quantized input that is refused,
   ///   ``SafeTensorsError`` for safetensors.
   public static func input(at path: String, dequantizing: Bool = false) throws -> Checkpoint {
     if PickleInput.isPickle(path) { return try PickleInput.open(path) }
     let checkpoint = try Checkpoint(path: path)
-    guard dequantizing else { return checkpoint }
-    return try QuantizedInput.open(checkpoint) ?? checkpoint
+    return dequantizing ? try checkpoint.dequantized() : checkpoint
+  }
+
+  /// This checkpoint as a recipe that quantizes or dequantizes reads it: a model directory
+  /// quantized to FP8 or MXFP4 by another tool (``QuantizedInput``) or a torchao checkpoint
+  /// (``TorchAOInput``) as its dequantized values; any other as it is.
+  ///
+  /// - Throws: ``PipelineError`` for a quantized input that is refused.
+  public func dequantized() throws(PipelineError) -> Checkpoint {
+    try QuantizedInput.open(self) ?? self
   }
 }

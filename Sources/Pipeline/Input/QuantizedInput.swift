@@ -1,6 +1,7 @@
 import Foundation
 import Quantization
 import SafeTensors
+import TorchAO
 
 /// A safetensors model directory quantized to FP8 or MXFP4 by another tool, presented to the rest
 /// of the pipeline as its dequantized bfloat16 checkpoint: every quantized weight with its scales
@@ -70,13 +71,15 @@ enum QuantizedInput {
   }
 
   /// The dequantizing presentation of `checkpoint`, when it is a model directory whose
-  /// `config.json` declares a format this type recognises; `nil` when it declares none or
-  /// another method (``QuantizingInputCheck`` says what is refused).
+  /// `config.json` declares a format this type recognises, or a torchao checkpoint (its files'
+  /// metadata say so; ``TorchAOInput``); `nil` when it is neither (``QuantizingInputCheck`` says
+  /// what is refused).
   ///
   /// - Throws: ``PipelineError`` (`invalidInput`) naming `config.json` when the declared format
   ///   is one safeshard does not dequantize (another FP8 layout, asymmetric, fp16 scales), or
   ///   naming the tensor when a weight has no scale or its scale has the wrong shape or type.
   static func open(_ checkpoint: Checkpoint) throws(PipelineError) -> Checkpoint? {
+    if TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) { return try TorchAOInput.open(checkpoint) }
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isDirectory), isDirectory.boolValue,
       let config = MoEArchitecture.modelConfig(in: checkpoint.path),

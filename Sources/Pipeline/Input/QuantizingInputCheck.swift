@@ -4,11 +4,14 @@ import TorchAO
 
 /// What an input must be for a recipe that quantizes or dequantizes: unquantized weights, or
 /// weights that safeshard dequantizes (``QuantizedInput``: block-scaled and compressed-tensors
-/// FP8, gpt-oss MXFP4, read as bfloat16), and for a model directory that is quantized a `config.json` to carry
-/// the quantization config.
+/// FP8, gpt-oss MXFP4, read as bfloat16; ``TorchAOInput``: torchao checkpoints, read in each
+/// weight's dtype), and for a model directory that is quantized a `config.json` to carry the
+/// quantization config.
 ///
 /// An input quantized by any other method is refused, naming the method and what shows it: a
-/// torchao checkpoint (only `reshard` takes one), a `config.json` with a `quantization_config`
+/// torchao checkpoint opened as stored rather than through
+/// ``Checkpoint/input(at:dequantizing:)`` (quantizing its parts would break it, and only
+/// `reshard` copies them), a `config.json` with a `quantization_config`
 /// (or MLX's `quantization`), or tensors that are quantized codes with their scales (FP8 weights,
 /// `weight_scale_inv`, GPTQ/AWQ `qweight`, compressed-tensors `weight_packed`, bitsandbytes `SCB`
 /// or `quant_state`, MLX `scales` and `biases`, a `weight_scale` beside an 8-bit weight).
@@ -21,9 +24,10 @@ enum QuantizingInputCheck {
     if TorchAOCheckpoint.hasTorchAOMetadata(checkpoint) {
       throw PipelineError(
         .invalidInput,
-        "\(checkpoint.path) is already a torchao checkpoint; safeshard does not dequantize torchao checkpoints yet"
-          + (quantizing ? ", and quantizing it again would break it" : "")
-          + ". Use --recipe reshard to re-shard it, or start from the unquantized checkpoint.",
+        "\(checkpoint.path) is already a torchao checkpoint, opened as it is stored"
+          + (quantizing ? "; quantizing its parts again would break it" : "")
+          + ". Open it with Checkpoint.input(at:dequantizing: true) to read its weights dequantized, or use --recipe "
+          + "reshard to re-shard it as it is.",
         path: checkpoint.path)
     }
     var isDirectory: ObjCBool = false
@@ -121,9 +125,9 @@ enum QuantizingInputCheck {
     PipelineError(
       .invalidInput,
       "\(path): \(tensor.map { "tensor '\($0)': " } ?? "")the input is already quantized with \(method) "
-        + "(\(evidence)); safeshard dequantizes block-scaled FP8 (quant_method fp8 with weight_block_size) and "
-        + "compressed-tensors FP8 (float-quantized) and gpt-oss MXFP4 model directories only. Start from the unquantized (bf16) "
-        + "checkpoint, or use --recipe reshard to re-shard it as it is.",
+        + "(\(evidence)); safeshard dequantizes block-scaled FP8 (quant_method fp8 with weight_block_size), "
+        + "compressed-tensors FP8 (float-quantized) and gpt-oss MXFP4 model directories and torchao checkpoints only. "
+        + "Start from the unquantized (bf16) checkpoint, or use --recipe reshard to re-shard it as it is.",
       path: path, tensor: tensor)
   }
 }

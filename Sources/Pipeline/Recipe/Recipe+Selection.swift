@@ -13,8 +13,8 @@ extension Recipe {
       }
   }
 
-  /// Whether the recipe reads a quantized input (FP8 block-scaled, compressed-tensors FP8, MXFP4) as
-  /// its dequantized bfloat16 values (``Checkpoint/input(at:dequantizing:)``): when it
+  /// Whether the recipe reads a quantized input (FP8 block-scaled, compressed-tensors FP8, MXFP4,
+  /// torchao) as its dequantized values (``Checkpoint/input(at:dequantizing:)``): when it
   /// quantizes, or says `dequantize: true`. `reshard` copies such an input as it is.
   public var dequantizesInput: Bool { quantizes || dequantizes }
 

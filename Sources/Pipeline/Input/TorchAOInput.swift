@@ -1,0 +1,214 @@
+import Foundation
+import Quantization
+import SafeTensors
+import TorchAO
+
+/// A torchao safetensors checkpoint (a model directory saved by transformers with a
+/// `TorchAoConfig`, or any file whose `__metadata__` describes torchao tensor subclasses)
+/// presented to the rest of the pipeline as its dequantized checkpoint: every quantized weight's
+/// parts become one plain tensor in the weight's own dtype (the `dtype` or `orig_dtype` torchao
+/// records; the scale's for Int4Tensor), under the weight's stored name; every other tensor is
+/// itself, and the torchao entries leave the `__metadata__`.
+///
+/// Each weight is read chunk by chunk: a range of rows reads only the qdata rows, the scale and
+/// zero-point rows (or the 128-row tiles of swizzled MX and NVFP4 scales) that cover them, and the
+/// small parts that do not follow rows whole (a per-tensor scale, Int4's transposed scales and
+/// zero points, Float8's per-column scales, NVFP4's per-tensor scales). The values are the
+/// scheme's ``QuantizationScheme/dequantize(rows:shape:parts:into:)``: torchao 0.18's
+/// `dequantize()` bit for bit, and for Int4Tensor, which has none, the spec's
+/// `R_dt(q ⊗ scale ⊕ zero)`. Every subclass safeshard decodes is row separable, so none is read
+/// whole.
+///
+/// Used for the recipes that quantize and for `dequantize`; `reshard` copies a torchao checkpoint
+/// as it is stored.
+enum TorchAOInput {
+  /// The format `plan` and `inspect` name.
+  static let format = "torchao"
+
+  /// The dequantizing presentation of the torchao checkpoint `checkpoint`
+  /// (``TorchAOCheckpoint/hasTorchAOMetadata(_:)``).
+  ///
+  /// - Throws: ``PipelineError`` (`invalidInput`) naming the tensor (and its file) when the
+  ///   metadata or a weight's parts do not decode: a missing or stray part, a part of the wrong
+  ///   dtype or shape, a `block_size` that does not tile the shape, or a subclass safeshard cannot
+  ///   decode.
+  static func open(_ checkpoint: Checkpoint) throws(PipelineError) -> Checkpoint {
+    let storedName = TorchAOCheckpoint.storedNames(ofModelAt: checkpoint.path)
+    let decoded: TorchAOCheckpoint
+    do {
+      decoded = try TorchAOCheckpoint(checkpoint, storedName: storedName)
+    } catch {
+      let path = error.file ?? checkpoint.path
+      throw PipelineError(
+        .invalidInput, "\(path): \(error.tensor.map { "tensor '\($0)': " } ?? "")\(error.message)", path: path,
+        tensor: error.tensor, cause: error)
+    }
+    // Each weight takes the place of its qdata part; its other parts are left out.
+    var weights: [ExactName: DequantizedWeight] = [:]
+    var leftOut = Set<ExactName>()
+    for weight in decoded.weights {
+      let layout: QuantizedLayout
+      do {
+        layout = try weight.scheme.outputLayout(shape: weight.shape)
+      } catch {
+        throw PipelineError(
+          .invalidInput, "\(checkpoint.path): tensor '\(weight.name)': \(error)", path: checkpoint.path,
+          tensor: weight.name, cause: error)
+      }
+      let qdata = weight.parts[.qdata]!.tensor.name
+      for part in weight.parts.values where part.tensor.name != qdata { leftOut.insert(ExactName(part.tensor.name)) }
+      weights[ExactName(qdata)] = DequantizedWeight(weight: weight, layout: layout, name: storedName(weight.name))
+    }
+    let described = Set(decoded.metadata.entries.map { ExactName($0.name) })
+    var files: [SafeTensorsFile] = []
+    for file in checkpoint.files {
+      var specs: [TensorSpec] = []
+      var items: [ExactName: TorchAOSource.Item] = [:]
+      for tensor in file.header.tensors where !leftOut.contains(ExactName(tensor.name)) {
+        if let weight = weights[ExactName(tensor.name)] {
+          specs.append(TensorSpec(name: weight.name, dtype: weight.dtype, shape: weight.weight.shape))
+          items[ExactName(weight.name)] = .dequantized(weight)
+        } else {
+          specs.append(TensorSpec(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape))
+          items[ExactName(tensor.name)] = .copied(tensor)
+        }
+      }
+      // What is left of the metadata once the torchao entries are gone (transformers' "format").
+      let metadata = file.header.metadata?.filter { $0.key != "tensor_names" && !described.contains(ExactName($0.key)) }
+      do {
+        let header = try SafeTensorsHeader(metadata: metadata, tensors: specs)
+        files.append(
+          SafeTensorsFile(presenting: file.path, header: header, source: TorchAOSource(file: file, items: items)))
+      } catch {
+        throw PipelineError(.invalidInput, "\(error)", path: file.path, tensor: error.tensor, cause: error)
+      }
+    }
+    do {
+      return try Checkpoint(path: checkpoint.path, presenting: files, format: format, dequantized: true)
+    } catch {
+      throw PipelineError(
+        .invalidInput, "\(error)", path: error.file ?? checkpoint.path, tensor: error.tensor, cause: error)
+    }
+  }
+}
+
+/// One torchao weight read as its dequantized values.
+struct DequantizedWeight: Sendable {
+  var weight: QuantizedWeight
+  var layout: QuantizedLayout
+  /// The presented name: the weight's stored name.
+  var name: String
+  var dtype: DType { DType(rawValue: weight.scheme.source.rawValue)! }
+}
+
+/// Reads the presented tensors of one file of a torchao checkpoint: a copied tensor from the file
+/// itself, a weight dequantized from the part bytes of the rows the range covers.
+private final class TorchAOSource: TensorByteSource {
+  enum Item: Sendable {
+    case copied(TensorInfo)
+    case dequantized(DequantizedWeight)
+  }
+
+  let file: SafeTensorsFile
+  let items: [ExactName: Item]
+  /// The elements dequantized at a time (at least one row): what a read holds beyond its buffer
+  /// is their qdata and scales, and their values when the range starts or ends inside them.
+  static let pieceElements = 1 << 20
+
+  init(file: SafeTensorsFile, items: [ExactName: Item]) {
+    self.file = file
+    self.items = items
+  }
+
+  func read(_ tensor: TensorInfo, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SafeTensorsError) {
+    guard !buffer.isEmpty else { return }
+    switch items[ExactName(tensor.name)]! {
+    case .copied(let stored): try file.read(stored, at: offset, into: buffer)
+    case .dequantized(let weight): try read(weight, at: offset, into: buffer)
+    }
+  }
+
+  /// The bytes `offset ..< offset + buffer.count` of the dequantized weight, a piece of whole rows
+  /// at a time: straight into `buffer` when the piece lies inside the range, else through a
+  /// buffer of the piece.
+  private func read(_ weight: DequantizedWeight, at offset: Int, into buffer: UnsafeMutableRawBufferPointer)
+    throws(SafeTensorsError)
+  {
+    let layout = weight.layout
+    let rowBytes = layout.rowLength * weight.weight.scheme.source.byteWidth
+    let end = offset + buffer.count
+    let rows = offset / rowBytes..<(end + rowBytes - 1) / rowBytes
+    let rowsPerPiece = max(1, Self.pieceElements / layout.rowLength)
+    // The parts that do not follow rows are read once for the whole range.
+    var whole: [PartName: UnsafeMutableRawBufferPointer] = [:]
+    defer { whole.values.forEach { $0.deallocate() } }
+    for part in layout.parts where part.placement == .gathered || part.placement == .tensor {
+      whole[part.name] = try read(part.name, of: weight, bytes: 0..<part.byteCount)
+    }
+    var staging: UnsafeMutableRawBufferPointer?
+    defer { staging?.deallocate() }
+    for first in stride(from: rows.lowerBound, to: rows.upperBound, by: rowsPerPiece) {
+      let piece = first..<min(first + rowsPerPiece, rows.upperBound)
+      var parts: [PartName: UnsafeRawBufferPointer] = [:]
+      var read: [UnsafeMutableRawBufferPointer] = []
+      defer { read.forEach { $0.deallocate() } }
+      for part in layout.parts {
+        if let bytes = whole[part.name] {
+          parts[part.name] = UnsafeRawBufferPointer(bytes)
+        } else {
+          let bytes = try self.read(part.name, of: weight, bytes: part.readRange(rows: piece))
+          read.append(bytes)
+          parts[part.name] = UnsafeRawBufferPointer(bytes)
+        }
+      }
+      let bytes = piece.lowerBound * rowBytes..<piece.upperBound * rowBytes
+      let inside = bytes.lowerBound >= offset && bytes.upperBound <= end
+      let output: UnsafeMutableRawBufferPointer
+      if inside {
+        output = UnsafeMutableRawBufferPointer(
+          rebasing: buffer[bytes.lowerBound - offset..<bytes.upperBound - offset])
+      } else {
+        if staging == nil {
+          staging = UnsafeMutableRawBufferPointer.allocate(byteCount: rowsPerPiece * rowBytes, alignment: 64)
+        }
+        output = UnsafeMutableRawBufferPointer(rebasing: staging![0..<bytes.count])
+      }
+      do {
+        try weight.weight.scheme.dequantize(rows: piece, shape: weight.weight.shape, parts: parts, into: output)
+      } catch {
+        throw SafeTensorsError(.io, "cannot dequantize: \(error)", file: file.path, tensor: weight.name)
+      }
+      if !inside {
+        let copied = max(bytes.lowerBound, offset)..<min(bytes.upperBound, end)
+        UnsafeMutableRawBufferPointer(rebasing: buffer[copied.lowerBound - offset..<copied.upperBound - offset])
+          .copyMemory(
+            from: UnsafeRawBufferPointer(
+              rebasing: output[copied.lowerBound - bytes.lowerBound..<copied.upperBound - bytes.lowerBound]))
+      }
+    }
+  }
+
+  /// The bytes `bytes` of the weight's part `name`, in a buffer the caller deallocates.
+  private func read(_ name: PartName, of weight: DequantizedWeight, bytes: Range<Int>) throws(SafeTensorsError)
+    -> UnsafeMutableRawBufferPointer
+  {
+    let part = weight.weight.parts[name]!
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
+    do {
+      try part.file.read(part.tensor, at: bytes.lowerBound, into: buffer)
+    } catch {
+      buffer.deallocate()
+      throw error
+    }
+    return buffer
+  }
+
+  func readingNote(of name: String) -> String? {
+    guard case .dequantized(let weight) = items[ExactName(name)] else { return nil }
+    let parts = weight.layout.parts.map { layout in
+      let part = weight.weight.parts[layout.name]!.tensor
+      return "\(part.name) \(part.dtype.rawValue) \(part.shape)"
+    }
+    return "dequantized from torchao \(weight.weight.summary): \(parts.joined(separator: ", "))"
+  }
+}
