@@ -179,4 +179,17 @@ import TorchAO
       #expect(error?.message.contains(tensor) == true)
     }
   }
+
+  /// A torchao pickle (`pytorch_model.bin` of the same tiny Llama) is read the same way:
+  /// `dequantize` writes the values of the safetensors fixture's twin.
+  @Test(arguments: ["int8wo", "fp8dq", "intx4", "int4"])
+  func aTorchAOPickleIsDequantizedLikeTheSafetensorsCheckpoint(name: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let input = ConversionHarness.repository.appendingPathComponent("Tests/Fixtures/pickle/ao/\(name)").path
+    let (checkpoint, _) = try ConversionHarness.plan(input, recipe: "dequantize")
+    #expect(checkpoint.format == "torchao pickle" && checkpoint.isDequantized)
+    let output = try await ConversionHarness.converted(input, recipe: "dequantize", in: scratch)
+    try ConversionHarness.expectSame(output, "\(Self.fixtures)/torchao-\(name)-bf16", ignoringFormat: true)
+  }
 }

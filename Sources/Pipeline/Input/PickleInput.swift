@@ -324,8 +324,7 @@ extension Checkpoint {
   /// - Throws: ``PipelineError`` for a pickle checkpoint or a quantized input that is refused,
   ///   ``SafeTensorsError`` for safetensors.
   public static func input(at path: String, dequantizing: Bool = false) throws -> Checkpoint {
-    if PickleInput.isPickle(path) { return try PickleInput.open(path) }
-    let checkpoint = try Checkpoint(path: path)
+    let checkpoint = PickleInput.isPickle(path) ? try PickleInput.open(path) : try Checkpoint(path: path)
     return dequantizing ? try checkpoint.dequantized() : checkpoint
   }
 

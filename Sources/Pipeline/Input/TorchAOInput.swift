@@ -20,11 +20,9 @@ import TorchAO
 /// whole.
 ///
 /// Used for the recipes that quantize and for `dequantize`; `reshard` copies a torchao checkpoint
-/// as it is stored.
+/// as it is stored. A torchao pickle (``PickleInput`` presents its subclasses as torchao's parts
+/// and metadata) is read the same way.
 enum TorchAOInput {
-  /// The format `plan` and `inspect` name.
-  static let format = "torchao"
-
   /// The dequantizing presentation of the torchao checkpoint `checkpoint`
   /// (``TorchAOCheckpoint/hasTorchAOMetadata(_:)``).
   ///
@@ -84,6 +82,8 @@ enum TorchAOInput {
       }
     }
     do {
+      // A torchao pickle keeps its name (`torchao pickle`).
+      let format = checkpoint.format == "safetensors" ? "torchao" : checkpoint.format
       return try Checkpoint(path: checkpoint.path, presenting: files, format: format, dequantized: true)
     } catch {
       throw PipelineError(
