@@ -14,8 +14,11 @@ extension Recipe {
     # channel or block). Every float8 weight becomes BF16, RNE_bf16(Float32(w) × Float32(scale)) with
     # the block size of config.json, bit for bit DeepSeek's weight_dequant; the scale tensors and
     # `input_scale` are dropped. gpt-oss's MXFP4 experts (`*_blocks`/`*_scales`) become the BF16
-    # experts transformers holds, [E, in, out]. config.json loses its quantization_config. Every other tensor is
-    # copied unchanged. Any recipe that quantizes reads such an input the same way first.
+    # experts transformers holds, [E, in, out]. A torchao checkpoint (its safetensors metadata, or a
+    # torchao pickle) has each quantized weight's parts become the one tensor torchao's dequantize()
+    # gives, in the weight's dtype (bfloat16 for a bfloat16 model). config.json loses its
+    # quantization_config. Every other tensor is copied unchanged. Any recipe that quantizes reads
+    # such an input the same way first.
     #
     # Other keys, all optional (full schema: `Recipe` in Sources/Pipeline/Recipe/Recipe.swift):
     #   name: NAME                       the recipe's name; defaults to the file name without .yaml
