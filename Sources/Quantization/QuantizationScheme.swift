@@ -52,6 +52,9 @@ public protocol QuantizationScheme: Sendable {
   /// rows' bytes for row parts, the whole tiles that hold the rows for tile parts (so `rows` need
   /// not start on a tile), the whole part for gathered and tensor parts. Every scheme is row
   /// separable this way: dequantizing all chunks gives the bytes of dequantizing all rows at once.
+  /// The `qdata` buffer may be the end of `output` (it takes at most a byte an element, the output
+  /// at least two): every scheme writes the elements front to back, each only after reading the
+  /// codes of the elements up to it.
   ///
   /// - Throws: `invalidArgument` when the rows are out of range or a buffer has the wrong size;
   ///   what ``outputLayout(shape:)`` throws.

@@ -143,24 +143,14 @@ private final class TorchAOSource: TensorByteSource {
     var whole: [PartName: UnsafeMutableRawBufferPointer] = [:]
     defer { whole.values.forEach { $0.deallocate() } }
     for part in layout.parts where part.placement == .gathered || part.placement == .tensor {
-      whole[part.name] = try read(part.name, of: weight, bytes: 0..<part.byteCount)
+      let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: part.byteCount, alignment: 64)
+      whole[part.name] = bytes
+      try read(part.name, of: weight, bytes: 0..<part.byteCount, into: bytes)
     }
     var staging: UnsafeMutableRawBufferPointer?
     defer { staging?.deallocate() }
     for first in stride(from: rows.lowerBound, to: rows.upperBound, by: rowsPerPiece) {
       let piece = first..<min(first + rowsPerPiece, rows.upperBound)
-      var parts: [PartName: UnsafeRawBufferPointer] = [:]
-      var read: [UnsafeMutableRawBufferPointer] = []
-      defer { read.forEach { $0.deallocate() } }
-      for part in layout.parts {
-        if let bytes = whole[part.name] {
-          parts[part.name] = UnsafeRawBufferPointer(bytes)
-        } else {
-          let bytes = try self.read(part.name, of: weight, bytes: part.readRange(rows: piece))
-          read.append(bytes)
-          parts[part.name] = UnsafeRawBufferPointer(bytes)
-        }
-      }
       let bytes = piece.lowerBound * rowBytes..<piece.upperBound * rowBytes
       let inside = bytes.lowerBound >= offset && bytes.upperBound <= end
       let output: UnsafeMutableRawBufferPointer
@@ -172,6 +162,28 @@ private final class TorchAOSource: TensorByteSource {
           staging = UnsafeMutableRawBufferPointer.allocate(byteCount: rowsPerPiece * rowBytes, alignment: 64)
         }
         output = UnsafeMutableRawBufferPointer(rebasing: staging![0..<bytes.count])
+      }
+      // The qdata rows are read into the end of the output, which they fill no more than half of
+      // (a byte or half a byte an element, against two or four): the schemes write an element
+      // only after reading the codes up to it, so no buffer of their own, no page to fault in.
+      // The scale rows are a small fraction of that.
+      var parts: [PartName: UnsafeRawBufferPointer] = [:]
+      var read: [UnsafeMutableRawBufferPointer] = []
+      defer { read.forEach { $0.deallocate() } }
+      for part in layout.parts {
+        let range = part.readRange(rows: piece)
+        if let bytes = whole[part.name] {
+          parts[part.name] = UnsafeRawBufferPointer(bytes)
+        } else if part.name == .qdata {
+          let codes = UnsafeMutableRawBufferPointer(rebasing: output[(output.count - range.count)...])
+          try self.read(part.name, of: weight, bytes: range, into: codes)
+          parts[part.name] = UnsafeRawBufferPointer(codes)
+        } else {
+          let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: range.count, alignment: 64)
+          read.append(bytes)
+          try self.read(part.name, of: weight, bytes: range, into: bytes)
+          parts[part.name] = UnsafeRawBufferPointer(bytes)
+        }
       }
       do {
         try weight.weight.scheme.dequantize(rows: piece, shape: weight.weight.shape, parts: parts, into: output)
@@ -188,19 +200,12 @@ private final class TorchAOSource: TensorByteSource {
     }
   }
 
-  /// The bytes `bytes` of the weight's part `name`, in a buffer the caller deallocates.
-  private func read(_ name: PartName, of weight: DequantizedWeight, bytes: Range<Int>) throws(SafeTensorsError)
-    -> UnsafeMutableRawBufferPointer
-  {
+  /// Reads the bytes `bytes` of the weight's part `name` into `buffer`.
+  private func read(
+    _ name: PartName, of weight: DequantizedWeight, bytes: Range<Int>, into buffer: UnsafeMutableRawBufferPointer
+  ) throws(SafeTensorsError) {
     let part = weight.weight.parts[name]!
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
-    do {
-      try part.file.read(part.tensor, at: bytes.lowerBound, into: buffer)
-    } catch {
-      buffer.deallocate()
-      throw error
-    }
-    return buffer
+    try part.file.read(part.tensor, at: bytes.lowerBound, into: buffer)
   }
 
   func readingNote(of name: String) -> String? {
