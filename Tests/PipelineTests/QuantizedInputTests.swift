@@ -232,4 +232,18 @@ import Testing
       #expect(error?.message.contains(says) == true, "\(error?.message ?? "")")
     }
   }
+
+  /// A lone FP8 `.safetensors` file is refused, naming a tensor and asking for the model
+  /// directory: the block size is in config.json, and guessing it from the scale grid is what
+  /// transformers gets wrong.
+  @Test(arguments: ["fp8-block", "ct-fp8-tensor"])
+  func aSingleFP8FileIsRefusedAskingForTheModelDirectory(name: String) throws {
+    let error = #expect(throws: PipelineError.self) {
+      try ConversionHarness.plan("\(Self.fixtures)/\(name)/model.safetensors", recipe: "dequantize")
+    }
+    #expect(error?.code == .invalidInput && error?.tensor?.hasPrefix("model.layers.0.") == true)
+    #expect(
+      error?.message.contains(
+        "Give the model directory that holds this file and its config.json.") == true, "\(error?.message ?? "")")
+  }
 }

@@ -58,10 +58,27 @@ enum QuantizingInputCheck {
     for file in checkpoint.files {
       for tensor in file.header.tensors {
         if let (method, evidence) = quantizedEvidence(tensor, in: file.header) {
-          throw alreadyQuantized(method, path: file.path, tensor: tensor.name, evidence: evidence)
+          // A lone file of FP8 weights: what a model directory's config.json would say is missing.
+          let lone = !directory && [DType.f8e4m3, .f8e5m2].contains(fp8Weight(of: tensor, in: file.header)?.dtype)
+          throw alreadyQuantized(
+            method, path: file.path, tensor: tensor.name, evidence: evidence,
+            hint: lone
+              ? " A single .safetensors file does not say how its FP8 weights were scaled: safeshard takes the "
+                + "format and the block size from the model's config.json (quantization_config), never from the "
+                + "shapes (transformers' guess from the scale grid is wrong for shapes that are not multiples of "
+                + "the block). Give the model directory that holds this file and its config.json." : "")
         }
       }
     }
+  }
+
+  /// The float8 weight `tensor` is, or the weight its scale `tensor` scales, or `nil`.
+  private static func fp8Weight(of tensor: TensorInfo, in header: SafeTensorsHeader) -> TensorInfo? {
+    if [.f8e4m3, .f8e5m2].contains(tensor.dtype) { return tensor }
+    for suffix in [".weight_scale_inv", ".weight_scale"] where tensor.name.hasSuffix(suffix) {
+      return header.tensor(named: String(tensor.name.dropLast(suffix.count)) + ".weight")
+    }
+    return nil
   }
 
   /// The method named by `config.json`'s `quantization_config.quant_method` (`"unknown"` when it
@@ -119,15 +136,15 @@ enum QuantizingInputCheck {
     }
   }
 
-  private static func alreadyQuantized(_ method: String, path: String, tensor: String?, evidence: String)
-    -> PipelineError
-  {
+  private static func alreadyQuantized(
+    _ method: String, path: String, tensor: String?, evidence: String, hint: String = ""
+  ) -> PipelineError {
     PipelineError(
       .invalidInput,
       "\(path): \(tensor.map { "tensor '\($0)': " } ?? "")the input is already quantized with \(method) "
         + "(\(evidence)); safeshard dequantizes block-scaled FP8 (quant_method fp8 with weight_block_size), "
         + "compressed-tensors FP8 (float-quantized) and gpt-oss MXFP4 model directories and torchao checkpoints only. "
-        + "Start from the unquantized (bf16) checkpoint, or use --recipe reshard to re-shard it as it is.",
+        + "Start from the unquantized (bf16) checkpoint, or use --recipe reshard to re-shard it as it is." + hint,
       path: path, tensor: tensor)
   }
 }
