@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Converts every quantized-input fixture that safeshard dequantizes (Tests/Fixtures/quantized-input:
-# block FP8, compressed-tensors FP8 per tensor and per channel, gpt-oss MXFP4, torchao-*) with
-# `dequantize`, compares the output with the bfloat16 twin the reference stack wrote, then converts
+# block FP8, compressed-tensors FP8 per tensor and per channel (F16 scales of a float16 model
+# included, whose twin is DIR-fp16), gpt-oss MXFP4, torchao-*) with `dequantize`, compares the
+# output with the twin the reference stack wrote, then converts
 # the fixture and its twin with each RECIPE and compares the two outputs. When PYTHON imports
 # torchao, it also dequantizes every torchao golden fixture (Tests/Fixtures/torchao/*/expected.
 # safetensors: every subclass, granularity and dtype) and compares the output with torchao's own
@@ -30,15 +31,17 @@ compare() { # OUT GOLDEN: prints the verdict, counts a difference
 }
 torchao_inputs=(torchao-int8wo torchao-int8dq torchao-fp8wo torchao-fp8dq torchao-intx4 torchao-int4 torchao-mxfp8
   torchao-nvfp4)
-for input in fp8-block ct-fp8-tensor ct-fp8-channel mxfp4-gpt-oss "${torchao_inputs[@]}"; do
+for input in fp8-block ct-fp8-tensor ct-fp8-channel ct-fp8-channel-f16 mxfp4-gpt-oss "${torchao_inputs[@]}"; do
+  twin="$input-bf16"
+  if [ -d "$fixtures/$input-fp16" ]; then twin="$input-fp16"; fi # a float16 model's twin
   echo "== $input dequantize"
   "$bin" convert "$fixtures/$input" "$out/$input-dequantize" --recipe dequantize --progress none >/dev/null
-  compare "$out/$input-dequantize" "$fixtures/$input-bf16"
+  compare "$out/$input-dequantize" "$fixtures/$twin"
   extra=()
   if [ "$input" = mxfp4-gpt-oss ]; then extra=(float8-dynamic-experts); fi
   for recipe in "${recipes[@]}" "${extra[@]}"; do
     echo "== $input $recipe"
-    if ! "$bin" convert "$fixtures/$input-bf16" "$out/$input-$recipe-twin" --recipe "$recipe" --progress none \
+    if ! "$bin" convert "$fixtures/$twin" "$out/$input-$recipe-twin" --recipe "$recipe" --progress none \
       >/dev/null 2>"$out/error"; then
       echo "the twin is refused ($(tail -c 200 "$out/error")); skipped"
       continue

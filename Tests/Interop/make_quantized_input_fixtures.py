@@ -258,38 +258,54 @@ def make_compressed_tensors(out):
         from compressed_tensors.quantization.lifecycle.forward import dequantize as ct_lib
     except Exception:
         ct_lib = None
-    for strategy, sdt in [("tensor", torch.float32), ("channel", torch.bfloat16)]:
+    # (strategy, scale dtype, model dtype): the last an fp16 model with fp16 scales, whose twin is fp16
+    # (`x.to(float16) * scale` rounds the product to fp16, the model keeps it) and named DIR-fp16.
+    for strategy, sdt, mdt in [("tensor", torch.float32, torch.bfloat16), ("channel", torch.bfloat16, torch.bfloat16),
+                               ("channel", torch.float16, torch.float16)]:
         q, twin = {}, {}
         for name, shape in layers:
             w = random_fp8(rng, shape)
             sshape = (1,) if strategy == "tensor" else (shape[0], 1)
             s = np.exp(rng.uniform(np.log(1e-4), np.log(1e-2), size=sshape)).astype(np.float32)
             s = torch.from_numpy(s).to(sdt)
-            deq = ct_dequant(w, s)
-            ref = f32_to_bf16_bits(E4M3[w.view(torch.uint8).numpy()] * s.float().numpy())
-            assert np.array_equal(bits(deq), ref), name
-            if ct_lib is not None:
-                assert np.array_equal(bits(ct_lib(w, s).to(torch.bfloat16)), ref), name
+            if mdt == torch.float16:
+                deq = (w.to(sdt) * s).to(mdt)
+                ref = (E4M3[w.view(torch.uint8).numpy()] * s.float().numpy()).astype(np.float16).view(np.uint16)
+                assert np.array_equal(deq.view(torch.int16).numpy().view(np.uint16), ref), name
+                if ct_lib is not None:
+                    assert torch.equal(ct_lib(w, s).to(mdt).view(torch.int16), deq.view(torch.int16)), name
+            else:
+                deq = ct_dequant(w, s)
+                ref = f32_to_bf16_bits(E4M3[w.view(torch.uint8).numpy()] * s.float().numpy())
+                assert np.array_equal(bits(deq), ref), name
+                if ct_lib is not None:
+                    assert np.array_equal(bits(ct_lib(w, s).to(torch.bfloat16)), ref), name
             q[name], q[name.replace(".weight", ".weight_scale")] = w, s
             q[name.replace(".weight", ".input_scale")] = torch.tensor([0.02 + 0.001 * len(q)], dtype=sdt)
             twin[name] = deq
         for name, shape in [("model.embed_tokens.weight", (vocab, hidden)), ("lm_head.weight", (vocab, hidden))]:
-            q[name] = twin[name] = bf16_random(gen, shape)
-        q["model.norm.weight"] = twin["model.norm.weight"] = norm_weight(gen, hidden)
-        d = f"{out}/ct-fp8-{strategy}"
-        llama = base_config("llama", "LlamaForCausalLM", hidden, vocab)
+            q[name] = twin[name] = bf16_random(gen, shape).to(mdt)
+        q["model.norm.weight"] = twin["model.norm.weight"] = norm_weight(gen, hidden).to(mdt)
+        half = mdt == torch.float16
+        d = f"{out}/ct-fp8-{strategy}" + ("-f16" if half else "")
+        suffix = "-fp16" if half else "-bf16"
+        llama = {**base_config("llama", "LlamaForCausalLM", hidden, vocab),
+                 "torch_dtype": "float16" if half else "bfloat16"}
         write_dir(d, q, {**llama, "quantization_config": ct_config(strategy)})
-        write_dir(d + "-bf16", twin, base_config("llama", "LlamaForCausalLM", hidden, vocab))
-        sd = "[1] fp32" if strategy == "tensor" else "[out, 1] bf16"
-        note(d, out, kind="compressed-tensors", expect="load", twin=os.path.basename(d) + "-bf16",
+        write_dir(d + suffix, twin, llama)
+        sd = {torch.float32: "[1] fp32", torch.bfloat16: "[out, 1] bf16", torch.float16: "[out, 1] fp16"}[sdt]
+        note(d, out, kind="compressed-tensors", expect="load", twin=os.path.basename(d) + suffix,
              description=f"compressed-tensors float-quantized FP8, weights strategy '{strategy}' (weight_scale {sd}), "
-             "static per-tensor input activations (input_scale [1] present); lm_head ignored (bf16). "
+             "static per-tensor input activations (input_scale [1] present); lm_head ignored "
+             f"({'fp16: a float16 model' if half else 'bf16'}). "
              + ("checked with compressed_tensors.dequantize" if ct_lib else "compressed_tensors not installed: checked "
                 "with its formula in torch and numpy"),
-             safeshard=f"--recipe dequantize writes {os.path.basename(d)}-bf16 (weight_scale and input_scale dropped); "
-             "--recipe R equals R on the twin")
-        note(d + "-bf16", out, kind="golden", description="the bf16 twin: W = RNE_bf16(f32(fp8) * weight_scale) "
-             "(legacy-inputs.md 6.2)")
+             safeshard=f"--recipe dequantize writes {os.path.basename(d)}{suffix} (weight_scale and input_scale "
+             "dropped); --recipe R equals R on the twin")
+        note(d + suffix, out, kind="golden",
+             description="the fp16 twin: W = RNE_fp16(f32(fp8) * f32(weight_scale)), compressed-tensors' fp16 product "
+             "kept by the float16 model" if half else
+             "the bf16 twin: W = RNE_bf16(f32(fp8) * weight_scale) (legacy-inputs.md 6.2)")
 
 
 # ------------------------------------------------------------------------------------ mxfp4

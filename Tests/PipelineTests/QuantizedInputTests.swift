@@ -246,4 +246,22 @@ import Testing
       error?.message.contains(
         "Give the model directory that holds this file and its config.json.") == true, "\(error?.message ?? "")")
   }
+
+  /// compressed-tensors FP8 of a float16 model with F16 scales: its weights are F16, the product
+  /// rounded to float16 as `x.to(float16) * scale` rounds it: `dequantize` writes the fp16 twin,
+  /// and a recipe on it equals the recipe on the twin.
+  @Test(arguments: ["dequantize", "int8-weight-only", "float8-weight-only"])
+  func compressedTensorsWithF16ScalesDequantizesToTheFloat16Twin(recipe: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let input = "\(Self.fixtures)/ct-fp8-channel-f16"
+    let twin = "\(input)-fp16"
+    let (checkpoint, _) = try ConversionHarness.plan(input, recipe: recipe)
+    #expect(try checkpoint.tensor(named: "model.layers.0.mlp.up_proj.weight").tensor.dtype == .f16)
+    let output = try await ConversionHarness.converted(input, recipe: recipe, in: scratch)
+    let expected =
+      recipe == "dequantize" ? twin : try await ConversionHarness.converted(twin, recipe: recipe, in: scratch, "twin")
+    try ConversionHarness.expectSame(output, expected)
+    #expect(try Self.config(output) == Self.config(expected))
+  }
 }

@@ -17,7 +17,7 @@ import TorchAO
 ///   `X.weight_scale_inv` (F32, BF16 or F16) of shape [ceil(M/BM), ceil(N/BN)].
 /// - compressed-tensors FP8 (llm-compressor): `quant_method: compressed-tensors`,
 ///   `format: float-quantized`, symmetric 8-bit float weights; each `X.weight` has
-///   `X.weight_scale` (F32 or BF16) of shape [1] or [] (strategy `tensor`), [M, 1] (`channel`)
+///   `X.weight_scale` (F32, BF16 or F16) of shape [1] or [] (strategy `tensor`), [M, 1] (`channel`)
 ///   or the block grid of the config's `block_structure` (`block`).
 /// - gpt-oss MXFP4: `quant_method: mxfp4`; each `X_blocks` (U8 [E, out, G, 16]) with `X_scales`
 ///   (U8 [E, out, G]) becomes `X`, BF16 [E, G·32, out] (transformers' `convert_moe_packed_tensors`).
@@ -27,7 +27,10 @@ import TorchAO
 /// (a per-tensor scale is one block of the whole weight, a per-channel scale a block of one
 /// row); the edge blocks of a shape that is not a multiple of the block reuse their block's
 /// scale. This is DeepSeek's `weight_dequant` kernel, and compressed-tensors' `dequantize`
-/// (`x.to(scale.dtype) * scale`, then the model's bfloat16).
+/// (`x.to(scale.dtype) * scale`, then the model's bfloat16) for F32 and BF16 scales. With F16
+/// scales compressed-tensors' product is rounded to float16 first (torch's fp16 multiply:
+/// the exact product, which fits in Float32, rounded once), then to the model's dtype: the
+/// weight is F16 for a float16 model (`torch_dtype`), else `RNE_bf16(RNE_f16(product))`.
 enum QuantizedInput {
   /// One float8 weight and its scales.
   struct ScaledWeight: Sendable {
@@ -36,6 +39,12 @@ enum QuantizedInput {
     var scale: TensorInfo
     var scaleFile: SafeTensorsFile
     var scaleFormat: FloatFormat
+    /// What the Float32 product is rounded to first: itself for block FP8 (DeepSeek's kernel
+    /// multiplies in Float32), the scale's format for compressed-tensors (`x.to(scale.dtype) *
+    /// scale`).
+    var product: FloatFormat
+    /// The presented dtype, BF16 or F16, to which the product is then rounded.
+    var output: FloatFormat
     /// The rows and columns one scale covers.
     var block: (rows: Int, columns: Int)
     var rows: Int { weight.shape[0] }
@@ -67,6 +76,10 @@ enum QuantizedInput {
     var scaleName: String
     var dropped: [String]
     var scaleFormats: [DType]
+    /// Whether the product is rounded to the scale's format before the output's.
+    var productInScaleFormat: Bool
+    /// The presented dtype of the dequantized weights.
+    var output: FloatFormat
     var block: (_ weight: [Int], _ scale: [Int]) -> (rows: Int, columns: Int)
   }
 
@@ -89,7 +102,7 @@ enum QuantizedInput {
     let format: Format
     switch quantization["quant_method"]?.string {
     case "fp8": format = try blockFP8(quantization, configPath: configPath)
-    case "compressed-tensors": format = try compressedTensors(quantization, configPath: configPath)
+    case "compressed-tensors": format = try compressedTensors(quantization, config: config, configPath: configPath)
     case "mxfp4": return try presentMXFP4(checkpoint)
     default: return nil
     }
@@ -121,10 +134,16 @@ enum QuantizedInput {
     }
     return Format(
       name: "FP8 block-scaled (weight_block_size [\(block.rows), \(block.columns)])", scaleName: "weight_scale_inv",
-      dropped: [], scaleFormats: [.f32, .bf16, .f16], block: { _, _ in block })
+      dropped: [], scaleFormats: [.f32, .bf16, .f16], productInScaleFormat: false, output: .bf16,
+      block: { _, _ in block })
   }
 
-  private static func compressedTensors(_ quantization: JSONValue, configPath: String) throws(PipelineError) -> Format {
+  /// compressed-tensors' weights are dequantized in the scale's dtype and then take the model's
+  /// (`torch_dtype`, or transformers 5's `dtype`): F16 for a float16 model, else BF16.
+  private static func compressedTensors(_ quantization: JSONValue, config: JSONValue, configPath: String)
+    throws(PipelineError) -> Format
+  {
+    let output: FloatFormat = (config["torch_dtype"] ?? config["dtype"])?.string == "float16" ? .fp16 : .bf16
     let format = quantization["format"]?.string ?? "none"
     guard format == "float-quantized" else {
       throw refusal(
@@ -169,7 +188,7 @@ enum QuantizedInput {
     let block = blocks.first
     return Format(
       name: "compressed-tensors FP8 (float-quantized)", scaleName: "weight_scale", dropped: ["input_scale"],
-      scaleFormats: [.f32, .bf16],
+      scaleFormats: [.f32, .bf16, .f16], productInScaleFormat: true, output: output,
       block: { weight, scale in
         if scale.reduce(1, *) == 1 { return (weight[0], weight[1]) }
         if scale == [weight[0], 1] { return (1, weight[1]) }
@@ -178,13 +197,13 @@ enum QuantizedInput {
       })
   }
 
-  /// The presented checkpoint of an FP8 format: float8 weights as BF16, scales and dropped
-  /// tensors left out.
+  /// The presented checkpoint of an FP8 format: float8 weights as BF16 (F16 for compressed-tensors
+  /// of a float16 model), scales and dropped tensors left out.
   private static func present(_ checkpoint: Checkpoint, format: Format) throws(PipelineError) -> Checkpoint {
     func module(_ name: String, ending suffix: String) -> String? {
       name.hasSuffix("." + suffix) ? String(name.dropLast(suffix.count + 1)) : nil
     }
-    var replacements: [ExactName: (name: String, shape: [Int], item: DequantizingSource.Item)] = [:]
+    var replacements: [ExactName: (name: String, dtype: DType, shape: [Int], item: DequantizingSource.Item)] = [:]
     var leftOut = Set<ExactName>()
     for (scale, scaleFile) in checkpoint.tensors {
       if let module = format.dropped.lazy.compactMap({ module(scale.name, ending: $0) }).first,
@@ -228,11 +247,11 @@ enum QuantizedInput {
       }
       leftOut.insert(ExactName(scale.name))
       replacements[ExactName(weightName)] = (
-        weightName, weight.shape,
+        weightName, DType(rawValue: format.output.rawValue)!, weight.shape,
         .fp8(
           ScaledWeight(
             weight: weight, weightFile: weightFile, scale: scale, scaleFile: scaleFile, scaleFormat: scaleFormat,
-            block: block))
+            product: format.productInScaleFormat ? scaleFormat : .fp32, output: format.output, block: block))
       )
     }
     return try present(checkpoint, format: format.name, replacing: replacements, leavingOut: leftOut) { tensor in
@@ -246,7 +265,7 @@ enum QuantizedInput {
   /// even one in the low nibble) with `X_scales` (U8 [E, out, G], E8M0) becomes `X`, BF16
   /// [E, G·32, out]: transformers' `convert_moe_packed_tensors`, its `[E, in, out]` layout.
   private static func presentMXFP4(_ checkpoint: Checkpoint) throws(PipelineError) -> Checkpoint {
-    var replacements: [ExactName: (name: String, shape: [Int], item: DequantizingSource.Item)] = [:]
+    var replacements: [ExactName: (name: String, dtype: DType, shape: [Int], item: DequantizingSource.Item)] = [:]
     var leftOut = Set<ExactName>()
     for (blocks, blocksFile) in checkpoint.tensors where blocks.name.hasSuffix("_blocks") {
       let name = String(blocks.name.dropLast("_blocks".count))
@@ -267,7 +286,7 @@ enum QuantizedInput {
       leftOut.insert(ExactName(scales.name))
       let experts = MXFP4Experts(blocks: blocks, blocksFile: blocksFile, scales: scales, scalesFile: scalesFile)
       replacements[ExactName(blocks.name)] = (
-        name, [experts.experts, experts.inputs, experts.outputs], .mxfp4(experts)
+        name, .bf16, [experts.experts, experts.inputs, experts.outputs], .mxfp4(experts)
       )
     }
     return try present(
@@ -283,7 +302,7 @@ enum QuantizedInput {
   /// left as it is cannot be (`nil`: it is copied).
   private static func present(
     _ checkpoint: Checkpoint, format: String,
-    replacing replacements: [ExactName: (name: String, shape: [Int], item: DequantizingSource.Item)],
+    replacing replacements: [ExactName: (name: String, dtype: DType, shape: [Int], item: DequantizingSource.Item)],
     leavingOut leftOut: Set<ExactName>, refusal unconverted: (TensorInfo) -> String?
   ) throws(PipelineError) -> Checkpoint {
     var files: [SafeTensorsFile] = []
@@ -292,7 +311,7 @@ enum QuantizedInput {
       var items: [ExactName: DequantizingSource.Item] = [:]
       for tensor in file.header.tensors where !leftOut.contains(ExactName(tensor.name)) {
         if let replacement = replacements[ExactName(tensor.name)] {
-          specs.append(TensorSpec(name: replacement.name, dtype: .bf16, shape: replacement.shape))
+          specs.append(TensorSpec(name: replacement.name, dtype: replacement.dtype, shape: replacement.shape))
           items[ExactName(replacement.name)] = replacement.item
         } else if let message = unconverted(tensor) {
           throw refusal(file.path, message, tensor: tensor.name)
@@ -403,7 +422,7 @@ private final class DequantizingSource: TensorByteSource {
     }
   }
 
-  /// The FP8 weight's elements: `RNE_bf16(f32(w) × f32(s[i / BM, j / BN]))`.
+  /// The FP8 weight's elements: `RNE_out(R_product(f32(w) × f32(s[i / BM, j / BN])))`, BF16 or F16.
   private func dequantize(
     _ weight: QuantizedInput.ScaledWeight, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer
   ) throws(SafeTensorsError) {
@@ -440,7 +459,10 @@ private final class DequantizingSource: TensorByteSource {
           for block in 0..<gridColumns {
             let scale = scales[scaleRow + block]
             for code in 0..<256 {
-              results[block * 256 + code] = BFloat16Conversion.bits(from: values[code] * scale).littleEndian
+              let value = weight.product.round(values[code] * scale)
+              results[block * 256 + code] =
+                (weight.output == .fp16
+                ? Float16Conversion.bits(from: value) : BFloat16Conversion.bits(from: value)).littleEndian
             }
           }
         }
