@@ -85,3 +85,33 @@ extension FloatFormat {
     store(value.isNaN ? .nan : value, at: index, in: bytes)
   }
 }
+
+extension FloatFormat {
+  /// Stores `value(codes[i])`, rounded to this format (NaN as in
+  /// ``storeDequantized(_:at:in:)``), as element `i` of `bytes` for every `i` in `range`, front to
+  /// back, each code read before its element is written (the codes may be the end of `bytes`). A
+  /// range of 512 elements or more goes through a table of the 256 codes' results, one
+  /// conversion a code instead of one an element.
+  @inline(__always)
+  func storeDequantized(
+    codes: UnsafeRawBufferPointer, range: Range<Int>, in bytes: UnsafeMutableRawBufferPointer,
+    _ value: (UInt8) -> Float
+  ) {
+    guard range.count >= 512, self != .fp32 else {
+      for index in range { storeDequantized(value(codes[index]), at: index, in: bytes) }
+      return
+    }
+    withUnsafeTemporaryAllocation(of: UInt16.self, capacity: 256) { table in
+      for code in 0..<256 {
+        let result = value(UInt8(code))
+        table[code] =
+          (self == .bf16
+          ? BFloat16Conversion.bits(from: result) : Float16Conversion.bits(from: result.isNaN ? .nan : result))
+          .littleEndian
+      }
+      for index in range {
+        bytes.storeBytes(of: table[Int(codes[index])], toByteOffset: 2 &* index, as: UInt16.self)
+      }
+    }
+  }
+}

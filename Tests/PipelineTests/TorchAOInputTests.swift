@@ -196,21 +196,24 @@ import TorchAO
   /// A weight of more than one piece (1104 rows of 1024: a piece of 1024 rows, then one of 80
   /// that ends inside a 128-row tile of MX and NVFP4 scales) reads as the whole-tensor dequantize
   /// of its parts, whole and in ranges across the pieces.
-  @Test(arguments: ["int8-weight-only", "int4-weight-only", "mxfp8", "nvfp4"])
-  func aWeightOfSeveralPiecesReadsAsItsWholeDequantize(recipe: String) async throws {
+  @Test(arguments: [
+    ("int8-weight-only", DType.bf16), ("int8-weight-only", .f16), ("float8-weight-only", .bf16),
+    ("int4-weight-only", .bf16), ("mxfp8", .bf16), ("nvfp4", .bf16),
+  ])
+  func aWeightOfSeveralPiecesReadsAsItsWholeDequantize(recipe: String, dtype: DType) async throws {
     let scratch = try ConversionHarness.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }
     let model = scratch.appendingPathComponent("model").path
     let name = "model.layers.0.mlp.up_proj.weight"
-    try InputTests.makeModel(in: model, tensors: [(name, .bf16, [1104, 1024])])
+    try InputTests.makeModel(in: model, tensors: [(name, dtype, [1104, 1024])])
     let quantized = try await ConversionHarness.converted(model, recipe: recipe, in: scratch, "quantized")
     let expected = try #require(try TorchAOCheckpoint(Checkpoint(path: quantized)).weight(named: name))
       .dequantize().flatMap { value -> [UInt8] in
-        let bits = BFloat16Conversion.bits(from: value)
+        let bits = dtype == .bf16 ? BFloat16Conversion.bits(from: value) : Float16Conversion.bits(from: value)
         return [UInt8(truncatingIfNeeded: bits), UInt8(truncatingIfNeeded: bits >> 8)]
       }
     let (tensor, file) = try Checkpoint.input(at: quantized, dequantizing: true).tensor(named: name)
-    #expect(tensor.dtype == .bf16 && tensor.shape == [1104, 1024])
+    #expect(tensor.dtype == dtype && tensor.shape == [1104, 1024])
     #expect(try file.bytes(of: tensor) == expected)
     for (offset, count) in [(2 * 1024 * 1023 + 7, 4096), (2 * 1024 * 1024 - 1, 3), (1000, 2 * 1024 * 1030)] {
       var bytes = [UInt8](repeating: 0, count: count)

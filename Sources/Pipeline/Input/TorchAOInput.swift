@@ -45,17 +45,9 @@ enum TorchAOInput {
     var weights: [ExactName: DequantizedWeight] = [:]
     var leftOut = Set<ExactName>()
     for weight in decoded.weights {
-      let layout: QuantizedLayout
-      do {
-        layout = try weight.scheme.outputLayout(shape: weight.shape)
-      } catch {
-        throw PipelineError(
-          .invalidInput, "\(checkpoint.path): tensor '\(weight.name)': \(error)", path: checkpoint.path,
-          tensor: weight.name, cause: error)
-      }
       let qdata = weight.parts[.qdata]!.tensor.name
       for part in weight.parts.values where part.tensor.name != qdata { leftOut.insert(ExactName(part.tensor.name)) }
-      weights[ExactName(qdata)] = DequantizedWeight(weight: weight, layout: layout, name: storedName(weight.name))
+      weights[ExactName(qdata)] = DequantizedWeight(weight: weight, name: storedName(weight.name))
     }
     let described = Set(decoded.metadata.entries.map { ExactName($0.name) })
     var files: [SafeTensorsFile] = []
@@ -71,8 +63,10 @@ enum TorchAOInput {
           items[ExactName(tensor.name)] = .copied(tensor)
         }
       }
-      // What is left of the metadata once the torchao entries are gone (transformers' "format").
-      let metadata = file.header.metadata?.filter { $0.key != "tensor_names" && !described.contains(ExactName($0.key)) }
+      // What is left of the metadata once the torchao entries are gone (transformers' "format"),
+      // none when nothing is.
+      let kept = file.header.metadata?.filter { $0.key != "tensor_names" && !described.contains(ExactName($0.key)) }
+      let metadata = kept?.isEmpty == false ? kept : nil
       do {
         let header = try SafeTensorsHeader(metadata: metadata, tensors: specs)
         files.append(
@@ -95,9 +89,9 @@ enum TorchAOInput {
 /// One torchao weight read as its dequantized values.
 struct DequantizedWeight: Sendable {
   var weight: QuantizedWeight
-  var layout: QuantizedLayout
   /// The presented name: the weight's stored name.
   var name: String
+  var layout: QuantizedLayout { weight.layout }
   var dtype: DType { DType(rawValue: weight.scheme.source.rawValue)! }
 }
 

@@ -266,8 +266,8 @@ public struct Float8Scheme: QuantizationScheme {
       for block in 0..<blocks {
         let scale = PartBytes.float32(scales, grid.perTensor ? 0 : local * blocks + block)
         let start = local * grid.rowLength + block * length
-        for index in start..<start + length {
-          source.storeDequantized(Float8E4M3Conversion.float(from: qdata[index]) * scale, at: index, in: output)
+        source.storeDequantized(codes: qdata, range: start..<start + length, in: output) {
+          Float8E4M3Conversion.float(from: $0) * scale
         }
       }
     }

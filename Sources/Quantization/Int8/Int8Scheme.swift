@@ -156,8 +156,8 @@ public struct Int8Scheme: QuantizationScheme {
       for block in 0..<blocks {
         let scale = PartBytes.float32(scales, grid.perTensor ? 0 : local * blocks + block)
         let start = local * grid.rowLength + block * length
-        for index in start..<start + length {
-          source.storeDequantized(Float(Int8(bitPattern: qdata[index])) * scale, at: index, in: output)
+        source.storeDequantized(codes: qdata, range: start..<start + length, in: output) {
+          Float(Int8(bitPattern: $0)) * scale
         }
       }
     }

@@ -183,9 +183,8 @@ public struct IntxScheme: QuantizationScheme {
         let scale = scaleFormat.value(at: index, in: scales.baseAddress!)
         let zeroPoint = Float(Int8(bitPattern: zeroPoints[index]))
         let start = local * grid.rowLength + block * length
-        for element in start..<start + length {
-          let shifted = source.round(Float(Int8(bitPattern: qdata[element])) - zeroPoint)
-          source.storeDequantized(productFormat.round(shifted * scale), at: element, in: output)
+        source.storeDequantized(codes: qdata, range: start..<start + length, in: output) { [source] code in
+          productFormat.round(source.round(Float(Int8(bitPattern: code)) - zeroPoint) * scale)
         }
       }
     }

@@ -23,6 +23,8 @@ public struct QuantizedWeight: Sendable {
   public var shape: [Int]
   /// The parts, by name.
   public var parts: [PartName: Part]
+  /// The scheme's layout for ``shape``: the parts' shapes and how a chunk of rows maps onto them.
+  public var layout: QuantizedLayout
 
   /// A one-line account of the scheme, e.g. `Int8Tensor int8 per-row, bfloat16 [128, 128]`.
   public var summary: String {

@@ -298,6 +298,7 @@ public struct TorchAOCheckpoint: Sendable {
       }
       parts[part.name] = found
     }
-    return QuantizedWeight(name: name, description: description, scheme: scheme, shape: shape, parts: parts)
+    return QuantizedWeight(
+      name: name, description: description, scheme: scheme, shape: shape, parts: parts, layout: layout)
   }
 }
