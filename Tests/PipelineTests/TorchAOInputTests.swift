@@ -221,4 +221,26 @@ import TorchAO
       #expect(bytes == Array(expected[offset..<offset + count]), "\(offset) +\(count)")
     }
   }
+
+  /// A MoE model's torchao checkpoint as safeshard writes it, its experts fused
+  /// (`experts.gate_up_proj` [E, 2I, H] under the file's module name): read dequantized, the
+  /// fused experts are parameters of their own, so a recipe quantizes them again, and equals the
+  /// recipe on the `dequantize` output.
+  @Test(arguments: ["mixtral", "qwen3_moe"])
+  func aMoETorchAOCheckpointWithFusedExpertsIsReadDequantized(model: String) async throws {
+    let scratch = try ConversionHarness.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let raw = ConversionHarness.repository.appendingPathComponent("Tests/Fixtures/moe/\(model)/raw").path
+    let quantized = try await ConversionHarness.converted(raw, recipe: "float8-weight-only-experts", in: scratch, "q")
+    let twin = try await ConversionHarness.converted(quantized, recipe: "dequantize", in: scratch, "twin")
+    let module = model == "mixtral" ? "block_sparse_moe" : "mlp"
+    let (experts, _) = try Checkpoint(path: twin).tensor(named: "model.layers.0.\(module).experts.gate_up_proj")
+    #expect(experts.dtype == .bf16 && experts.shape == [4, 256, 128])
+    let recipe = "int8-weight-only-experts"
+    let (_, plan) = try ConversionHarness.plan(quantized, recipe: recipe)
+    #expect(plan.entries.contains { $0.parameter == "model.layers.0.mlp.experts.gate_up_proj" && $0.config != nil })
+    let output = try await ConversionHarness.converted(quantized, recipe: recipe, in: scratch)
+    let expected = try await ConversionHarness.converted(twin, recipe: recipe, in: scratch, "expected")
+    try ConversionHarness.expectSame(output, expected)
+  }
 }

@@ -46,7 +46,9 @@ struct ModelParameter: Sendable {
     var blockOrder: [(String, Int)] = []
     for input in inputs {
       let name = input.tensor.name
-      if case .perExpert = architecture.experts, let marker = name.firstByteRange(of: ".experts.") {
+      if case .perExpert = architecture.experts, let marker = name.firstByteRange(of: ".experts."),
+        !isFused(input.tensor, after: name[marker.upperBound...])
+      {
         let module = String(name[..<marker.lowerBound])
         if blocks[module] == nil {
           blocks[module] = ExpertBlock()
@@ -65,6 +67,11 @@ struct ModelParameter: Sendable {
       {
         role = .routedExperts
         transposed = true
+      } else if case .perExpert = architecture.experts,
+        memory.hasSuffix(".experts.gate_up_proj")
+          || memory.hasSuffix(".experts.down_proj")
+      {
+        role = .routedExperts
       } else if let router = architecture.parameterRouter, memory.hasSuffix(".mlp." + router) {
         role = .router
       }
@@ -79,6 +86,13 @@ struct ModelParameter: Sendable {
       parameters.replaceSubrange(position...position, with: fused)
     }
     return parameters
+  }
+
+  /// Whether `tensor`, named `….experts.` + `rest`, is a block's experts already fused as
+  /// transformers holds them (`experts.gate_up_proj` [E, 2I, H], `experts.down_proj` [E, H, I]):
+  /// what safeshard writes for a per-expert model, read back dequantized from its torchao output.
+  private static func isFused(_ tensor: TensorInfo, after rest: Substring) -> Bool {
+    tensor.shape.count == 3 && (rest == "gate_up_proj" || rest == "down_proj")
   }
 }
 
