@@ -44,4 +44,19 @@ import Testing
     for part in layout.parts { try #require(finite[part.name]).withUnsafeBytes { none.scan(part: part, bytes: $0) } }
     #expect(none.isEmpty)
   }
+  @Test(arguments: FloatFormat.allCases)
+  func nonFiniteCountCountsAcrossItsCounterBlocks(format: FloatFormat) {
+    // 70,000 elements span three blocks of 32,767; the specials sit at and beside the block edges.
+    var values = [Float](repeating: -2.5, count: 70_000)
+    let specials: [Int: Float] = [
+      0: .nan, 32_766: .infinity, 32_767: -.infinity, 65_534: -.nan, 65_535: .infinity, 69_999: .nan,
+    ]
+    for (index, value) in specials { values[index] = value }
+    values[1] = 65_504  // the largest finite fp16
+    let count = Buffers.bytes(values, as: format).withUnsafeBytes { ScaleFindings.nonFiniteCount($0, format) }
+    #expect(count == specials.count)
+    // Every element non-finite: each block's counter reaches its largest value.
+    let all = Buffers.bytes([Float](repeating: .infinity, count: 70_000), as: format)
+    #expect(all.withUnsafeBytes { ScaleFindings.nonFiniteCount($0, format) } == 70_000)
+  }
 }
