@@ -108,26 +108,20 @@ public struct Float8Scheme: QuantizationScheme {
     let out = try layout.checkChunk(rows: rows, inputCount: input.count, format: source, outputs: outputs)
     let tensorScale = try grid.perTensor ? scale(amax: perTensorAmax(statistic, layout)) : 0
     guard let base = input.baseAddress, !rows.isEmpty else { return }
-    let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self)
+    let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self).baseAddress!
     let scaleOutput = out[.scale]
     let (length, blocks) = (grid.blockLength, grid.blocksPerRow)
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
-      let row = scratch.baseAddress!
-      for local in 0..<rows.count {
-        RowKernels.load(
-          base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
-        for block in 0..<blocks {
-          let values = row + block * length
-          let blockScale = grid.perTensor ? tensorScale : scale(amax: RowKernels.absMax(values, count: length))
-          if !grid.perTensor {
-            scaleOutput!.storeBytes(
-              of: blockScale.bitPattern.littleEndian, toByteOffset: 4 * (local * blocks + block), as: UInt32.self)
-          }
-          let start = local * grid.rowLength + block * length
-          Self.quantize(
-            values, count: length, scale: blockScale,
-            into: UnsafeMutableBufferPointer(rebasing: qdata[start..<start + length]))
+    for local in 0..<rows.count {
+      for block in 0..<blocks {
+        let start = local * grid.rowLength + block * length
+        let values = base + start * source.byteWidth
+        let blockScale =
+          grid.perTensor ? tensorScale : scale(amax: RowKernels.absMax(values, count: length, format: source))
+        if !grid.perTensor {
+          scaleOutput!.storeBytes(
+            of: blockScale.bitPattern.littleEndian, toByteOffset: 4 * (local * blocks + block), as: UInt32.self)
         }
+        Self.quantize(values, count: length, format: source, scale: blockScale, into: qdata + start)
       }
     }
   }
@@ -143,9 +137,9 @@ public struct Float8Scheme: QuantizationScheme {
     let (_, rowsPerExpert, columns) = try Self.columnDimensions(shape)
     let statistic = try columnStatistic(statistic, layout)
     guard let base = input.baseAddress, !rows.isEmpty else { return }
-    let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self)
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * columns) { scratch in
-      let (row, scales) = (scratch.baseAddress!, scratch.baseAddress! + columns)
+    let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self).baseAddress!
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: columns) { scratch in
+      let scales = scratch.baseAddress!
       var expert = -1
       for local in 0..<rows.count {
         let current = (rows.lowerBound + local) / rowsPerExpert
@@ -153,34 +147,31 @@ public struct Float8Scheme: QuantizationScheme {
           expert = current
           for (column, amax) in statistic.values(group: expert).enumerated() { scales[column] = scale(amax: amax) }
         }
-        RowKernels.load(base + local * columns * source.byteWidth, count: columns, format: source, into: row)
         let start = local * columns
         Self.quantize(
-          row, count: columns, scales: scales,
-          into: UnsafeMutableBufferPointer(rebasing: qdata[start..<start + columns]))
+          base + start * source.byteWidth, count: columns, format: source, scales: scales, into: qdata + start)
       }
     }
   }
 
-  /// `e4m3fn(clamp(x ⊘ scale, −448, 448))` for each of `count` values, NaN as `0xFF`.
+  /// `e4m3fn(clamp(x ⊘ scale, −448, 448))` for each of `count` values of `format` at `values`, NaN
+  /// as `0xFF`.
   private static func quantize(
-    _ values: UnsafePointer<Float>, count: Int, scale: Float, into buffer: UnsafeMutableBufferPointer<UInt8>
+    _ values: UnsafeRawPointer, count: Int, format: FloatFormat, scale: Float, into codes: UnsafeMutablePointer<UInt8>
   ) {
-    guard let codes = buffer.baseAddress else { return }
-    for index in 0..<count {
-      codes[index] = code(values[index] / scale)
+    RowKernels.forEachValue(values, count: count, format: format) { index, value in
+      codes[index] = code(value / scale)
     }
   }
 
-  /// `e4m3fn(clamp(x ⊘ scaleᵢ, −448, 448))` for each of `count` values with its own scale, NaN as
-  /// `0xFF`.
+  /// `e4m3fn(clamp(x ⊘ scaleᵢ, −448, 448))` for each of `count` values of `format` at `values`
+  /// with its own scale, NaN as `0xFF`.
   private static func quantize(
-    _ values: UnsafePointer<Float>, count: Int, scales: UnsafePointer<Float>,
-    into buffer: UnsafeMutableBufferPointer<UInt8>
+    _ values: UnsafeRawPointer, count: Int, format: FloatFormat, scales: UnsafePointer<Float>,
+    into codes: UnsafeMutablePointer<UInt8>
   ) {
-    guard let codes = buffer.baseAddress else { return }
-    for index in 0..<count {
-      codes[index] = code(values[index] / scales[index])
+    RowKernels.forEachValue(values, count: count, format: format) { index, value in
+      codes[index] = code(value / scales[index])
     }
   }
 

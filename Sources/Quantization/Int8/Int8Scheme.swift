@@ -80,40 +80,34 @@ public struct Int8Scheme: QuantizationScheme {
     let out = try layout.checkChunk(rows: rows, inputCount: input.count, format: source, outputs: outputs)
     let tensorScale = try grid.perTensor ? scale(amax: perTensorAmax(statistic, layout)) : 0
     guard let base = input.baseAddress, !rows.isEmpty else { return }
-    let qdata = out[.qdata]!.assumingMemoryBound(to: Int8.self)
+    let qdata = out[.qdata]!.assumingMemoryBound(to: Int8.self).baseAddress!
     let (scaleOutput, zeroPointOutput) = (out[.scale], out[.zeroPoint])
     let (qmin, qmax, length, blocks) = (qmin, qmax, grid.blockLength, grid.blocksPerRow)
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
-      let row = scratch.baseAddress!
-      for local in 0..<rows.count {
-        RowKernels.load(
-          base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
-        for block in 0..<blocks {
-          let values = row + block * length
-          let blockScale = grid.perTensor ? tensorScale : scale(amax: RowKernels.absMax(values, count: length))
-          if !grid.perTensor {
-            let index = local * blocks + block
-            scaleOutput!.storeBytes(of: blockScale.bitPattern.littleEndian, toByteOffset: 4 * index, as: UInt32.self)
-            zeroPointOutput!.storeBytes(of: 0, toByteOffset: index, as: Int8.self)
-          }
-          let start = local * grid.rowLength + block * length
-          Self.quantize(
-            values, count: length, reciprocal: 1 / blockScale, qmin, qmax,
-            into: UnsafeMutableBufferPointer(rebasing: qdata[start..<start + length]))
+    for local in 0..<rows.count {
+      for block in 0..<blocks {
+        let start = local * grid.rowLength + block * length
+        let values = base + start * source.byteWidth
+        let blockScale =
+          grid.perTensor ? tensorScale : scale(amax: RowKernels.absMax(values, count: length, format: source))
+        if !grid.perTensor {
+          let index = local * blocks + block
+          scaleOutput!.storeBytes(of: blockScale.bitPattern.littleEndian, toByteOffset: 4 * index, as: UInt32.self)
+          zeroPointOutput!.storeBytes(of: 0, toByteOffset: index, as: Int8.self)
         }
+        Self.quantize(
+          values, count: length, format: source, reciprocal: 1 / blockScale, qmin, qmax, into: qdata + start)
       }
     }
   }
 
-  /// `clamp(rint(x ⊗ reciprocal), qmin, qmax)` for each of `count` values.
+  /// `clamp(rint(x ⊗ reciprocal), qmin, qmax)` for each of `count` values of `format` at `values`.
   private static func quantize(
-    _ values: UnsafePointer<Float>, count: Int, reciprocal: Float, _ qmin: Float, _ qmax: Float,
-    into buffer: UnsafeMutableBufferPointer<Int8>
+    _ values: UnsafeRawPointer, count: Int, format: FloatFormat, reciprocal: Float, _ qmin: Float, _ qmax: Float,
+    into codes: UnsafeMutablePointer<Int8>
   ) {
-    guard let codes = buffer.baseAddress else { return }
-    for index in 0..<count {
-      let clamped = IntegerRounding.clamp(values[index] * reciprocal, qmin, qmax)
-      codes[index] = Int8(truncatingIfNeeded: IntegerRounding.int32(clamped))
+    RowKernels.forEachValue(values, count: count, format: format) { index, value in
+      codes[index] = Int8(
+        truncatingIfNeeded: IntegerRounding.int32(IntegerRounding.clamp(value * reciprocal, qmin, qmax)))
     }
   }
 

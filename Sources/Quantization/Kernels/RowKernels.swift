@@ -25,6 +25,39 @@ enum RowKernels {
     }
   }
 
+  /// Calls `body(i, xᵢ)` for each of `count` elements of `format` at `source` (little-endian, any
+  /// alignment), widened to `Float` (exact): a kernel that reads its input once, with no row of
+  /// `Float`s in between. `body` must be a plain expression of the element and its index, so that
+  /// the loop, once `body` is inlined, vectorises.
+  @inline(__always)
+  static func forEachValue(
+    _ source: UnsafeRawPointer, count: Int, format: FloatFormat, _ body: (_ index: Int, _ value: Float) -> Void
+  ) {
+    switch format {
+    case .bf16:
+      for index in 0..<count {
+        let bits = source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self)
+        body(index, Float(bitPattern: UInt32(UInt16(littleEndian: bits)) << 16))
+      }
+    case .fp16:
+      for index in 0..<count {
+        let bits = source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self)
+        body(index, Float16Conversion.float(from: UInt16(littleEndian: bits)))
+      }
+    case .fp32:
+      for index in 0..<count {
+        let bits = source.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self)
+        body(index, Float(bitPattern: UInt32(littleEndian: bits)))
+      }
+    }
+  }
+
+  /// The largest magnitude among `count` elements of `format` at `source` (NaN when any is NaN):
+  /// ``absMax(_:count:)`` of the widened values, computed on the format's own bits.
+  static func absMax(_ source: UnsafeRawPointer, count: Int, format: FloatFormat) -> Float {
+    Float(bitPattern: magnitudeBits(source, count: count, format: format))
+  }
+
   /// The fp32 bit pattern of the largest magnitude among `count` elements of `format` at
   /// `source`, computed on the bit patterns (NaN compares above infinity). bf16 and fp16
   /// magnitudes order like their bits, so the maximum is taken before widening.
