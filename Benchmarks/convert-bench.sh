@@ -9,7 +9,8 @@
 # many layers as fit), then runs ROUNDS rounds, alternating which command goes first:
 #   cp -r INPUT DEST                                   wall time (and `sync` after it, timed apart)
 #   safeshard convert INPUT OUT --recipe int8-weight-only --memory $MEMORY --progress none
-#                                                      wall time, peak RSS (/usr/bin/time -v)
+#                                                      wall time, peak RSS and CPU time (user +
+#                                                      sys, /usr/bin/time -v) per input GB
 #   dd if=/dev/zero bs=8M conv=fsync, as many bytes as the output, right after each convert: the
 #                                                      time the disk takes to make that much durable
 #                                                      (convert fsyncs its shards; `cp -r` does not)
@@ -58,6 +59,10 @@ work="$(mktemp -d "$bench_dir/convert-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 # max_rss FILE: "Maximum resident set size (kbytes)" from a /usr/bin/time -v report.
 max_rss() { awk -F': ' '/Maximum resident set size/ { print $2 }' "$1"; }
+# cpu_per_gb FILE BYTES: user + system seconds of a /usr/bin/time -v report per 10⁹ input bytes.
+cpu_per_gb() {
+  awk -F': ' -v b="$2" '/User time/ { u = $2 } /System time/ { s = $2 } END { printf "%.3f", (u + s) / (b / 1e9) }' "$1"
+}
 # warm INPUT: syncs pending writeback, then reads every input file once so that it is in the page cache.
 warm() {
   sync
@@ -81,7 +86,7 @@ for size in "${sizes[@]}"; do
   "$python" Benchmarks/make_synthetic_llama.py "$input" "${size}GiB" >&2
   input_bytes=$(du -sb "$input" | cut -f1)
   layers=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["num_hidden_layers"])' "$input/config.json")
-  cp_times="" sync_times="" cv_times="" floor_times="" rss_all="" peak_rss=0 out_bytes=0
+  cp_times="" sync_times="" cv_times="" floor_times="" rss_all="" cpu_all="" peak_rss=0 out_bytes=0
   for ((round = 1; round <= rounds; round++)); do
     if ((round % 2)); then order=(cp convert); else order=(convert cp); fi
     for what in "${order[@]}"; do
@@ -102,10 +107,11 @@ for size in "${sizes[@]}"; do
           --recipe int8-weight-only --memory "$memory" --progress none ${extra_flags[@]+"${extra_flags[@]}"} >&2
         t=$(elapsed "$start")
         rss=$(max_rss "$work/time.txt")
-        cv_times+=" $t" rss_all+=" $(mib "$rss")"
+        cpu=$(cpu_per_gb "$work/time.txt" "$input_bytes")
+        cv_times+=" $t" rss_all+=" $(mib "$rss")" cpu_all+=" $cpu"
         ((rss > peak_rss)) && peak_rss=$rss
         echo "  $size GiB round $round: convert $t s, peak RSS $(mib "$rss") MiB," \
-          "$(awk -F': ' '/Percent of CPU/ { print $2 " CPU" }' "$work/time.txt")" >&2
+          "$(awk -F': ' '/Percent of CPU/ { print $2 " CPU" }' "$work/time.txt"), $cpu CPU-s per input GB" >&2
         out_bytes=$(du -sb "$work/out" | cut -f1)
         if ((round == rounds)); then
           if "$safeshard" verify "$work/out" >&2; then verified=yes; else verified=NO; failed+=("verify $size GiB"); fi
@@ -125,6 +131,7 @@ for size in "${sizes[@]}"; do
   read -r sync_best _ <<<"$(stats "$sync_times")"
   read -r floor_best floor_median <<<"$(stats "$floor_times")"
   read -r cv_best cv_median <<<"$(stats "$cv_times")"
+  read -r _ cpu_median <<<"$(stats "$cpu_all")"
   gbs=$(awk -v b="$input_bytes" -v t="$cv_best" 'BEGIN { printf "%.2f", b / 1e9 / t }')
   cp_gbs=$(awk -v b="$input_bytes" -v t="$cp_best" 'BEGIN { printf "%.2f", b / 1e9 / t }')
   ratio=$(awk -v a="$cv_best" -v b="$cp_best" 'BEGIN { printf "%.2f", a / b }')
@@ -134,7 +141,7 @@ for size in "${sizes[@]}"; do
   rss_ok=$( ((peak_rss <= rss_limit_kib)) && echo met || echo MISSED)
   [[ $wall_ok == met ]] || failed+=("wall time $size GiB")
   [[ $rss_ok == met ]] || failed+=("peak RSS $size GiB")
-  rows+=("| $size GiB: $layers layers, $(awk -v b="$input_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB → $(awk -v b="$out_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB | $cp_best / $cp_median ($cp_gbs GB/s) | $sync_best | $cv_best / $cv_median | $floor_best / $floor_median | $gbs | **$ratio** ($wall_ok) / $ratio_median / $ratio_sync | **$(mib "$peak_rss")** ($rss_ok; rounds:$rss_all) | $verified |")
+  rows+=("| $size GiB: $layers layers, $(awk -v b="$input_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB → $(awk -v b="$out_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB | $cp_best / $cp_median ($cp_gbs GB/s) | $sync_best | $cv_best / $cv_median | $floor_best / $floor_median | $gbs | **$ratio** ($wall_ok) / $ratio_median / $ratio_sync | **$(mib "$peak_rss")** ($rss_ok; rounds:$rss_all) | $cpu_median (rounds:$cpu_all) | $verified |")
 
   if [[ -z "$ref_row" && -x "$ref_python" ]]; then
     if "$ref_python" -c 'import torch, torchao, transformers' 2>/dev/null; then
@@ -157,9 +164,9 @@ EOF
         t=$(elapsed "$start")
         ref_bytes=$(du -sb "$work/ref" | cut -f1)
         if "$safeshard" verify "$work/ref" >&2; then ref_verified=yes; else ref_verified=no; fi
-        ref_row="| $size GiB, transformers + torchao (reference, 1 run) | | | $t | | $(awk -v b="$input_bytes" -v t="$t" 'BEGIN { printf "%.2f", b / 1e9 / t }') | $(awk -v a="$t" -v b="$cp_best" 'BEGIN { printf "%.2f", a / b }') | $(mib "$(max_rss "$work/time-ref.txt")") | $ref_verified ($(awk -v b="$ref_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB) |"
+        ref_row="| $size GiB, transformers + torchao (reference, 1 run) | | | $t | | $(awk -v b="$input_bytes" -v t="$t" 'BEGIN { printf "%.2f", b / 1e9 / t }') | $(awk -v a="$t" -v b="$cp_best" 'BEGIN { printf "%.2f", a / b }') | $(mib "$(max_rss "$work/time-ref.txt")") | $(cpu_per_gb "$work/time-ref.txt" "$input_bytes") | $ref_verified ($(awk -v b="$ref_bytes" 'BEGIN { printf "%.2f", b / 1e9 }') GB) |"
       else
-        ref_row="| $size GiB, transformers + torchao (reference) | failed: see the log above | | | | | | | |"
+        ref_row="| $size GiB, transformers + torchao (reference) | failed: see the log above | | | | | | | | |"
       fi
       rm -rf "$work/ref"
     else
@@ -170,8 +177,8 @@ EOF
 done
 
 echo
-echo "| model (input → output) | \`cp -r\` best / median (s) | \`cp -r\` + \`sync\` best (s) | convert best / median (s) | \`dd\` of the output's size + \`fsync\` best / median (s) | convert GB/s of input | convert / \`cp -r\`: best (≤ 1.2) / median / best over (\`cp -r\` + \`sync\`) | peak RSS MiB (≤ $(mib "$rss_limit_kib")) | verify |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+echo "| model (input → output) | \`cp -r\` best / median (s) | \`cp -r\` + \`sync\` best (s) | convert best / median (s) | \`dd\` of the output's size + \`fsync\` best / median (s) | convert GB/s of input | convert / \`cp -r\`: best (≤ 1.2) / median / best over (\`cp -r\` + \`sync\`) | peak RSS MiB (≤ $(mib "$rss_limit_kib")) | CPU-s (user + sys) per input GB, median | verify |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 printf '%s\n' "${rows[@]}"
 [[ -z "$ref_row" ]] || echo "$ref_row"
 echo
