@@ -41,12 +41,6 @@ extension String {
       return outside & 0x80 == 0
     }
   }
-
-  /// Appends the UTF-8 bytes of the string to `bytes`.
-  func appendUTF8(to bytes: inout [UInt8]) {
-    var copy = self
-    copy.withUTF8 { bytes.append(contentsOf: $0) }
-  }
 }
 
 extension Unicode.Scalar {

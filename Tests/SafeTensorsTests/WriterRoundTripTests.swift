@@ -74,6 +74,25 @@ import Testing
     #expect(header.tensors.map(\.dataOffsets.lowerBound) == [0, 8, 12, 14, 15, 16])
   }
 
+  /// A header laid out for names the caller checked unique builds its table of names at the first
+  /// lookup: every name, its NFC and NFD spellings as two names, is found where it was laid out.
+  @Test func aHeaderOfUniquelyNamedTensorsFindsEachByItsExactName() throws {
+    let specs = [
+      TensorSpec(name: "caf\u{E9}.weight", dtype: .bf16, shape: [2, 3]),
+      TensorSpec(name: "cafe\u{301}.weight", dtype: .i8, shape: [4]),
+      TensorSpec(name: "b", dtype: .f32, shape: []),
+    ]
+    let header = try SafeTensorsHeader(metadata: ["format": "pt"], uniquelyNamed: specs)
+    #expect(header == (try SafeTensorsHeader(metadata: ["format": "pt"], tensors: specs)))
+    #expect(header.tensor(named: "caf\u{E9}.weight")?.dataOffsets == 0..<12)
+    #expect(header.tensor(named: "cafe\u{301}.weight")?.dataOffsets == 12..<16)
+    #expect(header.tensor(named: "b")?.dataOffsets == 16..<20)
+    #expect(header.tensor(named: "c") == nil)
+    #expect(throws: SafeTensorsError.self) {
+      try SafeTensorsHeader(metadata: nil, uniquelyNamed: [TensorSpec(name: "__metadata__", dtype: .u8, shape: [1])])
+    }
+  }
+
   @Test func theDTypeOrderIsTheReferenceEnumOrder() {
     #expect(
       DType.allCases.map(\.rawValue) == [

@@ -289,8 +289,8 @@ public struct ConversionPlan: Sendable {
 
     let groups = Self.split(sizes: sizes, maxShardSize: options.maxShardSize)
     var shards: [Shard] = []
-    // Every stored tensor is in exactly one group, so every slot is set below.
-    var placements = [Placement?](repeating: nil, count: stored.count)
+    // Where each stored tensor went: its shard and its position in that shard's header.
+    var slots = [(shard: Int, position: Int)](repeating: (0, 0), count: stored.count)
     let metadataJSON = SafeTensorsHeader.metadataJSON(metadata)
     for (index, group) in groups.enumerated() {
       let fileName =
@@ -302,17 +302,16 @@ public struct ConversionPlan: Sendable {
       let order = options.layout == .canonical ? SafeTensorsHeader.referenceOrder(specs) : Array(specs.indices)
       let header: SafeTensorsHeader
       do throws(SafeTensorsError) {
-        header = try SafeTensorsHeader(metadata: metadata, tensors: order.map { specs[$0] })
+        // The names were checked unique above, all shards at once.
+        header = try SafeTensorsHeader(metadata: metadata, uniquelyNamed: order.map { specs[$0] })
       } catch {
         throw PipelineError(.invalidInput, "output shard \(fileName): \(error)", tensor: error.tensor, cause: error)
       }
-      for (tensor, position) in zip(header.tensors, order) {
-        placements[group[position]] = Placement(shard: index, tensor: tensor)
-      }
+      for (position, member) in order.enumerated() { slots[group[member]] = (index, position) }
       shards.append(Shard(fileName: fileName, header: header, headerBytes: header.encoded(metadataJSON: metadataJSON)))
     }
     self.shards = shards
-    self.placements = placements.map { $0! }
+    self.placements = slots.map { Placement(shard: $0.shard, tensor: shards[$0.shard].header.tensors[$0.position]) }
     self.placementStarts = placementStarts
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The header of a safetensors file: optional string metadata and the tensor entries.
 ///
@@ -13,14 +14,14 @@ public struct SafeTensorsHeader: Sendable, Equatable {
   public var metadata: [String: String]?
   /// The tensors in data order (ascending `data_offsets`).
   public private(set) var tensors: [TensorInfo]
-  private var positions: [ExactName: Int]
+  private let names: NameTable
 
   /// The number of data bytes after the header.
   public var dataLength: Int { tensors.last?.dataOffsets.upperBound ?? 0 }
 
   /// The entry named `name`, or `nil`.
   public func tensor(named name: String) -> TensorInfo? {
-    positions[ExactName(name)].map { tensors[$0] }
+    names.position(of: name, among: tensors).map { tensors[$0] }
   }
 
   /// How tensors are ordered in a file being written.
@@ -43,10 +44,28 @@ public struct SafeTensorsHeader: Sendable, Equatable {
     case .given: ordered = specs
     case .reference: ordered = Self.referenceOrder(specs).map { specs[$0] }
     }
+    try self.init(metadata: metadata, orderedTensors: Self.laidOut(ordered))
+  }
+
+  /// Lays out `tensors` one after another from offset 0, in the order given, for a caller that
+  /// has checked their names unique (a conversion plan checks every shard's names at once): the
+  /// table of names is built only when a name is first looked up, so a header that is only
+  /// written never hashes its names.
+  ///
+  /// - Throws: ``SafeTensorsError`` with code `invalidArgument` for the reserved name, and the
+  ///   codes of ``TensorSpec/byteCount()`` for a bad shape.
+  public init(metadata: [String: String]?, uniquelyNamed specs: [TensorSpec]) throws(SafeTensorsError) {
+    self.metadata = metadata
+    self.tensors = try Self.laidOut(specs)
+    self.names = NameTable(nil)
+  }
+
+  /// `specs` as entries one after another from offset 0.
+  private static func laidOut(_ specs: [TensorSpec]) throws(SafeTensorsError) -> [TensorInfo] {
     var offset = 0
     var tensors: [TensorInfo] = []
-    tensors.reserveCapacity(ordered.count)
-    for spec in ordered {
+    tensors.reserveCapacity(specs.count)
+    for spec in specs {
       if spec.name == "__metadata__" {
         throw SafeTensorsError(.invalidArgument, "the name __metadata__ is reserved", tensor: spec.name)
       }
@@ -55,7 +74,7 @@ public struct SafeTensorsHeader: Sendable, Equatable {
       tensors.append(TensorInfo(name: spec.name, dtype: spec.dtype, shape: spec.shape, dataOffsets: offset..<end))
       offset = end
     }
-    try self.init(metadata: metadata, orderedTensors: tensors)
+    return tensors
   }
 
   /// The positions in `specs` in the reference writer's order (``Order/reference``): dtype
@@ -78,16 +97,14 @@ public struct SafeTensorsHeader: Sendable, Equatable {
     where positions.updateValue(position, forKey: ExactName(tensor.name)) != nil {
       throw SafeTensorsError(.invalidArgument, "the name occurs twice", tensor: tensor.name)
     }
-    self.metadata = metadata
-    self.tensors = tensors
-    self.positions = positions
+    self.init(metadata: metadata, orderedTensors: tensors, positions: positions)
   }
 
   /// Wraps tensors whose names the caller has checked unique and indexed in `positions`.
   init(metadata: [String: String]?, orderedTensors tensors: [TensorInfo], positions: [ExactName: Int]) {
     self.metadata = metadata
     self.tensors = tensors
-    self.positions = positions
+    self.names = NameTable(positions)
   }
 
   public static func == (lhs: SafeTensorsHeader, rhs: SafeTensorsHeader) -> Bool {
@@ -133,18 +150,18 @@ public struct SafeTensorsHeader: Sendable, Equatable {
       bytes.append(UInt8(ascii: ":"))
       // What `JSONWriter` writes for {"dtype":…,"shape":[…],"data_offsets":[…]}, without
       // building the value: a 300 000-tensor header is written in a fraction of the time.
-      bytes.append(contentsOf: #"{"dtype":""#.utf8)
-      bytes.append(contentsOf: tensor.dtype.rawValue.utf8)
-      bytes.append(contentsOf: #"","shape":["#.utf8)
+      #"{"dtype":""#.appendUTF8(to: &bytes)
+      tensor.dtype.rawValue.appendUTF8(to: &bytes)
+      #"","shape":["#.appendUTF8(to: &bytes)
       for (axis, length) in tensor.shape.enumerated() {
         if axis > 0 { bytes.append(UInt8(ascii: ",")) }
         Self.appendDecimal(length, to: &bytes)
       }
-      bytes.append(contentsOf: #"],"data_offsets":["#.utf8)
+      #"],"data_offsets":["#.appendUTF8(to: &bytes)
       Self.appendDecimal(tensor.dataOffsets.lowerBound, to: &bytes)
       bytes.append(UInt8(ascii: ","))
       Self.appendDecimal(tensor.dataOffsets.upperBound, to: &bytes)
-      bytes.append(contentsOf: "]}".utf8)
+      "]}".appendUTF8(to: &bytes)
     }
     bytes.append(UInt8(ascii: "}"))
     let padding = (8 - (bytes.count - 8) % 8) % 8
@@ -166,6 +183,27 @@ public struct SafeTensorsHeader: Sendable, Equatable {
         magnitude /= 10
       } while magnitude > 0
       bytes.append(contentsOf: buffer[start...])
+    }
+  }
+}
+
+/// A header's table of tensor names to positions in its `tensors`, given when it is made (a
+/// decoded header's scan builds it anyway) or built at the first lookup.
+private final class NameTable: Sendable {
+  private let positions: Mutex<[ExactName: Int]?>
+
+  init(_ positions: [ExactName: Int]?) {
+    self.positions = Mutex(positions)
+  }
+
+  /// The position of `name` in `tensors`, the tensors of the header that owns this table.
+  func position(of name: String, among tensors: [TensorInfo]) -> Int? {
+    positions.withLock { positions in
+      if positions == nil {
+        positions = Dictionary(
+          tensors.enumerated().map { (ExactName($1.name), $0) }, uniquingKeysWith: { first, _ in first })
+      }
+      return positions![ExactName(name)]
     }
   }
 }

@@ -133,3 +133,12 @@ public enum JSONWriter {
     }
   }
 }
+
+extension String {
+  /// Appends the UTF-8 bytes of the string to `bytes` at once (`append(contentsOf: text.utf8)`
+  /// copies them one by one, even for a literal).
+  public func appendUTF8(to bytes: inout [UInt8]) {
+    var copy = self
+    copy.withUTF8 { bytes.append(contentsOf: $0) }
+  }
+}
