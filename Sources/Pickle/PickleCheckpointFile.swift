@@ -104,13 +104,13 @@ public final class PickleCheckpointFile: Sendable {
 
   /// Reads rows `rows` (indices along the first dimension) of `tensor` into `buffer` as a
   /// C-contiguous array of `rows.count × rowByteCount` bytes: one read for a contiguous view;
-  /// for any other view, a read of ``PickleTensor/byteExtent(rows:)`` (held while gathering)
-  /// and a gather.
+  /// for any other view, a read of ``PickleTensor/byteExtent(rows:)`` into `scratch` (held
+  /// while gathering: ``PickleTensor/scratchBytes(rows:)``) and a gather.
   ///
   /// - Throws: `io` when a read fails or `buffer` has the wrong size.
-  public func read(_ tensor: PickleTensor, rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer)
-    throws(PickleError)
-  {
+  public func read(
+    _ tensor: PickleTensor, rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer, scratch: inout ReadScratch
+  ) throws(PickleError) {
     guard rows.lowerBound >= 0, rows.upperBound <= tensor.rowCount, buffer.count == rows.count * tensor.rowByteCount
     else {
       throw PickleError(
@@ -121,12 +121,13 @@ public final class PickleCheckpointFile: Sendable {
       try reader.read(at: extent.lowerBound, into: buffer)
       return
     }
-    let source = try reader.bytes(extent)
-    var row = tensor
-    row.restrict(toRows: rows)
-    let size = tensor.elementSize
-    var written = 0
-    source.withUnsafeBytes { source in
+    try scratch.scoped { (scratch) throws(PickleError) in
+      let source = scratch.take(extent.count)
+      try reader.read(at: extent.lowerBound, into: source)
+      var row = tensor
+      row.restrict(toRows: rows)
+      let size = tensor.elementSize
+      var written = 0
       row.forEachElementOffset { offset in
         let from = offset - extent.lowerBound
         buffer.baseAddress!.advanced(by: written).copyMemory(from: source.baseAddress! + from, byteCount: size)

@@ -70,6 +70,13 @@ public struct PickleTensor: Sendable, Hashable {
     return start + first * elementSize..<start + (last + 1) * elementSize
   }
 
+  /// The scratch ``PickleCheckpointFile/read(_:rows:into:scratch:)`` takes to read at most
+  /// `count` rows: none for a contiguous view, else the extent of that many rows (the same
+  /// length wherever they start, the strides being fixed).
+  public func scratchBytes(rows count: Int) -> Int {
+    isContiguous ? 0 : ReadScratch.bytes(byteExtent(rows: 0..<min(max(count, 0), rowCount)).count)
+  }
+
   /// The absolute file offset of each element, in row-major order, through `body`: for
   /// gathering a view that is not contiguous. The offsets are inside ``storage``.
   public func forEachElementOffset(_ body: (Int) throws -> Void) rethrows {

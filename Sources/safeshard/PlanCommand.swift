@@ -37,7 +37,7 @@ struct PlanCommand: ParsableCommand {
     let (recipe, options) = try flags.resolve()
     let checkpoint = try Checkpoint.input(at: location, dequantizing: recipe.dequantizesInput)
     let plan = try ConversionPlan(checkpoint: checkpoint, recipe: recipe, options: options)
-    let share = try MemoryShare(plan: plan)
+    let share = try MemoryShare(plan: plan, files: checkpoint.files)
     print(
       json
         ? Self.json(plan, recipe: recipe.name, share: share, input: checkpoint)

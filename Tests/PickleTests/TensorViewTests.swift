@@ -199,7 +199,11 @@ struct RowReadTests {
       var pieces: [UInt8] = []
       for start in 0..<tensor.rowCount {
         var piece = [UInt8](repeating: 0, count: tensor.rowByteCount)
-        try piece.withUnsafeMutableBytes { try file.read(tensor, rows: start..<start + 1, into: $0) }
+        // Exactly the scratch the tensor says one row takes (a read past it traps).
+        let region = UnsafeMutableRawBufferPointer.allocate(byteCount: tensor.scratchBytes(rows: 1), alignment: 64)
+        defer { region.deallocate() }
+        var scratch = ReadScratch(region)
+        try piece.withUnsafeMutableBytes { try file.read(tensor, rows: start..<start + 1, into: $0, scratch: &scratch) }
         pieces += piece
       }
       #expect(pieces == whole, "\(entry.name)")

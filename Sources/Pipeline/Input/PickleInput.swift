@@ -220,7 +220,28 @@ private final class PickleSource: TensorByteSource {
     self.items = items
   }
 
-  func read(_ tensor: TensorInfo, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SafeTensorsError) {
+  func scratchBytes(_ tensor: TensorInfo, count: Int) -> Int {
+    switch items[ExactName(tensor.name)]! {
+    case .tensor(let source):
+      // A row the range starts or ends inside, and the extent of the rows a gather reads.
+      guard source.contiguousByteRange == nil else { return 0 }
+      return ReadScratch.bytes(source.rowByteCount) + source.scratchBytes(rows: count / max(source.rowByteCount, 1) + 2)
+    case .affineQuantized(let weight):
+      // The whole scales and zero points, a row the range starts or ends inside, the codes when
+      // they are wider than the output; and what reading any of them takes.
+      let rows = count / max(weight.outputRowByteCount, 1) + 2
+      let codes = weight.dataRowByteCount <= weight.outputRowByteCount ? 0 : rows * weight.dataRowByteCount
+      return ReadScratch.bytes(
+        weight.scale.byteCount, weight.zeroPoint?.byteCount ?? 0, weight.outputRowByteCount, codes)
+        + max(
+          weight.data.scratchBytes(rows: rows), weight.scale.scratchBytes(rows: weight.scale.rowCount),
+          weight.zeroPoint?.scratchBytes(rows: weight.zeroPoint!.rowCount) ?? 0)
+    }
+  }
+
+  func read(
+    _ tensor: TensorInfo, at offset: Int, into buffer: UnsafeMutableRawBufferPointer, scratch: inout ReadScratch
+  ) throws(SafeTensorsError) {
     guard !buffer.isEmpty else { return }
     do throws(PickleError) {
       switch items[ExactName(tensor.name)]! {
@@ -228,41 +249,39 @@ private final class PickleSource: TensorByteSource {
         if let range = source.contiguousByteRange {
           try pickle.read(at: range.lowerBound + offset, into: buffer)
         } else {
-          try readRows(offset: offset, into: buffer, rowBytes: source.rowByteCount) {
-            rows, output throws(PickleError) in
-            try pickle.read(source, rows: rows, into: output)
+          try readRows(offset: offset, into: buffer, rowBytes: source.rowByteCount, scratch: &scratch) {
+            rows, output, scratch throws(PickleError) in
+            try pickle.read(source, rows: rows, into: output, scratch: &scratch)
           }
         }
       case .affineQuantized(let weight):
         // The scales (one or a few per row) are read whole for each read: a small fraction of it.
-        let scale = try pickle.bytes(of: weight.scale)
-        let zeroPoint = try weight.zeroPoint.map { (part) throws(PickleError) in try pickle.bytes(of: part) }
-        try readRows(offset: offset, into: buffer, rowBytes: weight.outputRowByteCount) {
-          rows, output throws(PickleError) in
+        let scale = try whole(weight.scale, scratch: &scratch)
+        let zeroPoint = try weight.zeroPoint.map { (part) throws(PickleError) in try whole(part, scratch: &scratch) }
+        try readRows(offset: offset, into: buffer, rowBytes: weight.outputRowByteCount, scratch: &scratch) {
+          rows, output, scratch throws(PickleError) in
           // The codes are read into the end of the output, which they fill no more than half of,
           // and dequantized in place (``AffineQuantizedTensor/dequantize`` reads each element
-          // before it writes it, front to back); codes wider than the output get a buffer.
+          // before it writes it, front to back); codes wider than the output get scratch.
           let codes = rows.count * weight.dataRowByteCount
-          let inPlace = weight.dataRowByteCount <= weight.outputRowByteCount
           let data =
-            inPlace
-            ? UnsafeMutableRawBufferPointer(rebasing: output[(output.count - codes)...])
-            : UnsafeMutableRawBufferPointer.allocate(byteCount: codes, alignment: 64)
-          defer { if !inPlace { data.deallocate() } }
-          try pickle.read(weight.data, rows: rows, into: data)
-          try scale.withUnsafeBytes { scale in
-            withOptionalBytes(zeroPoint) { zeroPoint in
-              Result { () throws(PickleError) in
-                try weight.dequantize(
-                  rows: rows, data: UnsafeRawBufferPointer(data), scale: scale, zeroPoint: zeroPoint, into: output)
-              }
-            }
-          }.get()
+            weight.dataRowByteCount <= weight.outputRowByteCount
+            ? UnsafeMutableRawBufferPointer(rebasing: output[(output.count - codes)...]) : scratch.take(codes)
+          try pickle.read(weight.data, rows: rows, into: data, scratch: &scratch)
+          try weight.dequantize(
+            rows: rows, data: UnsafeRawBufferPointer(data), scale: scale, zeroPoint: zeroPoint, into: output)
         }
       }
     } catch {
       throw SafeTensorsError(.io, "\(error)", file: pickle.path, tensor: tensor.name)
     }
+  }
+
+  /// All of `tensor` (a scale or zero point), C-contiguous, in `scratch`.
+  private func whole(_ tensor: PickleTensor, scratch: inout ReadScratch) throws(PickleError) -> UnsafeRawBufferPointer {
+    let bytes = scratch.take(tensor.byteCount)
+    try pickle.read(tensor, rows: 0..<tensor.rowCount, into: bytes, scratch: &scratch)
+    return UnsafeRawBufferPointer(bytes)
   }
 
   func readingNote(of name: String) -> String? {
@@ -275,15 +294,15 @@ private final class PickleSource: TensorByteSource {
   }
 
   /// Fills `buffer` with the bytes from `offset` of a tensor whose rows of `rowBytes` bytes
-  /// `readRows` writes, whole rows at a time: the whole rows straight into `buffer`, a row that
-  /// the range starts or ends inside through a buffer of one row.
+  /// `readRows` writes, whole rows at a time (each call given back what it took of `scratch`):
+  /// the whole rows straight into `buffer`, a row that the range starts or ends inside through a
+  /// buffer of one row.
   private func readRows(
-    offset: Int, into buffer: UnsafeMutableRawBufferPointer, rowBytes: Int,
-    _ readRows: (Range<Int>, UnsafeMutableRawBufferPointer) throws(PickleError) -> Void
+    offset: Int, into buffer: UnsafeMutableRawBufferPointer, rowBytes: Int, scratch: inout ReadScratch,
+    _ readRows: (Range<Int>, UnsafeMutableRawBufferPointer, inout ReadScratch) throws(PickleError) -> Void
   ) throws(PickleError) {
     let rowBytes = max(rowBytes, 1)
     var row: UnsafeMutableRawBufferPointer?
-    defer { row?.deallocate() }
     var position = offset
     var written = 0
     while written < buffer.count {
@@ -292,13 +311,16 @@ private final class PickleSource: TensorByteSource {
       let whole = (buffer.count - written) / rowBytes
       if start == 0 && whole > 0 {
         let bytes = whole * rowBytes
-        try readRows(index..<index + whole, UnsafeMutableRawBufferPointer(rebasing: buffer[written..<written + bytes]))
+        try scratch.scoped { (scratch) throws(PickleError) in
+          try readRows(
+            index..<index + whole, UnsafeMutableRawBufferPointer(rebasing: buffer[written..<written + bytes]), &scratch)
+        }
         position += bytes
         written += bytes
       } else {
-        let partial = row ?? UnsafeMutableRawBufferPointer.allocate(byteCount: rowBytes, alignment: 64)
+        let partial = row ?? scratch.take(rowBytes)
         row = partial
-        try readRows(index..<index + 1, partial)
+        try scratch.scoped { (scratch) throws(PickleError) in try readRows(index..<index + 1, partial, &scratch) }
         let count = min(rowBytes - start, buffer.count - written)
         UnsafeMutableRawBufferPointer(rebasing: buffer[written..<written + count])
           .copyMemory(from: UnsafeRawBufferPointer(rebasing: partial[start..<start + count]))
@@ -307,12 +329,6 @@ private final class PickleSource: TensorByteSource {
       }
     }
   }
-}
-
-/// Calls `body` with the bytes of `array`, or `nil`.
-private func withOptionalBytes<Value>(_ array: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> Value) -> Value {
-  guard let array else { return body(nil) }
-  return array.withUnsafeBytes { body($0) }
 }
 
 extension Checkpoint {

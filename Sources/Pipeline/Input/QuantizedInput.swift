@@ -374,11 +374,39 @@ private final class DequantizingSource: TensorByteSource {
     self.items = items
   }
 
-  func read(_ tensor: TensorInfo, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SafeTensorsError) {
+  func scratchBytes(_ tensor: TensorInfo, count: Int) -> Int {
+    let elements = min(Self.pieceElements, count / 2 + 1)
+    switch items[ExactName(tensor.name)]! {
+    case .copied(let stored): return file.scratchBytes(stored, count: count)
+    case .fp8(let weight):
+      // The piece of a range that starts or ends inside an element; the scale rows a piece
+      // spans and the table of their results; and what reading the codes or the scales takes.
+      let scaleBytes =
+        ((elements / weight.columns + 1) / weight.block.rows + 2) * weight.gridColumns
+        * weight.scaleFormat.byteWidth
+      return ReadScratch.bytes(2 * elements, scaleBytes, 2 * 256 * weight.gridColumns)
+        + max(
+          weight.weightFile.scratchBytes(weight.weight, count: elements),
+          weight.scaleFile.scratchBytes(weight.scale, count: scaleBytes))
+    case .mxfp4(let experts):
+      // The piece, and of one expert the scales and the packed groups of every output row that
+      // the piece's input features fall in; and what reading them takes.
+      let groups = min(experts.groups, (elements / experts.outputs + 2) / 32 + 2)
+      let (scales, blocks) = (experts.outputs * experts.groups, experts.outputs * groups * 16)
+      return ReadScratch.bytes(2 * elements, scales, blocks)
+        + max(
+          experts.scalesFile.scratchBytes(experts.scales, count: scales),
+          experts.blocksFile.scratchBytes(experts.blocks, count: blocks))
+    }
+  }
+
+  func read(
+    _ tensor: TensorInfo, at offset: Int, into buffer: UnsafeMutableRawBufferPointer, scratch: inout ReadScratch
+  ) throws(SafeTensorsError) {
     guard !buffer.isEmpty else { return }
     switch items[ExactName(tensor.name)]! {
     case .copied(let stored):
-      try file.read(stored, at: offset, into: buffer)
+      try file.read(stored, at: offset, into: buffer, scratch: &scratch)
     case .fp8, .mxfp4:
       let item = items[ExactName(tensor.name)]!
       // The bfloat16 elements that cover the range, a piece at a time; a range that starts or
@@ -388,11 +416,11 @@ private final class DequantizingSource: TensorByteSource {
         $0..<min($0 + Self.pieceElements, elements.upperBound)
       }
       guard offset % 2 == 0 && buffer.count % 2 == 0 else {
-        let whole = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * pieces[0].count, alignment: 16)
-        defer { whole.deallocate() }
+        let whole = scratch.take(2 * pieces[0].count)
         for piece in pieces {
           try dequantize(
-            item, elements: piece, into: UnsafeMutableRawBufferPointer(rebasing: whole[0..<2 * piece.count]))
+            item, elements: piece, into: UnsafeMutableRawBufferPointer(rebasing: whole[0..<2 * piece.count]),
+            scratch: &scratch)
           let bytes = max(2 * piece.lowerBound, offset)..<min(2 * piece.upperBound, offset + buffer.count)
           UnsafeMutableRawBufferPointer(rebasing: buffer[bytes.lowerBound - offset..<bytes.upperBound - offset])
             .copyMemory(
@@ -405,26 +433,30 @@ private final class DequantizingSource: TensorByteSource {
         try dequantize(
           item, elements: piece,
           into: UnsafeMutableRawBufferPointer(
-            rebasing: buffer[2 * piece.lowerBound - offset..<2 * piece.upperBound - offset]))
+            rebasing: buffer[2 * piece.lowerBound - offset..<2 * piece.upperBound - offset]),
+          scratch: &scratch)
       }
     }
   }
 
   /// Writes the bfloat16 values of `elements` (row-major positions in the presented tensor) of
-  /// the dequantized `item` into `output`.
-  private func dequantize(_ item: Item, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer)
-    throws(SafeTensorsError)
-  {
-    switch item {
-    case .copied: preconditionFailure("a copied tensor is read as it is")
-    case .fp8(let weight): try dequantize(weight, elements: elements, into: output)
-    case .mxfp4(let experts): try dequantize(experts, elements: elements, into: output)
+  /// the dequantized `item` into `output`, working in `scratch`.
+  private func dequantize(
+    _ item: Item, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer, scratch: inout ReadScratch
+  ) throws(SafeTensorsError) {
+    try scratch.scoped { (scratch) throws(SafeTensorsError) in
+      switch item {
+      case .copied: preconditionFailure("a copied tensor is read as it is")
+      case .fp8(let weight): try dequantize(weight, elements: elements, into: output, scratch: &scratch)
+      case .mxfp4(let experts): try dequantize(experts, elements: elements, into: output, scratch: &scratch)
+      }
     }
   }
 
   /// The FP8 weight's elements: `RNE_out(R_product(f32(w) × f32(s[i / BM, j / BN])))`, BF16 or F16.
   private func dequantize(
-    _ weight: QuantizedInput.ScaledWeight, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer
+    _ weight: QuantizedInput.ScaledWeight, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer,
+    scratch: inout ReadScratch
   ) throws(SafeTensorsError) {
     let columns = weight.columns
     let firstRow = elements.lowerBound / columns
@@ -433,21 +465,17 @@ private final class DequantizingSource: TensorByteSource {
     let gridColumns = weight.scale.shape.count == 2 ? weight.gridColumns : 1
     let scaleRows = firstRow / weight.block.rows..<lastRow / weight.block.rows + 1
     let width = weight.scaleFormat.byteWidth
-    let scaleBytes = UnsafeMutableRawBufferPointer.allocate(
-      byteCount: scaleRows.count * gridColumns * width, alignment: 16)
-    defer { scaleBytes.deallocate() }
-    try weight.scaleFile.read(weight.scale, at: scaleRows.lowerBound * gridColumns * width, into: scaleBytes)
-    let scales = (0..<scaleRows.count * gridColumns).map {
-      weight.scaleFormat.value(at: $0, in: UnsafeRawPointer(scaleBytes.baseAddress!))
-    }
+    let scaleBytes = scratch.take(scaleRows.count * gridColumns * width)
+    try weight.scaleFile.read(
+      weight.scale, at: scaleRows.lowerBound * gridColumns * width, into: scaleBytes, scratch: &scratch)
     // The codes are read into the second half of the output, which the elements overwrite
     // front to back only after they are read (element i writes bytes 2i and 2i + 1, code i is
     // byte n + i): no buffer of their own, no page to fault in.
     let codes = UnsafeMutableRawBufferPointer(rebasing: output[elements.count..<2 * elements.count])
-    try weight.weightFile.read(weight.weight, at: elements.lowerBound, into: codes)
+    try weight.weightFile.read(weight.weight, at: elements.lowerBound, into: codes, scratch: &scratch)
     // The bfloat16 result of each of the 256 codes under each scale of the current scale row:
     // one multiply per code and block instead of one per element.
-    var results = [UInt16](repeating: 0, count: gridColumns * 256)
+    let results = scratch.take(2 * 256 * gridColumns).bindMemory(to: UInt16.self)
     var resultsRow = -1
     var position = elements.lowerBound
     while position < elements.upperBound {
@@ -457,7 +485,8 @@ private final class DequantizingSource: TensorByteSource {
       if scaleRow != resultsRow {
         Self.float8Values.withUnsafeBufferPointer { values in
           for block in 0..<gridColumns {
-            let scale = scales[scaleRow + block]
+            let scale = weight.scaleFormat.value(
+              at: scaleRow + block, in: UnsafeRawPointer(scaleBytes.baseAddress!))
             for code in 0..<256 {
               let value = weight.product.round(values[code] * scale)
               results[block * 256 + code] =
@@ -469,17 +498,15 @@ private final class DequantizingSource: TensorByteSource {
         resultsRow = scaleRow
       }
       var column = position - row * columns
-      results.withUnsafeBufferPointer { results in
-        while position < rowEnd {
-          let blockEnd = min(rowEnd, position + weight.block.columns - column % weight.block.columns)
-          let first = column / weight.block.columns * 256
-          let table = UnsafeBufferPointer(rebasing: results[first..<first + 256])
-          for index in position - elements.lowerBound..<blockEnd - elements.lowerBound {
-            output.storeBytes(of: table[Int(codes[index])], toByteOffset: 2 * index, as: UInt16.self)
-          }
-          column += blockEnd - position
-          position = blockEnd
+      while position < rowEnd {
+        let blockEnd = min(rowEnd, position + weight.block.columns - column % weight.block.columns)
+        let first = column / weight.block.columns * 256
+        let table = UnsafeMutableBufferPointer(rebasing: results[first..<first + 256])
+        for index in position - elements.lowerBound..<blockEnd - elements.lowerBound {
+          output.storeBytes(of: table[Int(codes[index])], toByteOffset: 2 * index, as: UInt16.self)
         }
+        column += blockEnd - position
+        position = blockEnd
       }
     }
   }
@@ -488,7 +515,8 @@ private final class DequantizingSource: TensorByteSource {
   /// (torch's `ldexp` of the bfloat16 value by the int32 exponent), expert by expert, reading of
   /// every output row the groups that the covered input features fall in.
   private func dequantize(
-    _ experts: QuantizedInput.MXFP4Experts, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer
+    _ experts: QuantizedInput.MXFP4Experts, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer,
+    scratch: inout ReadScratch
   ) throws(SafeTensorsError) {
     let (inputs, outputs, groups) = (experts.inputs, experts.outputs, experts.groups)
     let firstRow = elements.lowerBound / outputs
@@ -497,34 +525,37 @@ private final class DequantizingSource: TensorByteSource {
       let rows =
         max(firstRow, expert * inputs) - expert * inputs..<min(lastRow + 1, (expert + 1) * inputs) - expert * inputs
       let covered = rows.lowerBound / 32..<(rows.upperBound - 1) / 32 + 1
-      let scales = UnsafeMutableRawBufferPointer.allocate(byteCount: outputs * groups, alignment: 16)
-      defer { scales.deallocate() }
-      try experts.scalesFile.read(experts.scales, at: expert * outputs * groups, into: scales)
-      let rowBytes = covered.count * 16
-      let blocks = UnsafeMutableRawBufferPointer.allocate(byteCount: outputs * rowBytes, alignment: 16)
-      defer { blocks.deallocate() }
-      if covered.count == groups {
-        try experts.blocksFile.read(experts.blocks, at: expert * outputs * groups * 16, into: blocks)
-      } else {
-        for row in 0..<outputs {
+      try scratch.scoped { (scratch) throws(SafeTensorsError) in
+        let scales = scratch.take(outputs * groups)
+        try experts.scalesFile.read(experts.scales, at: expert * outputs * groups, into: scales, scratch: &scratch)
+        let rowBytes = covered.count * 16
+        let blocks = scratch.take(outputs * rowBytes)
+        if covered.count == groups {
           try experts.blocksFile.read(
-            experts.blocks, at: ((expert * outputs + row) * groups + covered.lowerBound) * 16,
-            into: UnsafeMutableRawBufferPointer(rebasing: blocks[row * rowBytes..<(row + 1) * rowBytes]))
+            experts.blocks, at: expert * outputs * groups * 16, into: blocks, scratch: &scratch)
+        } else {
+          for row in 0..<outputs {
+            try experts.blocksFile.read(
+              experts.blocks, at: ((expert * outputs + row) * groups + covered.lowerBound) * 16,
+              into: UnsafeMutableRawBufferPointer(rebasing: blocks[row * rowBytes..<(row + 1) * rowBytes]),
+              scratch: &scratch)
+          }
         }
-      }
-      Self.float4Values.withUnsafeBufferPointer { values in
-        Self.exponentValues.withUnsafeBufferPointer { powers in
-          for input in rows {
-            let group = input / 32
-            let byte = (group - covered.lowerBound) * 16 + (input % 32) / 2
-            let shift = UInt8(input % 2 * 4)
-            let start = (expert * inputs + input) * outputs
-            for column in max(start, elements.lowerBound) - start..<min(start + outputs, elements.upperBound) - start {
-              let nibble = (blocks[column * rowBytes + byte] >> shift) & 0x0F
-              let power = powers[Int(scales[column * groups + group])]
-              output.storeBytes(
-                of: BFloat16Conversion.bits(from: values[Int(nibble)] * power).littleEndian,
-                toByteOffset: 2 * (start + column - elements.lowerBound), as: UInt16.self)
+        Self.float4Values.withUnsafeBufferPointer { values in
+          Self.exponentValues.withUnsafeBufferPointer { powers in
+            for input in rows {
+              let group = input / 32
+              let byte = (group - covered.lowerBound) * 16 + (input % 32) / 2
+              let shift = UInt8(input % 2 * 4)
+              let start = (expert * inputs + input) * outputs
+              for column in max(start, elements.lowerBound) - start..<min(start + outputs, elements.upperBound) - start
+              {
+                let nibble = (blocks[column * rowBytes + byte] >> shift) & 0x0F
+                let power = powers[Int(scales[column * groups + group])]
+                output.storeBytes(
+                  of: BFloat16Conversion.bits(from: values[Int(nibble)] * power).littleEndian,
+                  toByteOffset: 2 * (start + column - elements.lowerBound), as: UInt16.self)
+              }
             }
           }
         }

@@ -114,35 +114,65 @@ private final class TorchAOSource: TensorByteSource {
     self.items = items
   }
 
-  func read(_ tensor: TensorInfo, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SafeTensorsError) {
+  func scratchBytes(_ tensor: TensorInfo, count: Int) -> Int {
+    switch items[ExactName(tensor.name)]! {
+    case .copied(let stored): return file.scratchBytes(stored, count: count)
+    case .dequantized(let weight):
+      // The parts read whole, a piece for a range that starts or ends inside one, and a piece's
+      // row parts but its qdata (which goes into the piece's output); and what reading a part
+      // takes.
+      let layout = weight.layout
+      let rowBytes = layout.rowLength * weight.weight.scheme.source.byteWidth
+      // A piece holds no more rows than the range touches.
+      let rowsPerPiece = min(max(1, Self.pieceElements / layout.rowLength), count / max(rowBytes, 1) + 2)
+      var taken = [rowsPerPiece * rowBytes]
+      var inner = 0
+      for part in layout.parts {
+        let bytes: Int
+        switch part.placement {
+        case .gathered, .tensor: bytes = part.byteCount
+        case .rows(let bytesPerRow): bytes = min(part.byteCount, rowsPerPiece * bytesPerRow)
+        case .tiles(let rowsPerTile, let bytesPerTile):
+          bytes = min(part.byteCount, (rowsPerPiece / rowsPerTile + 2) * bytesPerTile)
+        }
+        if part.name != .qdata || part.placement == .gathered || part.placement == .tensor { taken.append(bytes) }
+        let stored = weight.weight.parts[part.name]!
+        inner = max(inner, stored.file.scratchBytes(stored.tensor, count: bytes))
+      }
+      return taken.reduce(0) { $0 + ReadScratch.bytes($1) } + inner
+    }
+  }
+
+  func read(
+    _ tensor: TensorInfo, at offset: Int, into buffer: UnsafeMutableRawBufferPointer, scratch: inout ReadScratch
+  ) throws(SafeTensorsError) {
     guard !buffer.isEmpty else { return }
     switch items[ExactName(tensor.name)]! {
-    case .copied(let stored): try file.read(stored, at: offset, into: buffer)
-    case .dequantized(let weight): try read(weight, at: offset, into: buffer)
+    case .copied(let stored): try file.read(stored, at: offset, into: buffer, scratch: &scratch)
+    case .dequantized(let weight): try read(weight, at: offset, into: buffer, scratch: &scratch)
     }
   }
 
   /// The bytes `offset ..< offset + buffer.count` of the dequantized weight, a piece of whole rows
   /// at a time: straight into `buffer` when the piece lies inside the range, else through a
   /// buffer of the piece.
-  private func read(_ weight: DequantizedWeight, at offset: Int, into buffer: UnsafeMutableRawBufferPointer)
-    throws(SafeTensorsError)
-  {
+  private func read(
+    _ weight: DequantizedWeight, at offset: Int, into buffer: UnsafeMutableRawBufferPointer,
+    scratch: inout ReadScratch
+  ) throws(SafeTensorsError) {
     let layout = weight.layout
     let rowBytes = layout.rowLength * weight.weight.scheme.source.byteWidth
     let end = offset + buffer.count
     let rows = offset / rowBytes..<(end + rowBytes - 1) / rowBytes
-    let rowsPerPiece = max(1, Self.pieceElements / layout.rowLength)
+    let rowsPerPiece = min(max(1, Self.pieceElements / layout.rowLength), rows.count)
     // The parts that do not follow rows are read once for the whole range.
     var whole: [PartName: UnsafeMutableRawBufferPointer] = [:]
-    defer { whole.values.forEach { $0.deallocate() } }
     for part in layout.parts where part.placement == .gathered || part.placement == .tensor {
-      let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: part.byteCount, alignment: 64)
+      let bytes = scratch.take(part.byteCount)
       whole[part.name] = bytes
-      try read(part.name, of: weight, bytes: 0..<part.byteCount, into: bytes)
+      try read(part.name, of: weight, bytes: 0..<part.byteCount, into: bytes, scratch: &scratch)
     }
     var staging: UnsafeMutableRawBufferPointer?
-    defer { staging?.deallocate() }
     for first in stride(from: rows.lowerBound, to: rows.upperBound, by: rowsPerPiece) {
       let piece = first..<min(first + rowsPerPiece, rows.upperBound)
       let bytes = piece.lowerBound * rowBytes..<piece.upperBound * rowBytes
@@ -152,37 +182,34 @@ private final class TorchAOSource: TensorByteSource {
         output = UnsafeMutableRawBufferPointer(
           rebasing: buffer[bytes.lowerBound - offset..<bytes.upperBound - offset])
       } else {
-        if staging == nil {
-          staging = UnsafeMutableRawBufferPointer.allocate(byteCount: rowsPerPiece * rowBytes, alignment: 64)
-        }
+        if staging == nil { staging = scratch.take(rowsPerPiece * rowBytes) }
         output = UnsafeMutableRawBufferPointer(rebasing: staging![0..<bytes.count])
       }
       // The qdata rows are read into the end of the output, which they fill no more than half of
       // (a byte or half a byte an element, against two or four): the schemes write an element
       // only after reading the codes up to it, so no buffer of their own, no page to fault in.
       // The scale rows are a small fraction of that.
-      var parts: [PartName: UnsafeRawBufferPointer] = [:]
-      var read: [UnsafeMutableRawBufferPointer] = []
-      defer { read.forEach { $0.deallocate() } }
-      for part in layout.parts {
-        let range = part.readRange(rows: piece)
-        if let bytes = whole[part.name] {
-          parts[part.name] = UnsafeRawBufferPointer(bytes)
-        } else if part.name == .qdata {
-          let codes = UnsafeMutableRawBufferPointer(rebasing: output[(output.count - range.count)...])
-          try self.read(part.name, of: weight, bytes: range, into: codes)
-          parts[part.name] = UnsafeRawBufferPointer(codes)
-        } else {
-          let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: range.count, alignment: 64)
-          read.append(bytes)
-          try self.read(part.name, of: weight, bytes: range, into: bytes)
-          parts[part.name] = UnsafeRawBufferPointer(bytes)
+      try scratch.scoped { (scratch) throws(SafeTensorsError) in
+        var parts: [PartName: UnsafeRawBufferPointer] = [:]
+        for part in layout.parts {
+          let range = part.readRange(rows: piece)
+          if let bytes = whole[part.name] {
+            parts[part.name] = UnsafeRawBufferPointer(bytes)
+          } else if part.name == .qdata {
+            let codes = UnsafeMutableRawBufferPointer(rebasing: output[(output.count - range.count)...])
+            try self.read(part.name, of: weight, bytes: range, into: codes, scratch: &scratch)
+            parts[part.name] = UnsafeRawBufferPointer(codes)
+          } else {
+            let bytes = scratch.take(range.count)
+            try self.read(part.name, of: weight, bytes: range, into: bytes, scratch: &scratch)
+            parts[part.name] = UnsafeRawBufferPointer(bytes)
+          }
         }
-      }
-      do {
-        try weight.weight.scheme.dequantize(rows: piece, shape: weight.weight.shape, parts: parts, into: output)
-      } catch {
-        throw SafeTensorsError(.io, "cannot dequantize: \(error)", file: file.path, tensor: weight.name)
+        do {
+          try weight.weight.scheme.dequantize(rows: piece, shape: weight.weight.shape, parts: parts, into: output)
+        } catch {
+          throw SafeTensorsError(.io, "cannot dequantize: \(error)", file: file.path, tensor: weight.name)
+        }
       }
       if !inside {
         let copied = max(bytes.lowerBound, offset)..<min(bytes.upperBound, end)
@@ -196,10 +223,11 @@ private final class TorchAOSource: TensorByteSource {
 
   /// Reads the bytes `bytes` of the weight's part `name` into `buffer`.
   private func read(
-    _ name: PartName, of weight: DequantizedWeight, bytes: Range<Int>, into buffer: UnsafeMutableRawBufferPointer
+    _ name: PartName, of weight: DequantizedWeight, bytes: Range<Int>, into buffer: UnsafeMutableRawBufferPointer,
+    scratch: inout ReadScratch
   ) throws(SafeTensorsError) {
     let part = weight.weight.parts[name]!
-    try part.file.read(part.tensor, at: bytes.lowerBound, into: buffer)
+    try part.file.read(part.tensor, at: bytes.lowerBound, into: buffer, scratch: &scratch)
   }
 
   func readingNote(of name: String) -> String? {

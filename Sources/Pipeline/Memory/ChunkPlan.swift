@@ -1,4 +1,5 @@
 import Quantization
+import SafeTensors
 
 /// How a quantized tensor is cut into row chunks, and what one chunk job reserves: the one
 /// place both the memory share (``MemoryShare/init(plan:)``) and the job that runs the
@@ -13,14 +14,21 @@ struct ChunkPlan {
   /// has none): the merged one lives while the tensor is quantized, and each chunk of the
   /// statistic pass gathers into a copy of its own.
   let statisticBytes: Int
+  /// The footprint of the scratch a chunk's read works in beside its input buffer (0 unless the
+  /// input is presented: dequantized, or gathered from a pickle's view).
+  let readScratchBytes: Int
 
-  init(layout: QuantizedLayout, format: FloatFormat, chunkBytes: Int, statisticBytes: Int) {
+  /// The chunks of `entry` of at most `chunkBytes` input bytes, read from `files`.
+  init(
+    entry: ConversionPlan.Entry, layout: QuantizedLayout, format: FloatFormat, chunkBytes: Int, files: [SafeTensorsFile]
+  ) {
     self.layout = layout
-    self.statisticBytes = statisticBytes
+    statisticBytes = MemoryShare.statisticBytes(entry)
     rowBytes = layout.rowLength * format.byteWidth
     let alignment = max(layout.rowAlignment, 1)
     let rows = max(alignment, (chunkBytes / max(rowBytes, 1)) / alignment * alignment)
     rowsPerChunk = min(rows, max(layout.rowCount, 1))
+    readScratchBytes = MemoryShare.readScratchBytes(entry, count: rowsPerChunk * rowBytes, files: files)
   }
 
   /// The chunks, front to back.
@@ -49,16 +57,17 @@ struct ChunkPlan {
     }
   }
 
-  /// What the chunk of `rows` reserves: the footprint of its input buffer and of each of its
-  /// row and tile pieces.
+  /// What the chunk of `rows` reserves: the footprint of its input buffer, its read's scratch
+  /// and each of its row and tile pieces.
   func chunkBytes(_ rows: Range<Int>) -> Int {
-    PieceBuffer.footprint(rows.count * rowBytes)
+    PieceBuffer.footprint(rows.count * rowBytes) + readScratchBytes
       + rowParts.reduce(0) { $0 + PieceBuffer.footprint($1.byteRange(rows: rows).count) }
   }
 
-  /// What a chunk of the statistic pass reserves: its input buffer and its copy of the statistic.
+  /// What a chunk of the statistic pass reserves: its input buffer, its read's scratch and its
+  /// copy of the statistic.
   func statisticChunkBytes(_ rows: Range<Int>) -> Int {
-    PieceBuffer.footprint(rows.count * rowBytes) + statisticBytes
+    PieceBuffer.footprint(rows.count * rowBytes) + readScratchBytes + statisticBytes
   }
 
   /// The most one job of this tensor holds at once: a full chunk, the whole-tensor parts and the

@@ -1,4 +1,5 @@
 import Quantization
+import SafeTensors
 
 /// How the memory budget is divided, derived from the plan and the options.
 ///
@@ -46,12 +47,15 @@ public struct MemoryShare: Sendable, Equatable {
     self.writeBlockSize = writeBlockSize
   }
 
-  /// The division of `plan`'s budget, or a `budget` error when one job cannot fit.
-  public init(plan: ConversionPlan) throws(PipelineError) {
+  /// The division of `plan`'s budget for reading the checkpoint `files`, or a `budget` error
+  /// when one job cannot fit.
+  public init(plan: ConversionPlan, files: [SafeTensorsFile]) throws(PipelineError) {
     let options = plan.options
     let chunkBytes = max(4096, options.memory / (4 * (options.jobs + 1)))
     var largest = 0
-    for entry in plan.entries { largest = max(largest, Self.jobBytes(entry, chunkBytes: chunkBytes)) }
+    for entry in plan.entries {
+      largest = max(largest, Self.jobBytes(entry, chunkBytes: chunkBytes, files: files))
+    }
     self.init(
       chunkBytes: chunkBytes, largestJob: largest, workers: 1, stagingLimit: 0,
       writeBlockSize: WriteBlocks.size(memory: options.memory))
@@ -75,14 +79,30 @@ public struct MemoryShare: Sendable, Equatable {
     return (try? config.scheme(source: format).makeStatistic(shape: entry.source.shape))??.byteCount ?? 0
   }
 
-  /// The bytes one chunk job of `entry` reserves: its input rows, its output pieces, and the
-  /// parts that live for the whole tensor; for a copy, one chunk of its bytes.
-  static func jobBytes(_ entry: ConversionPlan.Entry, chunkBytes: Int) -> Int {
+  /// The bytes one chunk job of `entry` reserves: its input rows, its read's scratch, its output
+  /// pieces, and the parts that live for the whole tensor; for a copy, one chunk of its bytes and
+  /// its read's scratch.
+  static func jobBytes(_ entry: ConversionPlan.Entry, chunkBytes: Int, files: [SafeTensorsFile]) -> Int {
     guard let layout = entry.layout, let format = entry.format else {
-      return PieceBuffer.footprint(min(chunkBytes, max(entry.source.byteCount, 1)))
+      let count = copyChunkBytes(entry, chunkBytes: chunkBytes)
+      return PieceBuffer.footprint(count) + readScratchBytes(entry, count: count, files: files)
     }
-    return ChunkPlan(
-      layout: layout, format: format, chunkBytes: chunkBytes, statisticBytes: statisticBytes(entry)
-    ).largestJob
+    return ChunkPlan(entry: entry, layout: layout, format: format, chunkBytes: chunkBytes, files: files).largestJob
+  }
+
+  /// The bytes of each chunk (the last may be less) a copied `entry` is read in: whole elements.
+  static func copyChunkBytes(_ entry: ConversionPlan.Entry, chunkBytes: Int) -> Int {
+    let width = max(1, entry.source.dtype.bitSize / 8)
+    return min(max(width, chunkBytes / width * width), max(entry.source.byteCount, 1))
+  }
+
+  /// The footprint of the scratch a read of at most `count` bytes of `entry` works in (its
+  /// inputs are read one after another, each from the start of the scratch): 0 unless an input
+  /// file is presented (``SafeTensorsFile/scratchBytes(_:count:)``).
+  static func readScratchBytes(_ entry: ConversionPlan.Entry, count: Int, files: [SafeTensorsFile]) -> Int {
+    let bytes = entry.inputs.reduce(0) {
+      max($0, files[$1.file].scratchBytes($1.tensor, count: min(count, $1.tensor.byteCount)))
+    }
+    return bytes == 0 ? 0 : PieceBuffer.footprint(bytes)
   }
 }

@@ -60,7 +60,7 @@ public struct Converter: Sendable {
   ///
   /// - Throws: ``PipelineError``; `cancelled` when the task was cancelled (a signal).
   public func run() async throws(PipelineError) -> Report {
-    let share = try MemoryShare(plan: plan)
+    let share = try MemoryShare(plan: plan, files: checkpoint.files)
     let budget = MemoryBudget(capacity: plan.options.memory)
     let staging = StagingAccount(limit: share.stagingLimit)
     // The writer side's memory, reserved before any piece moves and held to the end (the share

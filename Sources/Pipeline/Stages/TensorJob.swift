@@ -27,8 +27,7 @@ struct TensorJob: Sendable {
     do {
       if let config = entry.config, let format = entry.format, let layout = entry.layout {
         let chunking = ChunkPlan(
-          layout: layout, format: format, chunkBytes: share.chunkBytes,
-          statisticBytes: MemoryShare.statisticBytes(entry))
+          entry: entry, layout: layout, format: format, chunkBytes: share.chunkBytes, files: files)
         try await quantize(config.scheme(source: format), chunking: chunking)
       } else {
         try await copy()
@@ -48,14 +47,15 @@ struct TensorJob: Sendable {
     let format = FloatFormat(rawValue: entry.source.dtype.rawValue)
     let nonFinite = Locked(0)
     let width = max(1, entry.source.dtype.bitSize / 8)
-    let chunk = max(width, share.chunkBytes / width * width)
+    let chunk = MemoryShare.copyChunkBytes(entry, chunkBytes: share.chunkBytes)
+    let scratchBytes = MemoryShare.readScratchBytes(entry, count: chunk, files: files)
     let ranges = stride(from: 0, to: entry.source.byteCount, by: chunk).map {
       $0..<min($0 + chunk, entry.source.byteCount)
     }
     try await forEachConcurrently(ranges) { range in
-      let buffer = PieceBuffer(
-        count: range.count, reservation: try await budget.reserve(PieceBuffer.footprint(range.count)))
-      try await read(at: range.lowerBound, into: buffer)
+      var reservation = try await budget.reserve(PieceBuffer.footprint(range.count) + scratchBytes)
+      let buffer = PieceBuffer(count: range.count, reservation: reservation.split(PieceBuffer.footprint(range.count)))
+      try await read(at: range.lowerBound, into: buffer, scratch: reservation)
       if let format {
         let count = ScaleFindings.nonFiniteCount(UnsafeRawBufferPointer(buffer.bytes), format)
         nonFinite.withLock { $0 += count }
@@ -89,7 +89,8 @@ struct TensorJob: Sendable {
         // The input buffer, and the copy of the statistic the chunk gathers into.
         var reservation = try await budget.reserve(chunking.statisticChunkBytes(rows))
         let input = PieceBuffer(count: inputBytes, reservation: reservation.split(PieceBuffer.footprint(inputBytes)))
-        try await read(at: rows.lowerBound * rowBytes, into: input)
+        try await read(
+          at: rows.lowerBound * rowBytes, into: input, scratch: reservation.split(chunking.readScratchBytes))
         var partial = empty
         try partial.accumulate(UnsafeRawBufferPointer(input.bytes), firstRow: rows.lowerBound)
         try total.withLock { try $0.merge(partial) }
@@ -123,7 +124,8 @@ struct TensorJob: Sendable {
         // The input is freed, and its bytes returned, at the end of this block: before the
         // pieces wait for the channel.
         let input = PieceBuffer(count: inputBytes, reservation: reservation.split(PieceBuffer.footprint(inputBytes)))
-        try await read(at: rows.lowerBound * rowBytes, into: input)
+        try await read(
+          at: rows.lowerBound * rowBytes, into: input, scratch: reservation.split(chunking.readScratchBytes))
         var outputs: [PartName: UnsafeMutableRawBufferPointer] = [:]
         for part in rowParts {
           let count = part.byteRange(rows: rows).count
@@ -196,10 +198,16 @@ struct TensorJob: Sendable {
   }
 
   /// Reads the entry's bytes from `offset` into `buffer`, from the input tensors that hold them
-  /// (several, for fused experts), on a thread of ``BlockingIOExecutor/shared``.
-  private func read(at offset: Int, into buffer: PieceBuffer) async throws(PipelineError) {
+  /// (several, for fused experts), on a thread of ``BlockingIOExecutor/shared``; a presented
+  /// input works in a buffer of the reserved `scratch` (``ChunkPlan/readScratchBytes``), freed
+  /// when the read is done.
+  private func read(
+    at offset: Int, into buffer: PieceBuffer, scratch: consuming MemoryReservation
+  ) async throws(PipelineError) {
     let (files, inputs) = (files, entry.inputs)
+    let scratch = scratch.bytes == 0 ? nil : PieceBuffer(count: scratch.bytes, reservation: scratch)
     try await BlockingIOExecutor.shared.execute { () throws(PipelineError) in
+      var region = ReadScratch(scratch?.bytes ?? UnsafeMutableRawBufferPointer(start: nil, count: 0))
       var start = 0
       for input in inputs {
         let range = start..<start + input.tensor.byteCount
@@ -211,7 +219,8 @@ struct TensorJob: Sendable {
           try file.read(
             input.tensor, at: wanted.lowerBound - range.lowerBound,
             into: UnsafeMutableRawBufferPointer(
-              rebasing: buffer.bytes[wanted.lowerBound - offset..<wanted.upperBound - offset]))
+              rebasing: buffer.bytes[wanted.lowerBound - offset..<wanted.upperBound - offset]),
+            scratch: &region)
         } catch {
           throw PipelineError(.io, "\(error)", path: file.path, tensor: input.tensor.name, cause: error)
         }

@@ -97,13 +97,37 @@ public final class SafeTensorsFile: Sendable {
     return source.readingNote(of: name)
   }
 
-  /// Reads `buffer.count` bytes of `tensor`'s data, starting `offset` bytes into it.
+  /// The scratch a read of at most `count` bytes of `tensor` needs beside its buffer
+  /// (``TensorByteSource/scratchBytes(_:count:)``): 0 but for a presented file.
+  public func scratchBytes(_ tensor: TensorInfo, count: Int) -> Int {
+    guard case .presented(let source) = storage else { return 0 }
+    return source.scratchBytes(tensor, count: count)
+  }
+
+  /// Reads `buffer.count` bytes of `tensor`'s data, starting `offset` bytes into it; a presented
+  /// file's source works in scratch of its own, allocated for the call.
   ///
   /// - Throws: `invalidArgument` when the range is outside the tensor, `io` when the read
   ///   fails or the file has shrunk. Wraps `pread(2)`.
   public func read(_ tensor: TensorInfo, at offset: Int = 0, into buffer: UnsafeMutableRawBufferPointer)
     throws(SafeTensorsError)
   {
+    let count = scratchBytes(tensor, count: buffer.count)
+    let region = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: ReadScratch.alignment)
+    defer { region.deallocate() }
+    var scratch = ReadScratch(region)
+    try read(tensor, at: offset, into: buffer, scratch: &scratch)
+  }
+
+  /// Reads `buffer.count` bytes of `tensor`'s data, starting `offset` bytes into it; a presented
+  /// file's source works in `scratch`, which must hold ``scratchBytes(_:count:)`` bytes.
+  ///
+  /// - Throws: `invalidArgument` when the range is outside the tensor, `io` when the read
+  ///   fails or the file has shrunk. Wraps `pread(2)`.
+  public func read(
+    _ tensor: TensorInfo, at offset: Int = 0, into buffer: UnsafeMutableRawBufferPointer,
+    scratch: inout ReadScratch
+  ) throws(SafeTensorsError) {
     guard offset >= 0, offset <= tensor.byteCount, buffer.count <= tensor.byteCount - offset else {
       throw SafeTensorsError(
         .invalidArgument, "bytes \(offset)..<\(offset + buffer.count) are outside the tensor's \(tensor.byteCount)",
@@ -113,7 +137,9 @@ public final class SafeTensorsFile: Sendable {
     case .descriptor(let descriptor):
       try Self.readExactly(descriptor, into: buffer, at: dataStart + tensor.dataOffsets.lowerBound + offset, path: path)
     case .presented(let source):
-      try source.read(tensor, at: offset, into: buffer)
+      try scratch.scoped { (scratch) throws(SafeTensorsError) in
+        try source.read(tensor, at: offset, into: buffer, scratch: &scratch)
+      }
     }
   }
 
@@ -187,12 +213,18 @@ public final class SafeTensorsFile: Sendable {
 /// What reads the tensors of a file presented as safetensors
 /// (``SafeTensorsFile/init(presenting:header:source:)``).
 public protocol TensorByteSource: Sendable {
+  /// The most scratch a read of at most `count` bytes of `tensor`, from any offset, takes
+  /// (``ReadScratch/bytes(_:)`` of what it takes at once).
+  func scratchBytes(_ tensor: TensorInfo, count: Int) -> Int
+
   /// Reads `buffer.count` bytes of `tensor`'s data as safetensors stores it (C order,
-  /// little-endian), starting `offset` bytes into it; the caller has checked that the range is
-  /// inside the tensor.
+  /// little-endian), starting `offset` bytes into it, working in `scratch` beside it (at least
+  /// ``scratchBytes(_:count:)``); the caller has checked that the range is inside the tensor.
   ///
   /// - Throws: ``SafeTensorsError`` naming the file and tensor when the bytes cannot be read.
-  func read(_ tensor: TensorInfo, at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(SafeTensorsError)
+  func read(
+    _ tensor: TensorInfo, at offset: Int, into buffer: UnsafeMutableRawBufferPointer, scratch: inout ReadScratch
+  ) throws(SafeTensorsError)
 
   /// How the tensor named `name` is read, when that is more than a copy of its bytes (e.g.
   /// "dequantized from …"), for `plan` and `inspect` to show.
