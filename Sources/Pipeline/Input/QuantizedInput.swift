@@ -368,6 +368,9 @@ private final class DequantizingSource: TensorByteSource {
   let items: [ExactName: Item]
   /// The float8 bytes read (and dequantized) at a time: what a read holds beyond its buffer.
   static let pieceElements = 1 << 20
+  /// The elements of a piece of a range that starts or ends inside an element, which goes
+  /// through scratch of its own.
+  static let unalignedPieceElements = 1 << 12
 
   init(file: SafeTensorsFile, items: [ExactName: Item]) {
     self.file = file
@@ -376,24 +379,26 @@ private final class DequantizingSource: TensorByteSource {
 
   func scratchBytes(_ tensor: TensorInfo, count: Int) -> Int {
     let elements = min(Self.pieceElements, count / 2 + 1)
+    // The piece of a range that starts or ends inside an element.
+    let unaligned = 2 * min(Self.unalignedPieceElements, count / 2 + 1)
     switch items[ExactName(tensor.name)]! {
     case .copied(let stored): return file.scratchBytes(stored, count: count)
     case .fp8(let weight):
-      // The piece of a range that starts or ends inside an element; the scale rows a piece
-      // spans and the table of their results; and what reading the codes or the scales takes.
+      // That piece; the scale rows a piece spans and the table of their results; and what
+      // reading the codes or the scales takes.
       let scaleBytes =
         ((elements / weight.columns + 1) / weight.block.rows + 2) * weight.gridColumns
         * weight.scaleFormat.byteWidth
-      return ReadScratch.bytes(2 * elements, scaleBytes, 2 * 256 * weight.gridColumns)
+      return ReadScratch.bytes(unaligned, scaleBytes, 2 * 256 * weight.gridColumns)
         + max(
           weight.weightFile.scratchBytes(weight.weight, count: elements),
           weight.scaleFile.scratchBytes(weight.scale, count: scaleBytes))
     case .mxfp4(let experts):
-      // The piece, and of one expert the scales and the packed groups of every output row that
-      // the piece's input features fall in; and what reading them takes.
+      // That piece, and of one expert the scales and the packed groups of every output row that
+      // a piece's input features fall in; and what reading them takes.
       let groups = min(experts.groups, (elements / experts.outputs + 2) / 32 + 2)
       let (scales, blocks) = (experts.outputs * experts.groups, experts.outputs * groups * 16)
-      return ReadScratch.bytes(2 * elements, scales, blocks)
+      return ReadScratch.bytes(unaligned, scales, blocks)
         + max(
           experts.scalesFile.scratchBytes(experts.scales, count: scales),
           experts.blocksFile.scratchBytes(experts.blocks, count: blocks))
@@ -410,12 +415,14 @@ private final class DequantizingSource: TensorByteSource {
     case .fp8, .mxfp4:
       let item = items[ExactName(tensor.name)]!
       // The bfloat16 elements that cover the range, a piece at a time; a range that starts or
-      // ends inside an element goes through a buffer of the piece.
+      // ends inside an element (never a conversion's) goes through a buffer of a smaller piece.
+      let aligned = offset % 2 == 0 && buffer.count % 2 == 0
       let elements = offset / 2..<(offset + buffer.count + 1) / 2
-      let pieces = stride(from: elements.lowerBound, to: elements.upperBound, by: Self.pieceElements).map {
-        $0..<min($0 + Self.pieceElements, elements.upperBound)
+      let step = aligned ? Self.pieceElements : Self.unalignedPieceElements
+      let pieces = stride(from: elements.lowerBound, to: elements.upperBound, by: step).map {
+        $0..<min($0 + step, elements.upperBound)
       }
-      guard offset % 2 == 0 && buffer.count % 2 == 0 else {
+      guard aligned else {
         let whole = scratch.take(2 * pieces[0].count)
         for piece in pieces {
           try dequantize(
