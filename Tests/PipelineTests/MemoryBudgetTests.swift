@@ -161,6 +161,84 @@ struct MemoryBudgetTests {
     _ = buffer
   }
 
+  /// Maps buffers of `mebibytes` and frees them, so that the budget pools their mappings (oldest first).
+  static func pool(_ budget: MemoryBudget, _ mebibytes: [Int]) async throws {
+    var buffers: [PieceBuffer] = []
+    for size in mebibytes {
+      buffers.append(PieceBuffer(count: size << 20, reservation: try await budget.reserve(buffers: size << 20)))
+    }
+    buffers.removeAll()
+    #expect(budget.pooled == mebibytes.reduce(0, +) << 20)
+  }
+
+  @Test func aMappingFreedWhileSomeoneWaitsIsReusedByTheWaiterItLetsIn() async throws {
+    let budget = MemoryBudget(capacity: 4 << 20)
+    var freed: PieceBuffer? = PieceBuffer(count: 2 << 20, reservation: try await budget.reserve(buffers: 2 << 20))
+    freed?.bytes.initializeMemory(as: UInt8.self, repeating: 0x5A)
+    let hold = budget.tryReserve(2 << 20)
+    let waiter = Task {
+      let buffer = PieceBuffer(count: 2 << 20, reservation: try await budget.reserve(buffers: 2 << 20))
+      // Fresh pages would read as zeros: these are the freed buffer's.
+      return buffer.bytes.allSatisfy { $0 == 0x5A }
+    }
+    try await Self.eventually { budget.waiting == 1 }
+    freed = nil
+    #expect(try await waiter.value)
+    #expect(budget.gauge.peak <= 4 << 20)
+    _ = consume hold
+    _ = freed
+  }
+
+  @Test func aGrantKeepsTheMappingsEvictedForItAsSparesUpToItsBytes() async throws {
+    let budget = MemoryBudget(capacity: 8 << 20)
+    try await Self.pool(budget, [2, 3, 3])
+    // 5 MiB fit once 2 and 3 MiB of the pool are gone: both stay mapped, as the grant's spares.
+    let reservation = try await budget.reserve(buffers: 5 << 20)
+    #expect(reservation.spares.map(\.count) == [2 << 20, 3 << 20])
+    #expect(budget.pooled == 3 << 20)
+    #expect(budget.gauge.live == 8 << 20)
+    _ = consume reservation
+    // Given back with the reservation: pooled again.
+    #expect(budget.pooled == 8 << 20)
+    #expect(budget.reserved == 0)
+    // A request that needs no room evicts nothing; one of plain bytes unmaps what it evicts.
+    let small = try await budget.reserve(buffers: 0)
+    #expect(small.spares.isEmpty)
+    let plain = try await budget.reserve(4 << 20)
+    #expect(plain.spares.isEmpty)
+    #expect(budget.gauge.live == 3 << 20)  // 2 and 3 MiB evicted and unmapped
+  }
+
+  @Test func aSplitTakesTheSpareOfItsSizeAndTheRestUnmapsSparesThatNoLongerFit() async throws {
+    let budget = MemoryBudget(capacity: 8 << 20)
+    try await Self.pool(budget, [2, 3, 3])
+    var whole = try await budget.reserve(buffers: 5 << 20)
+    let three = whole.split(3 << 20)
+    #expect(three.spares.map(\.count) == [3 << 20])
+    #expect(whole.spares.map(\.count) == [2 << 20])
+    // 1 MiB has no spare of its size, and the 2 MiB spare does not fit in the 1 MiB left.
+    let one = whole.split(1 << 20)
+    #expect(one.spares.isEmpty)
+    #expect(whole.spares.isEmpty)
+    #expect(budget.gauge.live == 6 << 20)
+    let buffer = PieceBuffer(count: 3 << 20, reservation: three)
+    #expect(budget.gauge.live == 6 << 20)  // the spare, not fresh pages
+    #expect(budget.reserved == 5 << 20)
+    _ = buffer
+    _ = consume whole
+  }
+
+  @Test func aBufferThatCannotUseItsSparesUnmapsThemBeforeItMapsFreshPages() async throws {
+    let budget = MemoryBudget(capacity: 8 << 20)
+    try await Self.pool(budget, [2, 3, 3])
+    let reservation = try await budget.reserve(buffers: 5 << 20)
+    #expect(reservation.spares.count == 2)
+    let buffer = PieceBuffer(count: 5 << 20, reservation: reservation)
+    #expect(buffer.bytes.count == 5 << 20)
+    #expect(budget.gauge.live == 8 << 20)  // 5 MiB fresh, 3 pooled
+    #expect(budget.gauge.peak <= 8 << 20)
+  }
+
   @Test func aSmallBufferIsCountedByItsBytes() async throws {
     let budget = MemoryBudget(capacity: 1 << 20)
     do {

@@ -13,10 +13,15 @@ import Synchronization
 /// returns its bytes synchronously (from a `deinit`), and never suspends.
 ///
 /// Freed mappings of large buffers (see ``PieceBuffer``) are kept in a pool of at most
-/// ``poolLimit`` bytes for the next buffer of the same size, which spares the kernel zeroing
-/// fresh pages for every chunk. A pooled mapping stays counted against ``capacity`` until it is
-/// reused or unmapped, and the pool gives way (oldest first) whenever a reservation needs its
-/// bytes, so it never makes anyone wait.
+/// ``poolLimit`` bytes for the next buffer of the same size, which spares the kernel faulting in
+/// and zeroing fresh pages for every chunk. A pooled mapping stays counted against ``capacity``
+/// until it is reused or unmapped, and the pool gives way (oldest first) whenever a reservation
+/// needs its bytes, so it never makes anyone wait. A mapping freed while others wait is pooled
+/// too: the grant its bytes make possible evicts it, and the evicted mappings go to the granted
+/// reservation as its *spares* (up to its bytes, and counted in them) instead of being unmapped,
+/// so that its buffers, usually of the very sizes just freed, reuse them (see
+/// ``MemoryReservation``). Only reservations made with ``reserve(buffers:)``, whose bytes hold
+/// nothing but buffers, keep spares; the others unmap them at once.
 ///
 /// No deadlock, as long as these hold (they do in ``Converter``):
 /// - whoever waits in ``reserve(_:)`` holds nothing that only the writer side can free: the
@@ -29,8 +34,11 @@ import Synchronization
 /// - a job that holds some bytes while it waits for more (a tensor's gathered parts, then its
 ///   chunks) is the only one that does: tensors run one after another. Running two tensors at
 ///   once would need their whole-tensor and chunk bytes in one request.
+///
+/// Spares change none of this: they are counted in their reservation's bytes, and a grant hands
+/// them over without waiting for anything.
 final class MemoryBudget: Sendable {
-  typealias Waiter = UnsafeContinuation<Void, any Error>
+  typealias Waiter = UnsafeContinuation<[MemoryMapping], any Error>
 
   /// The most bytes of freed mappings kept for reuse: enough for a few chunks at the largest
   /// budgets measured (a chunk and its pieces at `--memory 1GiB` are about 100 MiB, and the pool
@@ -68,18 +76,44 @@ final class MemoryBudget: Sendable {
   /// - Throws: ``PipelineError`` (`budget`) at once when `bytes` is more than the whole budget;
   ///   `CancellationError` when the task is cancelled while it waits (it then holds nothing).
   func reserve(_ bytes: Int) async throws -> MemoryReservation {
+    let spares = try await reserveMappings(bytes)
+    unmap(spares)
+    return MemoryReservation(bytes: bytes, budget: self)
+  }
+
+  /// Reserves `bytes` that only ``PieceBuffer``s will hold (the whole reservation, or parts split
+  /// off it): like ``reserve(_:)``, but the reservation keeps the pooled mappings evicted to make
+  /// room for it as its spares, for its buffers to reuse. A holder that allocates anything else
+  /// under it must call ``MemoryReservation/unmapSpares()`` first.
+  ///
+  /// - Throws: as ``reserve(_:)``.
+  func reserve(buffers bytes: Int) async throws -> MemoryReservation {
+    MemoryReservation(bytes: bytes, spares: try await reserveMappings(bytes), budget: self)
+  }
+
+  /// Reserves `bytes` when they fit at once and nobody waits; never suspends.
+  ///
+  /// - Returns: the reservation, or `nil` when the bytes do not fit now.
+  func tryReserve(_ bytes: Int) -> MemoryReservation? {
+    guard case .granted(let spares, let evicted) = state.withLock({ $0.reserve(bytes) }) else { return nil }
+    unmap(evicted + spares)
+    return MemoryReservation(bytes: bytes, budget: self)
+  }
+
+  /// Reserves `bytes` as ``reserve(_:)`` describes, and returns the spares of the grant.
+  private func reserveMappings(_ bytes: Int) async throws -> [MemoryMapping] {
     let id: UInt64
     switch state.withLock({ $0.reserve(bytes) }) {
-    case .granted(let evicted):
+    case .granted(let spares, let evicted):
       unmap(evicted)
-      return MemoryReservation(bytes: bytes, budget: self)
+      return spares
     case .exceedsCapacity:
       throw PipelineError(
         .budget, "one step needs \(bytes) bytes, more than the whole memory budget of \(capacity); raise --memory")
     case .suspend(let waiterID):
       id = waiterID
     }
-    try await withTaskCancellationHandler {
+    return try await withTaskCancellationHandler {
       try await withUnsafeThrowingContinuation { (continuation: Waiter) in
         // `Task.isCancelled` is read under the lock: a cancellation handler that ran before this
         // found nothing to cancel, and its flag is seen here.
@@ -87,9 +121,9 @@ final class MemoryBudget: Sendable {
           $0.suspend(id: id, bytes: bytes, waiter: continuation, cancelled: Task.isCancelled)
         }
         switch action {
-        case .resume(let evicted):
+        case .resume(let spares, let evicted):
           unmap(evicted)
-          continuation.resume()
+          continuation.resume(returning: spares)
         case .cancelled:
           continuation.resume(throwing: CancellationError())
         case .wait:
@@ -101,16 +135,6 @@ final class MemoryBudget: Sendable {
       cancelled?.resume(throwing: CancellationError())
       perform(resumptions)
     }
-    return MemoryReservation(bytes: bytes, budget: self)
-  }
-
-  /// Reserves `bytes` when they fit at once and nobody waits; never suspends.
-  ///
-  /// - Returns: the reservation, or `nil` when the bytes do not fit now.
-  func tryReserve(_ bytes: Int) -> MemoryReservation? {
-    guard case .granted(let evicted) = state.withLock({ $0.reserve(bytes) }) else { return nil }
-    unmap(evicted)
-    return MemoryReservation(bytes: bytes, budget: self)
   }
 
   /// The bytes held by reservations now (pooled mappings not included).
@@ -122,9 +146,11 @@ final class MemoryBudget: Sendable {
   /// The bytes of freed mappings kept for reuse now.
   var pooled: Int { state.withLock { $0.pooledBytes } }
 
-  /// Returns `bytes`; resumes the waiters that now fit, in order. Called by ``MemoryReservation``.
-  func release(_ bytes: Int) {
-    perform(state.withLock { $0.release(bytes) })
+  /// Returns `bytes`, among them those of `mappings` (a freed buffer's mapping, or unused
+  /// spares), which are pooled, or unmapped when the pool is full; resumes the waiters that now
+  /// fit, in order. Called by ``MemoryReservation``.
+  func release(_ bytes: Int, returning mappings: [MemoryMapping] = []) {
+    perform(state.withLock { $0.release(bytes, returning: mappings) })
   }
 
   /// A mapping of `count` bytes for a buffer whose reservation covers them: a pooled one of that
@@ -140,20 +166,16 @@ final class MemoryBudget: Sendable {
     return MemoryMapping(address: UInt(bitPattern: address), count: count)
   }
 
-  /// Takes back a freed mapping with the reservation of its bytes: pooled, or unmapped when the
-  /// pool is full or someone waits. Called by ``MemoryReservation``.
-  func returnMapping(_ mapping: MemoryMapping) {
-    perform(state.withLock { $0.returnMapping(mapping) })
-  }
-
-  /// Unmaps evicted mappings, then resumes the granted waiters: outside the lock, and in that
-  /// order, so that the memory is gone before anyone allocates in its place.
+  /// Unmaps evicted mappings, then resumes the granted waiters with their spares: outside the
+  /// lock, and in that order, so that the memory is gone before anyone allocates in its place.
   private func perform(_ resumptions: MemoryBudgetStateMachine<Waiter>.Resumptions) {
     unmap(resumptions.unmap)
-    for waiter in resumptions.granted { waiter.resume() }
+    for grant in resumptions.granted { grant.waiter.resume(returning: grant.spares) }
   }
 
-  private func unmap(_ mappings: [MemoryMapping]) {
+  /// Unmaps mappings that nobody keeps (evicted beyond a grant's spares, or spares that a
+  /// reservation cannot use); the bytes they were counted in stay where they are.
+  func unmap(_ mappings: [MemoryMapping]) {
     for mapping in mappings {
       munmap(UnsafeMutableRawPointer(bitPattern: mapping.address), mapping.count)
       gauge.freed(mapping.count)

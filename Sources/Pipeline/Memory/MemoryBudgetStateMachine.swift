@@ -1,20 +1,23 @@
 /// The pure state of a ``MemoryBudget``: what is reserved, which freed mappings are pooled, and
 /// who waits. Every mutating method returns what the caller must do once it has left the lock
-/// (resume waiters, unmap mappings); nothing here blocks, suspends or touches memory.
+/// (resume waiters, hand over or unmap mappings); nothing here blocks, suspends or touches memory.
 ///
 /// Invariants, checked after every transition:
 /// - `reserved + pooledBytes <= capacity`: a pooled mapping stays counted until it is unmapped
-///   or reused, so the bytes the process holds never pass the capacity;
+///   or reused, and a mapping handed to a reservation as a spare is counted in its bytes, so the
+///   bytes the process holds never pass the capacity;
 /// - `pooledBytes <= poolLimit`;
 /// - waiters are granted first come, first served: a waiter is granted only when every waiter
 ///   before it has been, and a new request suspends while anyone waits;
 /// - pooled bytes never keep a waiter waiting: they are evicted (oldest first) as soon as the
-///   head waiter, or a new request, needs them.
+///   head waiter, or a new request, needs them, and what is evicted goes to that request as its
+///   spares, up to its bytes (unmapped beyond).
 struct MemoryBudgetStateMachine<Waiter: Sendable>: Sendable {
   /// What ``reserve(_:)`` tells the caller to do.
   enum ReserveAction: Equatable {
-    /// The bytes are reserved; unmap these pooled mappings first (they made room).
-    case granted(unmap: [MemoryMapping])
+    /// The bytes are reserved; `spares` are pooled mappings evicted to make room, now counted in
+    /// the reservation's bytes (at most those); unmap `unmap`, evicted beyond them.
+    case granted(spares: [MemoryMapping], unmap: [MemoryMapping])
     /// The bytes do not fit now, or others wait: suspend and call ``suspend(id:bytes:waiter:cancelled:)``.
     case suspend(id: UInt64)
     /// The request is larger than the whole capacity and can never be granted.
@@ -23,19 +26,27 @@ struct MemoryBudgetStateMachine<Waiter: Sendable>: Sendable {
 
   /// What ``suspend(id:bytes:waiter:cancelled:)`` tells the caller to do.
   enum SuspendAction {
-    /// The bytes fit after all (released while the caller was on its way): resume at once.
-    case resume(unmap: [MemoryMapping])
+    /// The bytes fit after all (released while the caller was on its way): resume at once, with
+    /// `spares` as in ``ReserveAction/granted(spares:unmap:)``, after unmapping `unmap`.
+    case resume(spares: [MemoryMapping], unmap: [MemoryMapping])
     /// The task was cancelled before it could wait: resume it with `CancellationError`.
     case cancelled
     /// The waiter is queued; a later release or cancellation resumes it.
     case wait
   }
 
+  /// A waiter whose bytes are now reserved, with the pooled mappings evicted to make room for
+  /// them (its spares, counted in its bytes).
+  struct Grant {
+    var waiter: Waiter
+    var spares: [MemoryMapping]
+  }
+
   /// Work to do outside the lock after a release, a cancellation or a pool change.
   struct Resumptions {
-    /// Waiters whose bytes are now reserved: resume them (normally).
-    var granted: [Waiter] = []
-    /// Pooled mappings evicted to make room: unmap them.
+    /// Waiters whose bytes are now reserved: resume them (normally), handing each its spares.
+    var granted: [Grant] = []
+    /// Mappings that nobody keeps: unmap them (before resuming anyone).
     var unmap: [MemoryMapping] = []
   }
 
@@ -43,7 +54,7 @@ struct MemoryBudgetStateMachine<Waiter: Sendable>: Sendable {
   let capacity: Int
   /// The most bytes of freed mappings kept for reuse.
   let poolLimit: Int
-  /// The bytes held by live reservations.
+  /// The bytes held by live reservations (spare mappings included).
   private(set) var reserved = 0
   /// The bytes of freed mappings kept for reuse (counted against ``capacity``).
   private(set) var pooledBytes = 0
@@ -67,7 +78,8 @@ struct MemoryBudgetStateMachine<Waiter: Sendable>: Sendable {
     precondition(bytes >= 0, "Invalid reservation: \(bytes) bytes.")
     guard bytes <= capacity else { return .exceedsCapacity }
     if waiters.isEmpty && reserved + bytes <= capacity {
-      return .granted(unmap: take(bytes))
+      let (spares, unmap) = take(bytes)
+      return .granted(spares: spares, unmap: unmap)
     }
     defer { nextID += 1 }
     return .suspend(id: nextID)
@@ -81,17 +93,32 @@ struct MemoryBudgetStateMachine<Waiter: Sendable>: Sendable {
   mutating func suspend(id: UInt64, bytes: Int, waiter: Waiter, cancelled: Bool) -> SuspendAction {
     if cancelled { return .cancelled }
     if waiters.isEmpty && reserved + bytes <= capacity {
-      return .resume(unmap: take(bytes))
+      let (spares, unmap) = take(bytes)
+      return .resume(spares: spares, unmap: unmap)
     }
     waiters.append((id, bytes, waiter))
     return .wait
   }
 
-  /// Returns `bytes` of a reservation; grants the waiters that now fit, in order.
-  mutating func release(_ bytes: Int) -> Resumptions {
-    precondition(bytes >= 0 && bytes <= reserved, "Invalid release: \(bytes) bytes, \(reserved) reserved.")
+  /// Returns `bytes` of a reservation, among them the bytes of `mappings` it held (a freed
+  /// buffer's mapping, or spares it did not use): each is pooled while the pool has room, and
+  /// unmapped otherwise. Then grants the waiters that now fit, in order, handing them the pooled
+  /// mappings their bytes need as spares.
+  mutating func release(_ bytes: Int, returning mappings: [MemoryMapping] = []) -> Resumptions {
+    let mapped = mappings.reduce(0) { $0 + $1.count }
+    precondition(
+      bytes >= 0 && bytes <= reserved && mapped <= bytes,
+      "Invalid release: \(bytes) bytes (\(mapped) of them mapped), \(reserved) reserved.")
     reserved -= bytes
     var resumptions = Resumptions()
+    for mapping in mappings {
+      if pooledBytes + mapping.count <= poolLimit {
+        pool.append(mapping)
+        pooledBytes += mapping.count
+      } else {
+        resumptions.unmap.append(mapping)
+      }
+    }
     grantWaiters(into: &resumptions)
     return resumptions
   }
@@ -117,23 +144,6 @@ struct MemoryBudgetStateMachine<Waiter: Sendable>: Sendable {
     return (mapping, resumptions)
   }
 
-  /// Takes back a freed mapping together with the reservation of its bytes: it is pooled when
-  /// the pool has room and nobody waits, and otherwise unmapped.
-  mutating func returnMapping(_ mapping: MemoryMapping) -> Resumptions {
-    precondition(
-      mapping.count <= reserved, "Invalid mapping return: \(mapping.count) bytes, \(reserved) reserved.")
-    reserved -= mapping.count
-    var resumptions = Resumptions()
-    if waiters.isEmpty && pooledBytes + mapping.count <= poolLimit {
-      pool.append(mapping)
-      pooledBytes += mapping.count
-    } else {
-      resumptions.unmap.append(mapping)
-    }
-    grantWaiters(into: &resumptions)
-    return resumptions
-  }
-
   /// Empties the pool (when the run ends).
   mutating func drainPool() -> [MemoryMapping] {
     defer {
@@ -143,25 +153,35 @@ struct MemoryBudgetStateMachine<Waiter: Sendable>: Sendable {
     return pool
   }
 
-  /// Reserves `bytes`, which fit once the pool is evicted far enough; returns the evicted mappings.
-  private mutating func take(_ bytes: Int) -> [MemoryMapping] {
-    var evicted: [MemoryMapping] = []
+  /// Reserves `bytes`, which fit once the pool is evicted far enough. The evicted mappings become
+  /// the new reservation's spares as long as their total stays within `bytes` (it will use them,
+  /// or give them back, in place of fresh ones); the rest are to be unmapped.
+  private mutating func take(_ bytes: Int) -> (spares: [MemoryMapping], unmap: [MemoryMapping]) {
+    var spares: [MemoryMapping] = []
+    var spareBytes = 0
+    var unmap: [MemoryMapping] = []
     while reserved + pooledBytes + bytes > capacity {
       guard !pool.isEmpty else { preconditionFailure("Invalid state: \(bytes) bytes do not fit although checked.") }
       let mapping = pool.removeFirst()
       pooledBytes -= mapping.count
-      evicted.append(mapping)
+      if spareBytes + mapping.count <= bytes {
+        spares.append(mapping)
+        spareBytes += mapping.count
+      } else {
+        unmap.append(mapping)
+      }
     }
     reserved += bytes
     checkInvariants()
-    return evicted
+    return (spares, unmap)
   }
 
   private mutating func grantWaiters(into resumptions: inout Resumptions) {
     while let first = waiters.first, reserved + first.bytes <= capacity {
       waiters.removeFirst()
-      resumptions.unmap += take(first.bytes)
-      resumptions.granted.append(first.waiter)
+      let (spares, unmap) = take(first.bytes)
+      resumptions.unmap += unmap
+      resumptions.granted.append(Grant(waiter: first.waiter, spares: spares))
     }
     checkInvariants()
   }

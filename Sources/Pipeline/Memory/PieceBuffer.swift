@@ -13,7 +13,11 @@ import Foundation
 /// Buffers of ``mappingThreshold`` or more are mapped straight from the kernel (`mmap`), in
 /// whole MiB, through the budget (which keeps a few freed mappings for reuse, counted): glibc's
 /// allocator would keep freed pieces in per-thread arenas, and the process would hold far more
-/// than the memory budget says is in use.
+/// than the memory budget says is in use. A buffer takes its reservation's spare of its size
+/// when it has one, then a pooled mapping of its size, and maps fresh pages only when neither
+/// exists; a reused mapping still holds another buffer's bytes, so whoever fills a buffer writes
+/// every byte of it (a read fills it, a kernel writes each of its pieces' elements, gathered
+/// parts are zeroed first).
 final class PieceBuffer: @unchecked Sendable {
   /// The buffer's bytes.
   let bytes: UnsafeMutableRawBufferPointer
@@ -35,14 +39,14 @@ final class PieceBuffer: @unchecked Sendable {
     precondition(
       reservation.bytes == Self.footprint(count),
       "Invalid buffer: \(count) bytes need a reservation of \(Self.footprint(count)), not \(reservation.bytes).")
-    let budget = reservation.budget
-    let mapping = count >= Self.mappingThreshold ? budget.map(count: Self.footprint(count)) : nil
+    let mapping = count >= Self.mappingThreshold ? reservation.map(count: Self.footprint(count)) : nil
     if let mapping {
       allocation = UnsafeMutableRawBufferPointer(
         start: UnsafeMutableRawPointer(bitPattern: mapping.address), count: mapping.count)
     } else {
+      reservation.unmapSpares()
       allocation = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
-      budget.gauge.allocated(count)
+      reservation.budget.gauge.allocated(count)
     }
     self.mapping = mapping
     self.reservation = reservation

@@ -53,7 +53,7 @@ struct TensorJob: Sendable {
       $0..<min($0 + chunk, entry.source.byteCount)
     }
     try await forEachConcurrently(ranges) { range in
-      var reservation = try await budget.reserve(PieceBuffer.footprint(range.count) + scratchBytes)
+      var reservation = try await budget.reserve(buffers: PieceBuffer.footprint(range.count) + scratchBytes)
       let buffer = PieceBuffer(count: range.count, reservation: reservation.split(PieceBuffer.footprint(range.count)))
       try await read(at: range.lowerBound, into: buffer, scratch: reservation)
       if let format {
@@ -86,11 +86,13 @@ struct TensorJob: Sendable {
       let total = Locked(empty)
       try await forEachConcurrently(chunks) { rows in
         let inputBytes = rows.count * rowBytes
-        // The input buffer, and the copy of the statistic the chunk gathers into.
-        var reservation = try await budget.reserve(chunking.statisticChunkBytes(rows))
+        // The input buffer, its read's scratch, and the copy of the statistic the chunk gathers into.
+        var reservation = try await budget.reserve(buffers: chunking.statisticChunkBytes(rows))
         let input = PieceBuffer(count: inputBytes, reservation: reservation.split(PieceBuffer.footprint(inputBytes)))
-        try await read(
-          at: rows.lowerBound * rowBytes, into: input, scratch: reservation.split(chunking.readScratchBytes))
+        let scratch = reservation.split(chunking.readScratchBytes)
+        // The rest holds the statistic's copy, not a buffer.
+        reservation.unmapSpares()
+        try await read(at: rows.lowerBound * rowBytes, into: input, scratch: scratch)
         var partial = empty
         try partial.accumulate(UnsafeRawBufferPointer(input.bytes), firstRow: rows.lowerBound)
         try total.withLock { try $0.merge(partial) }
@@ -102,7 +104,7 @@ struct TensorJob: Sendable {
     let gatheredParts = layout.parts.filter { $0.placement == .gathered }
     var gathered: [PartName: PieceBuffer] = [:]
     var gatheredReservation = try await budget.reserve(
-      gatheredParts.reduce(0) { $0 + PieceBuffer.footprint($1.byteCount) })
+      buffers: gatheredParts.reduce(0) { $0 + PieceBuffer.footprint($1.byteCount) })
     for part in gatheredParts {
       let buffer = PieceBuffer(
         count: part.byteCount, reservation: gatheredReservation.split(PieceBuffer.footprint(part.byteCount)))
@@ -118,7 +120,7 @@ struct TensorJob: Sendable {
       let inputBytes = rows.count * rowBytes
       // One request for the whole chunk (input and pieces), so that a job never holds part of
       // its bytes while it waits for the rest.
-      var reservation = try await budget.reserve(chunking.chunkBytes(rows))
+      var reservation = try await budget.reserve(buffers: chunking.chunkBytes(rows))
       var pieces: [(PartLayout, PieceBuffer)] = []
       do {
         // The input is freed, and its bytes returned, at the end of this block: before the
@@ -159,7 +161,7 @@ struct TensorJob: Sendable {
         bytes.withUnsafeBytes { raw in findings.withLock { $0.scan(part: part, bytes: raw) } }
       }
       let buffer = PieceBuffer(
-        count: bytes.count, reservation: try await budget.reserve(PieceBuffer.footprint(bytes.count)))
+        count: bytes.count, reservation: try await budget.reserve(buffers: PieceBuffer.footprint(bytes.count)))
       bytes.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
       let placement = placements[name]!
       let width = layout.part(name)?.elementType.byteWidth ?? 1
@@ -209,11 +211,13 @@ struct TensorJob: Sendable {
     try await BlockingIOExecutor.shared.execute { () throws(PipelineError) in
       var region = ReadScratch(scratch?.bytes ?? UnsafeMutableRawBufferPointer(start: nil, count: 0))
       var start = 0
+      var filled = 0
       for input in inputs {
         let range = start..<start + input.tensor.byteCount
         start = range.upperBound
         let wanted = range.clamped(to: offset..<offset + buffer.bytes.count)
         guard !wanted.isEmpty else { continue }
+        filled += wanted.count
         let file = files[input.file]
         do {
           try file.read(
@@ -225,6 +229,8 @@ struct TensorJob: Sendable {
           throw PipelineError(.io, "\(error)", path: file.path, tensor: input.tensor.name, cause: error)
         }
       }
+      // The buffer may be a reused mapping that still holds another chunk's bytes.
+      assert(filled == buffer.bytes.count, "read \(filled) of a buffer's \(buffer.bytes.count) bytes")
     }
   }
 
