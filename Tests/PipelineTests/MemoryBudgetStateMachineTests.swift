@@ -135,17 +135,22 @@ struct MemoryBudgetStateMachineTests {
     #expect(machine.reserved == 60)
   }
 
-  @Test func aFreedMappingIsPooledWhileThePoolHasRoomAndStaysCounted() {
+  @Test func aFreedMappingIsPooledAndStaysCountedAndThePoolKeepsTheMostRecentOnes() {
     var machine = Machine(capacity: 10 << 20, poolLimit: 3 << 20)
     Self.grant(&machine, 4 << 20)
     #expect(machine.release(2 << 20, returning: [Self.mapping(0x1000, 2)]).unmap.isEmpty)
     #expect(machine.pool == [Self.mapping(0x1000, 2)])
     #expect(machine.reserved == 2 << 20)
     #expect(machine.pooledBytes == 2 << 20)
-    // A second one passes the pool limit: unmapped at once.
-    #expect(machine.release(2 << 20, returning: [Self.mapping(0x2000, 2)]).unmap == [Self.mapping(0x2000, 2)])
+    // A second one passes the pool limit: the older one makes room.
+    #expect(machine.release(2 << 20, returning: [Self.mapping(0x2000, 2)]).unmap == [Self.mapping(0x1000, 2)])
+    #expect(machine.pool == [Self.mapping(0x2000, 2)])
     #expect(machine.pooledBytes == 2 << 20)
     #expect(machine.reserved == 0)
+    // One larger than the limit is never pooled.
+    Self.grant(&machine, 4 << 20)
+    #expect(machine.release(4 << 20, returning: [Self.mapping(0x3000, 4)]).unmap == [Self.mapping(0x3000, 4)])
+    #expect(machine.pool == [Self.mapping(0x2000, 2)])
   }
 
   @Test func aMappingFreedWhileSomeoneWaitsIsPooledAndHandedToTheWaiterItsBytesLetIn() {
@@ -216,8 +221,8 @@ struct MemoryBudgetStateMachineTests {
     Self.grant(&machine, 8 << 20)
     let resumptions = machine.release(
       6 << 20, returning: [Self.mapping(0x1000, 2), Self.mapping(0x2000, 2), Self.mapping(0x3000, 2)])
-    #expect(machine.pool == [Self.mapping(0x1000, 2), Self.mapping(0x2000, 2)])
-    #expect(resumptions.unmap == [Self.mapping(0x3000, 2)])  // past the pool limit
+    #expect(machine.pool == [Self.mapping(0x2000, 2), Self.mapping(0x3000, 2)])
+    #expect(resumptions.unmap == [Self.mapping(0x1000, 2)])  // the oldest, past the pool limit
     #expect(machine.reserved == 2 << 20)
   }
 

@@ -239,6 +239,12 @@ struct MemoryBudgetTests {
     #expect(budget.gauge.peak <= 8 << 20)
   }
 
+  @Test func thePoolKeepsHalfTheBudgetAndAtLeast72MiBOrAllOfASmallerOne() {
+    #expect(MemoryBudget.poolLimit(capacity: 64 << 20) == 64 << 20)
+    #expect(MemoryBudget.poolLimit(capacity: 100 << 20) == 72 << 20)
+    #expect(MemoryBudget.poolLimit(capacity: 256 << 20) == 128 << 20)
+  }
+
   @Test func aSmallBufferIsCountedByItsBytes() async throws {
     let budget = MemoryBudget(capacity: 1 << 20)
     do {

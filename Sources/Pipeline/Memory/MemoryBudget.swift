@@ -13,7 +13,7 @@ import Synchronization
 /// returns its bytes synchronously (from a `deinit`), and never suspends.
 ///
 /// Freed mappings of large buffers (see ``PieceBuffer``) are kept in a pool of at most
-/// ``poolLimit`` bytes for the next buffer of the same size, which spares the kernel faulting in
+/// ``poolLimit(capacity:)`` bytes (the most recent ones) for the next buffer of the same size, which spares the kernel faulting in
 /// and zeroing fresh pages for every chunk. A pooled mapping stays counted against ``capacity``
 /// until it is reused or unmapped, and the pool gives way (oldest first) whenever a reservation
 /// needs its bytes, so it never makes anyone wait. A mapping freed while others wait is pooled
@@ -40,10 +40,15 @@ import Synchronization
 final class MemoryBudget: Sendable {
   typealias Waiter = UnsafeContinuation<[MemoryMapping], any Error>
 
-  /// The most bytes of freed mappings kept for reuse: enough for a few chunks at the largest
-  /// budgets measured (a chunk and its pieces at `--memory 1GiB` are about 100 MiB, and the pool
-  /// keeps the most recent ones).
-  static let poolLimit = 72 << 20
+  /// The most bytes of freed mappings kept for reuse under a budget of `capacity`: half of it, and
+  /// at least 72 MiB (all of it below that). What the readers hold swings by several chunks as
+  /// tensors change and the writer drains, and the freed mappings that the next chunks reuse must
+  /// survive the swing: converting 4.2 GB with `--memory 256MiB` mapped about 0.9 GB of fresh
+  /// pages with a pool of 72 MiB, 0.45 GB with one of 128 MiB or more (issue 13). The pool keeps
+  /// the most recent mappings, so sizes no longer in use age out.
+  static func poolLimit(capacity: Int) -> Int {
+    min(capacity, max(72 << 20, capacity / 2))
+  }
 
   /// The bytes that may be held at once.
   let capacity: Int
@@ -59,11 +64,12 @@ final class MemoryBudget: Sendable {
     safeshard_fix_mmap_threshold(128 << 10)
   }()
 
-  /// Creates a budget of `capacity` bytes that pools at most `poolLimit` bytes of freed mappings.
-  init(capacity: Int, poolLimit: Int = MemoryBudget.poolLimit) {
+  /// Creates a budget of `capacity` bytes that pools at most ``poolLimit(capacity:)`` bytes of
+  /// freed mappings.
+  init(capacity: Int) {
     Self.fixedMallocThreshold
     self.capacity = capacity
-    state = Mutex(MemoryBudgetStateMachine(capacity: capacity, poolLimit: min(poolLimit, capacity)))
+    state = Mutex(MemoryBudgetStateMachine(capacity: capacity, poolLimit: Self.poolLimit(capacity: capacity)))
   }
 
   deinit {

@@ -6,7 +6,7 @@
 /// - `reserved + pooledBytes <= capacity`: a pooled mapping stays counted until it is unmapped
 ///   or reused, and a mapping handed to a reservation as a spare is counted in its bytes, so the
 ///   bytes the process holds never pass the capacity;
-/// - `pooledBytes <= poolLimit`;
+/// - `pooledBytes <= poolLimit`, the pool keeping the most recently freed mappings;
 /// - waiters are granted first come, first served: a waiter is granted only when every waiter
 ///   before it has been, and a new request suspends while anyone waits;
 /// - pooled bytes never keep a waiter waiting: they are evicted (oldest first) as soon as the
@@ -101,8 +101,8 @@ struct MemoryBudgetStateMachine<Waiter: Sendable>: Sendable {
   }
 
   /// Returns `bytes` of a reservation, among them the bytes of `mappings` it held (a freed
-  /// buffer's mapping, or spares it did not use): each is pooled while the pool has room, and
-  /// unmapped otherwise. Then grants the waiters that now fit, in order, handing them the pooled
+  /// buffer's mapping, or spares it did not use): each is pooled, the oldest pooled mappings
+  /// unmapped to keep the pool within its limit (one larger than the limit is unmapped). Then grants the waiters that now fit, in order, handing them the pooled
   /// mappings their bytes need as spares.
   mutating func release(_ bytes: Int, returning mappings: [MemoryMapping] = []) -> Resumptions {
     let mapped = mappings.reduce(0) { $0 + $1.count }
@@ -112,12 +112,18 @@ struct MemoryBudgetStateMachine<Waiter: Sendable>: Sendable {
     reserved -= bytes
     var resumptions = Resumptions()
     for mapping in mappings {
-      if pooledBytes + mapping.count <= poolLimit {
-        pool.append(mapping)
-        pooledBytes += mapping.count
-      } else {
+      guard mapping.count <= poolLimit else {
         resumptions.unmap.append(mapping)
+        continue
       }
+      // The pool keeps the most recent mappings: the sizes the run uses now.
+      while pooledBytes + mapping.count > poolLimit {
+        let oldest = pool.removeFirst()
+        pooledBytes -= oldest.count
+        resumptions.unmap.append(oldest)
+      }
+      pool.append(mapping)
+      pooledBytes += mapping.count
     }
     grantWaiters(into: &resumptions)
     return resumptions
