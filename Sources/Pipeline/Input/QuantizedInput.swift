@@ -461,6 +461,11 @@ private final class DequantizingSource: TensorByteSource {
   }
 
   /// The FP8 weight's elements: `RNE_out(R_product(f32(w) × f32(s[i / BM, j / BN])))`, BF16 or F16.
+  ///
+  /// Into BF16 with the product in Float32 or BF16 (block FP8, and compressed-tensors with F32 or
+  /// BF16 scales), each block's codes go through ``Float8Dequantization`` on SIMD lanes. Else
+  /// (an F16 product or output) a table of the 256 codes' results under each scale of the current
+  /// scale row is looked up, one multiply per code and block instead of one per element.
   private func dequantize(
     _ weight: QuantizedInput.ScaledWeight, elements: Range<Int>, into output: UnsafeMutableRawBufferPointer,
     scratch: inout ReadScratch
@@ -480,16 +485,16 @@ private final class DequantizingSource: TensorByteSource {
     // byte n + i): no buffer of their own, no page to fault in.
     let codes = UnsafeMutableRawBufferPointer(rebasing: output[elements.count..<2 * elements.count])
     try weight.weightFile.read(weight.weight, at: elements.lowerBound, into: codes, scratch: &scratch)
-    // The bfloat16 result of each of the 256 codes under each scale of the current scale row:
-    // one multiply per code and block instead of one per element.
-    let results = scratch.take(2 * 256 * gridColumns).bindMemory(to: UInt16.self)
+    // A product rounded to BF16 and then to BF16 is the product rounded to BF16 once.
+    let onLanes = weight.output == .bf16 && weight.product != .fp16
+    let results = scratch.take(onLanes ? 0 : 2 * 256 * gridColumns).bindMemory(to: UInt16.self)
     var resultsRow = -1
     var position = elements.lowerBound
     while position < elements.upperBound {
       let row = position / columns
       let rowEnd = min(elements.upperBound, (row + 1) * columns)
       let scaleRow = (row / weight.block.rows - scaleRows.lowerBound) * gridColumns
-      if scaleRow != resultsRow {
+      if !onLanes && scaleRow != resultsRow {
         Self.float8Values.withUnsafeBufferPointer { values in
           for block in 0..<gridColumns {
             let scale = weight.scaleFormat.value(
@@ -507,10 +512,19 @@ private final class DequantizingSource: TensorByteSource {
       var column = position - row * columns
       while position < rowEnd {
         let blockEnd = min(rowEnd, position + weight.block.columns - column % weight.block.columns)
-        let first = column / weight.block.columns * 256
-        let table = UnsafeMutableBufferPointer(rebasing: results[first..<first + 256])
-        for index in position - elements.lowerBound..<blockEnd - elements.lowerBound {
-          output.storeBytes(of: table[Int(codes[index])], toByteOffset: 2 * index, as: UInt16.self)
+        let block = column / weight.block.columns
+        let indices = position - elements.lowerBound..<blockEnd - elements.lowerBound
+        if onLanes {
+          // The codes start n - indices.lowerBound ≥ indices.count bytes past their values.
+          Float8Dequantization.bfloat16(
+            codes.baseAddress! + indices.lowerBound, count: indices.count,
+            scale: weight.scaleFormat.value(at: scaleRow + block, in: UnsafeRawPointer(scaleBytes.baseAddress!)),
+            into: output.baseAddress! + 2 * indices.lowerBound)
+        } else {
+          let table = UnsafeMutableBufferPointer(rebasing: results[block * 256..<block * 256 + 256])
+          for index in indices {
+            output.storeBytes(of: table[Int(codes[index])], toByteOffset: 2 * index, as: UInt16.self)
+          }
         }
         column += blockEnd - position
         position = blockEnd
