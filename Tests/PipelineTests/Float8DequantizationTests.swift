@@ -17,7 +17,7 @@ import Testing
   static let scales: [Float] = {
     var scales: [Float] = [1, 0.5, 2, 0x1p-7, 0x1p7, 0x1p-126, 0x1p-120, 0x1p-133, 0x1p-140, 0x1p-149, 0x1p-100]
     scales += [0x1.fffffep7, 0x1p8, 300, 0x1p119, 0x1p120, 3e38, .greatestFiniteMagnitude]
-    scales += [0x1.8p-126, 0x1p-130, 0x1.234p-140, Float(bitPattern: 1), Float(bitPattern: 0x007F_FFFF)]
+    scales += [0x1.8p-126, 0x1p-130, Float(bitPattern: 0x0000_48D0), Float(bitPattern: 1), Float(bitPattern: 0x007F_FFFF)]
     scales += [0, -0.0, .nan, -.nan, .infinity, -.infinity, Float(bitPattern: 0x7F80_0001)]
     scales += [1.0 / 448, 0.0123, 4.5 / 448, 1e-12, 1e-38]
     var generator = SpillTestData.Generator(state: 12)
