@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import Quantization
 import SafeTensors
 import Testing
 
@@ -42,5 +43,72 @@ import Testing
       }
     }
     #expect(presented > 0, "\(name) presents no tensor that is read through scratch")
+  }
+
+  /// A block-FP8 weight of more elements than one piece (1 Mi) is dequantized piece by piece,
+  /// each piece's scale rows read into scratch: every range, across pieces, equals the FP8 rule
+  /// computed here element by element.
+  @Test func aWeightOfSeveralPiecesReadsTheFP8RuleInTheScratchItAskedFor() throws {
+    try withTemporaryDirectory { directory in
+      let (rows, columns) = (1100, 1000)
+      var generator = SpillTestData.Generator(state: 3)
+      // Finite codes (0x7F and 0xFF are NaN), and scales of every block.
+      let codes = (0..<rows * columns).map { _ in UInt8(generator.next() % 127) | UInt8(generator.next() % 2) << 7 }
+      let scales = (0..<9 * 8).map { Float(1 + $0) / 448 }
+      let specs = [
+        TensorSpec(name: "model.layers.0.mlp.up_proj.weight", dtype: .f8e4m3, shape: [rows, columns]),
+        TensorSpec(name: "model.layers.0.mlp.up_proj.weight_scale_inv", dtype: .f32, shape: [9, 8]),
+      ]
+      let header = try SafeTensorsHeader(metadata: nil, tensors: specs)
+      try OutputCheckTests.write(
+        directory + "/model.safetensors", header,
+        [codes, scales.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }])
+      try #"{"model_type": "llama", "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]}}"#
+        .write(toFile: directory + "/config.json", atomically: true, encoding: .utf8)
+      let checkpoint = try Checkpoint.input(at: directory, dequantizing: true)
+      let (tensor, file) = try #require(checkpoint.tensors.first)
+      let expected = codes.enumerated().flatMap { index, code in
+        let scale = scales[index / columns / 128 * 8 + index % columns / 128]
+        let bits = BFloat16Conversion.bits(from: Float8E4M3Conversion.float(from: code) * scale)
+        return [UInt8(truncatingIfNeeded: bits), UInt8(bits >> 8)]
+      }
+      let count = tensor.byteCount
+      for range in [0..<count, 2..<count - 2, 1..<count - 1, (1 << 21) - 7..<(1 << 21) + 9] {
+        var bytes = [UInt8](repeating: 0, count: range.count)
+        let region = UnsafeMutableRawBufferPointer.allocate(
+          byteCount: file.scratchBytes(tensor, count: range.count), alignment: 1)
+        defer { region.deallocate() }
+        var scratch = ReadScratch(region)
+        try bytes.withUnsafeMutableBytes { try file.read(tensor, at: range.lowerBound, into: $0, scratch: &scratch) }
+        #expect(bytes[...] == expected[range], "bytes \(range)")
+      }
+      // A conversion reserves the scratch with each chunk, but a piece (which the spill read-back
+      // buffer holds) never holds it.
+      let plan = try ConversionPlan(
+        checkpoint: checkpoint, recipe: Recipe.load("dequantize"), options: ConversionOptions())
+      let share = try MemoryShare(plan: plan, files: checkpoint.files)
+      #expect(share.largestJob > share.largestPiece)
+    }
+  }
+
+  /// An empty FP8 weight needs no scratch: asking did divide by its zero columns.
+  @Test func anEmptyFP8WeightNeedsNoScratch() throws {
+    try withTemporaryDirectory { directory in
+      let specs = [
+        TensorSpec(name: "model.layers.0.mlp.up_proj.weight", dtype: .f8e4m3, shape: [4, 0]),
+        TensorSpec(name: "model.layers.0.mlp.up_proj.weight_scale_inv", dtype: .f32, shape: [1, 0]),
+        TensorSpec(name: "model.norm.weight", dtype: .bf16, shape: [4]),
+      ]
+      try OutputCheckTests.write(
+        directory + "/model.safetensors", try SafeTensorsHeader(metadata: nil, tensors: specs),
+        [[], [], [UInt8](repeating: 0, count: 8)])
+      try #"{"model_type": "llama", "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]}}"#
+        .write(toFile: directory + "/config.json", atomically: true, encoding: .utf8)
+      let checkpoint = try Checkpoint.input(at: directory, dequantizing: true)
+      let plan = try ConversionPlan(
+        checkpoint: checkpoint, recipe: Recipe.load("dequantize"), options: ConversionOptions())
+      let share = try MemoryShare(plan: plan, files: checkpoint.files)
+      #expect(share.largestJob == share.largestPiece)
+    }
   }
 }

@@ -366,7 +366,8 @@ private final class DequantizingSource: TensorByteSource {
 
   let file: SafeTensorsFile
   let items: [ExactName: Item]
-  /// The float8 bytes read (and dequantized) at a time: what a read holds beyond its buffer.
+  /// The elements read and dequantized at a time (their codes go into the second half of their
+  /// own output).
   static let pieceElements = 1 << 20
   /// The elements of a piece of a range that starts or ends inside an element, which goes
   /// through scratch of its own.

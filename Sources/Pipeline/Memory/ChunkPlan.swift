@@ -2,7 +2,7 @@ import Quantization
 import SafeTensors
 
 /// How a quantized tensor is cut into row chunks, and what one chunk job reserves: the one
-/// place both the memory share (``MemoryShare/init(plan:)``) and the job that runs the
+/// place both the memory share (``MemoryShare/init(plan:files:)``) and the job that runs the
 /// chunks take these numbers from, so the budget's arithmetic and its use cannot drift apart.
 struct ChunkPlan {
   let layout: QuantizedLayout

@@ -13,16 +13,17 @@ import Synchronization
 /// returns its bytes synchronously (from a `deinit`), and never suspends.
 ///
 /// Freed mappings of large buffers (see ``PieceBuffer``) are kept in a pool of at most
-/// ``poolLimit(capacity:)`` bytes (the most recent ones) for the next buffer of the same size, which spares the kernel faulting in
-/// and zeroing fresh pages for every chunk. A pooled mapping stays counted against ``capacity``
-/// until it is reused or unmapped, and the pool gives way (oldest first) whenever a reservation
-/// needs its bytes, so it never makes anyone wait. A mapping freed while others wait is pooled
-/// too: the grant its bytes make possible evicts it, and the evicted mappings go to the granted
+/// ``poolLimit(capacity:)`` bytes (the most recent ones) for the next buffer of the same size,
+/// which spares the kernel faulting in and zeroing fresh pages for every chunk. A pooled mapping
+/// stays counted against ``capacity`` until it is reused or unmapped, and the pool gives way
+/// (oldest first) whenever a reservation needs its bytes, so it never makes anyone wait. A
+/// mapping freed while others wait is pooled too. The mappings a grant evicts go to the granted
 /// reservation as its *spares* (up to its bytes, and counted in them) instead of being unmapped,
-/// so that its buffers, usually of the very sizes just freed, reuse them (see
-/// ``MemoryReservation``). Only reservations made with ``reserve(buffers:)``, whose bytes hold
-/// nothing but buffers, keep spares; the others unmap them at once.
-///
+/// so that its buffers reuse them: a buffer takes a spare of its size, else a pooled one, else
+/// fresh pages (see ``MemoryReservation``). Only reservations made with ``reserve(buffers:)``
+/// keep spares (their bytes are for buffers; the statistic pass, whose reservation also holds a
+/// statistic, unmaps what is left once its buffers are split off); the others unmap them at once.
+
 /// No deadlock, as long as these hold (they do in ``Converter``):
 /// - whoever waits in ``reserve(_:)`` holds nothing that only the writer side can free: the
 ///   writer side never reserves (its write blocks, read-back buffer and spill scratch are

@@ -102,8 +102,9 @@ struct MemoryBudgetStateMachine<Waiter: Sendable>: Sendable {
 
   /// Returns `bytes` of a reservation, among them the bytes of `mappings` it held (a freed
   /// buffer's mapping, or spares it did not use): each is pooled, the oldest pooled mappings
-  /// unmapped to keep the pool within its limit (one larger than the limit is unmapped). Then grants the waiters that now fit, in order, handing them the pooled
-  /// mappings their bytes need as spares.
+  /// unmapped to keep the pool within its limit (one larger than the limit is unmapped). Then
+  /// grants the waiters that now fit, in order, handing them the pooled mappings their bytes need
+  /// as spares.
   mutating func release(_ bytes: Int, returning mappings: [MemoryMapping] = []) -> Resumptions {
     let mapped = mappings.reduce(0) { $0 + $1.count }
     precondition(

@@ -6,7 +6,7 @@ import SafeTensors
 /// The budget (`--memory`) is split into:
 /// - the fixed part, reserved once before any data moves and held for the whole run: the
 ///   ``WriteBlocks`` (``writeBuffers``), one buffer to read a spilled piece back into
-///   (``readBackBytes``: pieces are at most ``largestJob``) and the spill codec's scratch
+///   (``readBackBytes``: pieces are at most ``largestPiece``) and the spill codec's scratch
 ///   (``spillScratchBytes``);
 /// - ``workers`` × ``largestJob`` for the jobs in flight (chunks being read and quantized, and
 ///   pieces on their way to the writer);
@@ -19,6 +19,9 @@ public struct MemoryShare: Sendable, Equatable {
   public var chunkBytes: Int
   /// The most one chunk job reserves, over every tensor of the plan.
   public var largestJob: Int
+  /// The most one chunk job reserves but its read's scratch, over every tensor of the plan: a
+  /// bound of every piece.
+  public var largestPiece: Int
   /// Workers that run at once.
   public var workers: Int
   /// The most bytes staged in memory before pieces spill.
@@ -30,18 +33,19 @@ public struct MemoryShare: Sendable, Equatable {
   public var writeBuffers: Int { WriteBlocks.count * writeBlockSize }
 
   /// The bytes of the buffer a spilled piece is read back into: one, shared by the writers.
-  public var readBackBytes: Int { PieceBuffer.footprint(largestJob) }
+  public var readBackBytes: Int { PieceBuffer.footprint(largestPiece) }
 
   /// The scratch the spill codec allocates while it writes or reads one piece.
-  public var spillScratchBytes: Int { SpillFile.scratchLength(pieceLength: largestJob) }
+  public var spillScratchBytes: Int { SpillFile.scratchLength(pieceLength: largestPiece) }
 
   /// The part of the budget reserved for the whole run: write blocks, read-back buffer and spill
   /// scratch.
   public var fixedBytes: Int { writeBuffers + readBackBytes + spillScratchBytes }
 
-  init(chunkBytes: Int, largestJob: Int, workers: Int, stagingLimit: Int, writeBlockSize: Int) {
+  init(chunkBytes: Int, largestJob: Int, largestPiece: Int, workers: Int, stagingLimit: Int, writeBlockSize: Int) {
     self.chunkBytes = chunkBytes
     self.largestJob = largestJob
+    self.largestPiece = largestPiece
     self.workers = workers
     self.stagingLimit = stagingLimit
     self.writeBlockSize = writeBlockSize
@@ -52,12 +56,14 @@ public struct MemoryShare: Sendable, Equatable {
   public init(plan: ConversionPlan, files: [SafeTensorsFile]) throws(PipelineError) {
     let options = plan.options
     let chunkBytes = max(4096, options.memory / (4 * (options.jobs + 1)))
-    var largest = 0
+    var (largest, largestPiece) = (0, 0)
     for entry in plan.entries {
-      largest = max(largest, Self.jobBytes(entry, chunkBytes: chunkBytes, files: files))
+      let (job, scratch) = Self.jobBytes(entry, chunkBytes: chunkBytes, files: files)
+      largest = max(largest, job)
+      largestPiece = max(largestPiece, job - scratch)
     }
     self.init(
-      chunkBytes: chunkBytes, largestJob: largest, workers: 1, stagingLimit: 0,
+      chunkBytes: chunkBytes, largestJob: largest, largestPiece: largestPiece, workers: 1, stagingLimit: 0,
       writeBlockSize: WriteBlocks.size(memory: options.memory))
     // Half the budget for jobs at most (the rest stages pieces), and never more than fit beside
     // the fixed part.
@@ -79,15 +85,19 @@ public struct MemoryShare: Sendable, Equatable {
     return (try? config.scheme(source: format).makeStatistic(shape: entry.source.shape))??.byteCount ?? 0
   }
 
-  /// The bytes one chunk job of `entry` reserves: its input rows, its read's scratch, its output
+  /// The bytes one chunk job of `entry` reserves (its input rows, its read's scratch, its output
   /// pieces, and the parts that live for the whole tensor; for a copy, one chunk of its bytes and
-  /// its read's scratch.
-  static func jobBytes(_ entry: ConversionPlan.Entry, chunkBytes: Int, files: [SafeTensorsFile]) -> Int {
+  /// its read's scratch), and of those its read's scratch.
+  static func jobBytes(
+    _ entry: ConversionPlan.Entry, chunkBytes: Int, files: [SafeTensorsFile]
+  ) -> (job: Int, scratch: Int) {
     guard let layout = entry.layout, let format = entry.format else {
       let count = copyChunkBytes(entry, chunkBytes: chunkBytes)
-      return PieceBuffer.footprint(count) + readScratchBytes(entry, count: count, files: files)
+      let scratch = readScratchBytes(entry, count: count, files: files)
+      return (PieceBuffer.footprint(count) + scratch, scratch)
     }
-    return ChunkPlan(entry: entry, layout: layout, format: format, chunkBytes: chunkBytes, files: files).largestJob
+    let chunking = ChunkPlan(entry: entry, layout: layout, format: format, chunkBytes: chunkBytes, files: files)
+    return (chunking.largestJob, chunking.readScratchBytes)
   }
 
   /// The bytes of each chunk (the last may be less) a copied `entry` is read in: whole elements.

@@ -12,8 +12,9 @@ import TorchAO
 /// Tensors are taken in output order; within a tensor, up to ``MemoryShare/workers`` chunks are
 /// read and quantized at once. Finished pieces travel through a channel buffered to
 /// `2 × workers` pieces (a sender suspends while the buffer is full; the pieces in it hold their
-/// reservations), so a slow disk slows the readers instead of growing memory. The first error cancels everything; cancelling
-/// the task stops the run, leaving the state folder for the next run.
+/// reservations), so a slow disk slows the readers instead of growing memory. The first error
+/// cancels everything; cancelling the task stops the run, leaving the state folder for the next
+/// run.
 ///
 /// The budget cannot deadlock because the run keeps the invariants ``MemoryBudget`` lists: the
 /// writer side reserves nothing once pieces move (its write blocks, read-back buffer and spill
@@ -70,7 +71,7 @@ public struct Converter: Sendable {
     }
     let blocks = WriteBlocks(size: share.writeBlockSize, reservation: fixed.split(share.writeBuffers))
     let spillMemory = SpillMemory(
-      readBack: PieceBuffer(count: share.largestJob, reservation: fixed.split(share.readBackBytes)),
+      readBack: PieceBuffer(count: share.largestPiece, reservation: fixed.split(share.readBackBytes)),
       scratchBytes: share.spillScratchBytes, gauge: budget.gauge)
     let spillFolder = output.spillFolder(worker: plan.options.workerIndex, in: plan.options.spillDirectory)
     defer { try? FileManager.default.removeItem(atPath: spillFolder) }

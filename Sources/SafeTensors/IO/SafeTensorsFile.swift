@@ -98,9 +98,10 @@ public final class SafeTensorsFile: Sendable {
   }
 
   /// The scratch a read of at most `count` bytes of `tensor` needs beside its buffer
-  /// (``TensorByteSource/scratchBytes(_:count:)``): 0 but for a presented file.
+  /// (``TensorByteSource/scratchBytes(_:count:)``): 0 but for a presented file, and for a read of
+  /// nothing (which reads nothing; an empty tensor's shape may divide by zero).
   public func scratchBytes(_ tensor: TensorInfo, count: Int) -> Int {
-    guard case .presented(let source) = storage else { return 0 }
+    guard case .presented(let source) = storage, count > 0 else { return 0 }
     return source.scratchBytes(tensor, count: count)
   }
 
