@@ -52,8 +52,8 @@ enum RowKernels {
     }
   }
 
-  /// The largest magnitude among `count` elements of `format` at `source` (NaN when any is NaN):
-  /// ``absMax(_:count:)`` of the widened values, computed on the format's own bits.
+  /// The largest magnitude among `count` elements of `format` at `source`, widened (NaN when any
+  /// is NaN), computed on the format's own bits.
   static func absMax(_ source: UnsafeRawPointer, count: Int, format: FloatFormat) -> Float {
     Float(bitPattern: magnitudeBits(source, count: count, format: format))
   }
@@ -79,6 +79,35 @@ enum RowKernels {
         largest = bits > largest ? bits : largest
       }
       return UInt32(bitPattern: largest)
+    }
+  }
+
+  /// ``absMax(_:count:format:)`` of a block of `count` elements, a multiple of 16, on SIMD lanes:
+  /// sixteen at a time, then across the lanes, so that short blocks (NVFP4's 16, MX's 32) do not
+  /// become a scalar chain once their constant length unrolls the loop.
+  @inline(__always)
+  static func blockAbsMax(_ source: UnsafeRawPointer, count: Int, format: FloatFormat) -> Float {
+    switch format {
+    case .bf16, .fp16:
+      var largest = SIMD16<Int16>()
+      for chunk in 0..<count / 16 {
+        var bits = source.loadUnaligned(fromByteOffset: 32 &* chunk, as: SIMD16<UInt16>.self)
+        #if _endian(big)
+          bits = bits &<< 8 | bits &>> 8
+        #endif
+        largest = pointwiseMax(largest, unsafeBitCast(bits & 0x7FFF, to: SIMD16<Int16>.self))
+      }
+      return Float(bitPattern: widenedMagnitudeBits(Int32(largest.max()), format: format))
+    case .fp32:
+      var largest = SIMD16<Int32>()
+      for chunk in 0..<count / 16 {
+        var bits = source.loadUnaligned(fromByteOffset: 64 &* chunk, as: SIMD16<UInt32>.self)
+        #if _endian(big)
+          bits = bits &<< 24 | (bits &<< 8 & 0xFF_0000) | (bits &>> 8 & 0xFF00) | bits &>> 24
+        #endif
+        largest = pointwiseMax(largest, unsafeBitCast(bits & 0x7FFF_FFFF, to: SIMD16<Int32>.self))
+      }
+      return Float(bitPattern: widenedMagnitudeBits(largest.max(), format: format))
     }
   }
 
@@ -114,18 +143,6 @@ enum RowKernels {
       case .fp32: Float(bitPattern: UInt32(bitPattern: magnitude))
       }
     return widened.isNaN ? 0x7FC0_0000 : widened.bitPattern
-  }
-
-  /// The largest magnitude among `values[0..<count]` (NaN when any is NaN), on the bit patterns.
-  static func absMax(_ values: UnsafePointer<Float>, count: Int) -> Float {
-    var largest: Int32 = 0
-    values.withMemoryRebound(to: Int32.self, capacity: count) { bits in
-      for index in 0..<count {
-        let magnitude = bits[index] & 0x7FFF_FFFF
-        largest = magnitude > largest ? magnitude : largest
-      }
-    }
-    return largest > 0x7F80_0000 ? .nan : Float(bitPattern: UInt32(bitPattern: largest))
   }
 
   /// The smallest and largest of `values[0..<count]` (`count` ≥ 1), found on integer keys that

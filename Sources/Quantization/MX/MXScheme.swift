@@ -98,49 +98,59 @@ public struct MXScheme: QuantizationScheme {
     let rowLength = layout.rowLength
     let packedLength = element == .float8E4M3 ? rowLength : rowLength / 2
     let blockBytes = Self.blockSize * packedLength / rowLength
-    let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self)
+    let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self).baseAddress!
     let scales = out[.scale]!.assumingMemoryBound(to: UInt8.self)
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: rowLength + tiles.columns) { scratch in
-      let row = scratch.baseAddress!
-      // Per-block amax first, then scales and elements: the scalar chains of blocks overlap.
-      let amaxes = row + rowLength
-      for local in 0..<rows.count {
-        RowKernels.load(base + local * rowLength * source.byteWidth, count: rowLength, format: source, into: row)
-        // The chunk starts on a tile, so its scale buffer starts at its first row's tile.
-        let tile = (local / SwizzledScales.rowsPerTile) * tiles.bytesPerTile
-        for block in 0..<tiles.columns {
-          amaxes[block] = RowKernels.absMax(row + block * Self.blockSize, count: Self.blockSize)
-        }
-        for block in 0..<tiles.columns {
-          let byte = scaling.scaleByte(amax: amaxes[block], element: element)
-          scales[tile + tiles.offsetInTile(row: local, column: block)] = byte
-          let (start, count) = (local * packedLength + block * blockBytes, blockBytes)
-          encode(
-            row + block * Self.blockSize, scaleByte: byte,
-            into: UnsafeMutableBufferPointer(rebasing: qdata[start..<start + count]))
-        }
+    let inputBlockBytes = Self.blockSize * source.byteWidth
+    // Per row: per-block amax first, then scales and elements, so that the blocks' scalar chains
+    // overlap.
+    let amaxes = UnsafeMutablePointer<Float>.allocate(capacity: tiles.columns)
+    let codes = UnsafeMutablePointer<Int32>.allocate(capacity: Self.blockSize)
+    defer {
+      amaxes.deallocate()
+      codes.deallocate()
+    }
+    for local in 0..<rows.count {
+      let row = base + local * rowLength * source.byteWidth
+      // The chunk starts on a tile, so its scale buffer starts at its first row's tile.
+      let tile = (local / SwizzledScales.rowsPerTile) * tiles.bytesPerTile
+      for block in 0..<tiles.columns {
+        amaxes[block] = RowKernels.blockAbsMax(row + block * inputBlockBytes, count: Self.blockSize, format: source)
+      }
+      for block in 0..<tiles.columns {
+        let byte = scaling.scaleByte(amax: amaxes[block], element: element)
+        scales[tile + tiles.offsetInTile(row: local, column: block)] = byte
+        encode(
+          row + block * inputBlockBytes, scaleByte: byte, codes: codes,
+          into: qdata + local * packedLength + block * blockBytes)
       }
     }
   }
 
-  /// Scales and encodes one block of 32 values by the scaling rule.
-  private func encode(_ values: UnsafePointer<Float>, scaleByte: UInt8, into codes: UnsafeMutableBufferPointer<UInt8>) {
+  /// Scales and encodes one block of 32 values of ``source`` by the scaling rule; `codes` is
+  /// scratch for 32 e2m1 codes.
+  @inline(__always)
+  private func encode(
+    _ values: UnsafeRawPointer, scaleByte: UInt8, codes: UnsafeMutablePointer<Int32>,
+    into output: UnsafeMutablePointer<UInt8>
+  ) {
+    let count = Self.blockSize
     switch scaling {
     case .rceil:
       // torchao multiplies by 2^(127 − byte), and by 1 when the byte is 0.
       let multiplier = scaleByte == 0 ? 1 : Float(sign: .plus, exponent: 127 - Int(scaleByte), significand: 1)
       if element == .float8E4M3 {
-        ElementEncoding.float8(values, count: Self.blockSize, multiplier: multiplier, into: codes)
+        ElementEncoding.float8(values, count: count, format: source, multiplier: multiplier, into: output)
       } else {
-        ElementEncoding.float4(values, count: Self.blockSize, multiplier: multiplier, into: codes)
+        ElementEncoding.float4(
+          values, count: count, format: source, multiplier: multiplier, codes: codes, into: output)
       }
     case .floor:
       let power = Float(bitPattern: UInt32(scaleByte) << 23)
       let divisor = power < 0x1p-126 ? 0x1p-126 : power
       if element == .float8E4M3 {
-        ElementEncoding.float8(values, count: Self.blockSize, divisor: divisor, into: codes)
+        ElementEncoding.float8(values, count: count, format: source, divisor: divisor, into: output)
       } else {
-        ElementEncoding.float4(values, count: Self.blockSize, divisor: divisor, into: codes)
+        ElementEncoding.float4(values, count: count, format: source, divisor: divisor, codes: codes, into: output)
       }
     }
   }

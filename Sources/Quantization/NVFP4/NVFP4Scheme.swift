@@ -112,37 +112,52 @@ public struct NVFP4Scheme: QuantizationScheme {
     outputs[.scale]!.initializeMemory(as: UInt8.self, repeating: 0)
     guard let base = input.baseAddress, !rows.isEmpty else { return }
     let rowLength = layout.rowLength
-    let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self)
+    let qdata = out[.qdata]!.assumingMemoryBound(to: UInt8.self).baseAddress!
     let scales = out[.scale]!.assumingMemoryBound(to: UInt8.self)
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: rowLength + 2 * tiles.columns) { scratch in
-      let row = scratch.baseAddress!
-      // Per-block amax first, then the scales: the scalar chains of different blocks overlap.
-      let amaxes = row + rowLength
-      let multipliers = amaxes + tiles.columns
-      for local in 0..<rows.count {
-        RowKernels.load(base + local * rowLength * source.byteWidth, count: rowLength, format: source, into: row)
-        let tile = (local / SwizzledScales.rowsPerTile) * tiles.bytesPerTile
-        let perTensorScale: Float? =
-          usesPerTensorScale ? perTensorScales[(rows.lowerBound + local) / shape[shape.count - 2]] : nil
+    let blockBytes = Self.blockSize * source.byteWidth
+    // Per row: per-block amax first, then the scales, then the elements, each a loop of
+    // independent blocks.
+    let amaxes = UnsafeMutablePointer<Float>.allocate(capacity: tiles.columns)
+    let multipliers = UnsafeMutablePointer<Float>.allocate(capacity: tiles.columns)
+    let scaleBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: tiles.columns)
+    let codes = UnsafeMutablePointer<Int32>.allocate(capacity: Self.blockSize)
+    defer {
+      amaxes.deallocate()
+      multipliers.deallocate()
+      scaleBytes.deallocate()
+      codes.deallocate()
+    }
+    for local in 0..<rows.count {
+      let row = base + local * rowLength * source.byteWidth
+      let tile = (local / SwizzledScales.rowsPerTile) * tiles.bytesPerTile
+      for block in 0..<tiles.columns {
+        amaxes[block] = RowKernels.blockAbsMax(row + block * blockBytes, count: Self.blockSize, format: source)
+      }
+      // The per-tensor scale is the same for the whole row: one loop each way.
+      if usesPerTensorScale {
+        let perTensorScale = perTensorScales[(rows.lowerBound + local) / shape[shape.count - 2]]
         for block in 0..<tiles.columns {
-          amaxes[block] = RowKernels.absMax(row + block * Self.blockSize, count: Self.blockSize)
+          (scaleBytes[block], multipliers[block]) = Self.blockScale(amax: amaxes[block], perTensorScale: perTensorScale)
         }
+      } else {
         for block in 0..<tiles.columns {
-          let (byte, multiplier) = Self.blockScale(amax: amaxes[block], perTensorScale: perTensorScale)
-          scales[tile + tiles.offsetInTile(row: local, column: block)] = byte
-          multipliers[block] = multiplier
+          (scaleBytes[block], multipliers[block]) = Self.blockScale(amax: amaxes[block], perTensorScale: nil)
         }
-        for block in 0..<tiles.columns {
-          let start = (local * rowLength + block * Self.blockSize) / 2
-          ElementEncoding.float4(
-            row + block * Self.blockSize, count: Self.blockSize, multiplier: multipliers[block],
-            into: UnsafeMutableBufferPointer(rebasing: qdata[start..<start + Self.blockSize / 2]))
-        }
+      }
+      for block in 0..<tiles.columns {
+        scales[tile + tiles.offsetInTile(row: local, column: block)] = scaleBytes[block]
+      }
+      for block in 0..<tiles.columns {
+        ElementEncoding.float4(
+          row + block * blockBytes, count: Self.blockSize, format: source, multiplier: multipliers[block],
+          codes: codes, into: qdata + (local * rowLength + block * Self.blockSize) / 2)
       }
     }
   }
 
-  /// A block's e4m3 scale byte and the multiplier its elements get.
+  /// A block's e4m3 scale byte and the multiplier its elements get (inlined, so that a loop over
+  /// blocks with a fixed `perTensorScale` has no branch or call left).
+  @inline(__always)
   private static func blockScale(amax: Float, perTensorScale: Float?) -> (UInt8, Float) {
     let blockScale = amax / 6
     let scaled = perTensorScale.map { blockScale / $0 } ?? blockScale
