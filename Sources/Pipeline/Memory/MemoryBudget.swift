@@ -23,7 +23,7 @@ import Synchronization
 /// fresh pages (see ``MemoryReservation``). Only reservations made with ``reserve(buffers:)``
 /// keep spares (their bytes are for buffers; the statistic pass, whose reservation also holds a
 /// statistic, unmaps what is left once its buffers are split off); the others unmap them at once.
-
+///
 /// No deadlock, as long as these hold (they do in ``Converter``):
 /// - whoever waits in ``reserve(_:)`` holds nothing that only the writer side can free: the
 ///   writer side never reserves (its write blocks, read-back buffer and spill scratch are

@@ -114,6 +114,10 @@ public final class SafeTensorsFile: Sendable {
     throws(SafeTensorsError)
   {
     let count = scratchBytes(tensor, count: buffer.count)
+    guard count > 0 else {
+      var none = ReadScratch(UnsafeMutableRawBufferPointer(start: nil, count: 0))
+      return try read(tensor, at: offset, into: buffer, scratch: &none)
+    }
     let region = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: ReadScratch.alignment)
     defer { region.deallocate() }
     var scratch = ReadScratch(region)
