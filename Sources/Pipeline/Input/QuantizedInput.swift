@@ -51,6 +51,10 @@ enum QuantizedInput {
     var columns: Int { weight.shape[1] }
     /// The number of scale columns.
     var gridColumns: Int { (columns + block.columns - 1) / block.columns }
+    /// Whether the elements go through a table of the 256 codes' results per scale (an F16
+    /// product or output) rather than ``Float8Dequantization``'s lanes (BF16 output, whose
+    /// product rounded to BF16 first changes nothing).
+    var dequantizesByTable: Bool { output != .bf16 || product == .fp16 }
   }
 
   /// The MXFP4 experts of one gpt-oss projection.
@@ -385,12 +389,13 @@ private final class DequantizingSource: TensorByteSource {
     switch items[ExactName(tensor.name)]! {
     case .copied(let stored): return file.scratchBytes(stored, count: count)
     case .fp8(let weight):
-      // That piece; the scale rows a piece spans and the table of their results; and what
-      // reading the codes or the scales takes.
+      // That piece; the scale rows a piece spans and, by table, their results; and what reading
+      // the codes or the scales takes.
       let scaleBytes =
         ((elements / weight.columns + 1) / weight.block.rows + 2) * weight.gridColumns
         * weight.scaleFormat.byteWidth
-      return ReadScratch.bytes(unaligned, scaleBytes, 2 * 256 * weight.gridColumns)
+      let table = weight.dequantizesByTable ? 2 * 256 * weight.gridColumns : 0
+      return ReadScratch.bytes(unaligned, scaleBytes, table)
         + max(
           weight.weightFile.scratchBytes(weight.weight, count: elements),
           weight.scaleFile.scratchBytes(weight.scale, count: scaleBytes))
@@ -486,16 +491,15 @@ private final class DequantizingSource: TensorByteSource {
     // byte n + i): no buffer of their own, no page to fault in.
     let codes = UnsafeMutableRawBufferPointer(rebasing: output[elements.count..<2 * elements.count])
     try weight.weightFile.read(weight.weight, at: elements.lowerBound, into: codes, scratch: &scratch)
-    // A product rounded to BF16 and then to BF16 is the product rounded to BF16 once.
-    let onLanes = weight.output == .bf16 && weight.product != .fp16
-    let results = scratch.take(onLanes ? 0 : 2 * 256 * gridColumns).bindMemory(to: UInt16.self)
+    let byTable = weight.dequantizesByTable
+    let results = scratch.take(byTable ? 2 * 256 * gridColumns : 0).bindMemory(to: UInt16.self)
     var resultsRow = -1
     var position = elements.lowerBound
     while position < elements.upperBound {
       let row = position / columns
       let rowEnd = min(elements.upperBound, (row + 1) * columns)
       let scaleRow = (row / weight.block.rows - scaleRows.lowerBound) * gridColumns
-      if !onLanes && scaleRow != resultsRow {
+      if byTable && scaleRow != resultsRow {
         Self.float8Values.withUnsafeBufferPointer { values in
           for block in 0..<gridColumns {
             let scale = weight.scaleFormat.value(
@@ -515,7 +519,7 @@ private final class DequantizingSource: TensorByteSource {
         let blockEnd = min(rowEnd, position + weight.block.columns - column % weight.block.columns)
         let block = column / weight.block.columns
         let indices = position - elements.lowerBound..<blockEnd - elements.lowerBound
-        if onLanes {
+        if !byTable {
           // The codes start n - indices.lowerBound ≥ indices.count bytes past their values.
           Float8Dequantization.bfloat16(
             codes.baseAddress! + indices.lowerBound, count: indices.count,

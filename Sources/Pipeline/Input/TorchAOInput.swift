@@ -123,8 +123,8 @@ private final class TorchAOSource: TensorByteSource {
       // takes.
       let layout = weight.layout
       let rowBytes = layout.rowLength * weight.weight.scheme.source.byteWidth
-      // A piece holds no more rows than the range touches.
-      let rowsPerPiece = min(max(1, Self.pieceElements / layout.rowLength), count / max(rowBytes, 1) + 2)
+      // A range of `count` bytes touches at most `count / rowBytes + 2` rows.
+      let rowsPerPiece = Self.rowsPerPiece(layout, rows: count / max(rowBytes, 1) + 2)
       var taken = [rowsPerPiece * rowBytes]
       var inner = 0
       for part in layout.parts {
@@ -164,7 +164,7 @@ private final class TorchAOSource: TensorByteSource {
     let rowBytes = layout.rowLength * weight.weight.scheme.source.byteWidth
     let end = offset + buffer.count
     let rows = offset / rowBytes..<(end + rowBytes - 1) / rowBytes
-    let rowsPerPiece = min(max(1, Self.pieceElements / layout.rowLength), rows.count)
+    let rowsPerPiece = Self.rowsPerPiece(layout, rows: rows.count)
     // The parts that do not follow rows are read once for the whole range.
     var whole: [PartName: UnsafeMutableRawBufferPointer] = [:]
     for part in layout.parts where part.placement == .gathered || part.placement == .tensor {
@@ -219,6 +219,12 @@ private final class TorchAOSource: TensorByteSource {
               rebasing: output[copied.lowerBound - bytes.lowerBound..<copied.upperBound - bytes.lowerBound]))
       }
     }
+  }
+
+  /// The rows of a piece of a read that touches `rows` rows: ``pieceElements`` of them, at least
+  /// one row, and no more than the read touches.
+  private static func rowsPerPiece(_ layout: QuantizedLayout, rows: Int) -> Int {
+    min(max(1, pieceElements / layout.rowLength), rows)
   }
 
   /// Reads the bytes `bytes` of the weight's part `name` into `buffer`.
