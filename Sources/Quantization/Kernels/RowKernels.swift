@@ -111,6 +111,18 @@ enum RowKernels {
     }
   }
 
+  /// ``blockAbsMax(_:count:format:)`` of each of the `blocks` blocks of `blockSize` elements that
+  /// follow one another from `row`, into `amaxes`.
+  @inline(__always)
+  static func blockAbsMaxes(
+    _ row: UnsafeRawPointer, blocks: Int, blockSize: Int, format: FloatFormat, into amaxes: UnsafeMutablePointer<Float>
+  ) {
+    let blockBytes = blockSize * format.byteWidth
+    for block in 0..<blocks {
+      amaxes[block] = blockAbsMax(row + block * blockBytes, count: blockSize, format: format)
+    }
+  }
+
   /// Raises `maxima[i]` to the magnitude of element `i` of the `count` elements of `format` at
   /// `source`, for each `i`: an element-wise maximum on the format's own magnitude bits (sign
   /// cleared; NaN orders above infinity). ``widenedMagnitudeBits(_:format:)`` turns a result into

@@ -113,9 +113,7 @@ public struct MXScheme: QuantizationScheme {
       let row = base + local * rowLength * source.byteWidth
       // The chunk starts on a tile, so its scale buffer starts at its first row's tile.
       let tile = (local / SwizzledScales.rowsPerTile) * tiles.bytesPerTile
-      for block in 0..<tiles.columns {
-        amaxes[block] = RowKernels.blockAbsMax(row + block * inputBlockBytes, count: Self.blockSize, format: source)
-      }
+      RowKernels.blockAbsMaxes(row, blocks: tiles.columns, blockSize: Self.blockSize, format: source, into: amaxes)
       for block in 0..<tiles.columns {
         let byte = scaling.scaleByte(amax: amaxes[block], element: element)
         scales[tile + tiles.offsetInTile(row: local, column: block)] = byte

@@ -130,9 +130,7 @@ public struct NVFP4Scheme: QuantizationScheme {
     for local in 0..<rows.count {
       let row = base + local * rowLength * source.byteWidth
       let tile = (local / SwizzledScales.rowsPerTile) * tiles.bytesPerTile
-      for block in 0..<tiles.columns {
-        amaxes[block] = RowKernels.blockAbsMax(row + block * blockBytes, count: Self.blockSize, format: source)
-      }
+      RowKernels.blockAbsMaxes(row, blocks: tiles.columns, blockSize: Self.blockSize, format: source, into: amaxes)
       // The per-tensor scale is the same for the whole row: one loop each way.
       if usesPerTensorScale {
         let perTensorScale = perTensorScales[(rows.lowerBound + local) / shape[shape.count - 2]]
