@@ -31,7 +31,7 @@ let package = Package(
   targets: [
     .target(
       name: "SafeTensors",
-      dependencies: [.product(name: "SystemPackage", package: "swift-system")],
+      dependencies: ["CPlatform", .product(name: "SystemPackage", package: "swift-system")],
       swiftSettings: strict
     ),
     .target(name: "Quantization", swiftSettings: strict),

@@ -59,4 +59,51 @@ import Testing
     let error = #expect(throws: SafeTensorsError.self) { try file.bytes(of: file.tensor(named: "x")) }
     #expect(error?.code == .io)
   }
+
+  @Test(arguments: [(0, 1), (3, 5000), (4093, 8), (0, 131_072), (100_000, 31_072)])
+  func mappedBytesAreTheBytesARead(offset: Int, count: Int) throws {
+    try #require(MappedTensorBytes.isSupported)
+    let directory = try TestFiles.scratchDirectory()
+    defer { TestFiles.cleanUp(directory) }
+    let tensors = [SampleFile.tensor("a", .u8, [13], seed: 3), SampleFile.tensor("x", .f32, [256, 128], seed: 4)]
+    let path = directory.appendingPathComponent("t.safetensors").path
+    try SafeTensorsWriter.write(
+      path: path, header: SafeTensorsHeader(metadata: nil, tensors: tensors.map(\.0)),
+      data: Dictionary(uniqueKeysWithValues: tensors.map { ($0.0.name, $0.1) }))
+    let file = try SafeTensorsFile(path: path)
+    #expect(file.isMappable)
+    let mapped = try #require(try file.map(file.tensor(named: "x"), at: offset, count: count))
+    #expect(Array(mapped.bytes) == Array(tensors[1].1[offset..<offset + count]))
+    try mapped.check()
+    let error = #expect(throws: SafeTensorsError.self) { try file.map(file.tensor(named: "x"), at: 1, count: 131_072) }
+    #expect(error?.code == .invalidArgument)
+  }
+
+  @Test func mappedBytesOfAFileThatShrinksReadAsZerosAndTheCheckSaysSo() throws {
+    try #require(MappedTensorBytes.isSupported)
+    let directory = try TestFiles.scratchDirectory()
+    defer { TestFiles.cleanUp(directory) }
+    let (spec, data) = SampleFile.tensor("x", .f32, [64, 1024], seed: 5)
+    let path = directory.appendingPathComponent("t.safetensors").path
+    try SafeTensorsWriter.write(
+      path: path, header: SafeTensorsHeader(metadata: nil, tensors: [spec]), data: ["x": data])
+    let file = try SafeTensorsFile(path: path)
+    let tensor = try file.tensor(named: "x")
+    let mapped = try #require(try file.map(tensor, at: 0, count: data.count))
+    let kept = file.dataStart + 100_000
+    #expect(truncate(path, off_t(kept)) == 0)
+    // Without the guard, reading past the new end would end the process with SIGBUS.
+    let bytes = Array(mapped.bytes)
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let pageEnd = (kept + page - 1) / page * page - file.dataStart
+    #expect(bytes[..<100_000] == data[..<100_000])
+    #expect(bytes[pageEnd...].allSatisfy { $0 == 0 })
+    let error = #expect(throws: SafeTensorsError.self) { try mapped.check() }
+    #expect(error?.code == .io)
+    #expect(error?.description.contains("shrank while its bytes were read") == true, "\(String(describing: error))")
+    #expect(error?.description.contains("tensor 'x'") == true)
+    // Bytes past the end cannot be mapped at all.
+    let ended = #expect(throws: SafeTensorsError.self) { try file.map(tensor, at: 200_000, count: 4) }
+    #expect(ended?.code == .io)
+  }
 }

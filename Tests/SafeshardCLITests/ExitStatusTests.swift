@@ -135,4 +135,23 @@ import Testing
       try last.split(separator: "\n").last.map { try JSONParser.parse(String($0))["event"]?.string } == "finished")
   }
 
+  @Test func anInputThatShrinksWhileItsBytesAreMappedEndsTheRunWithAnIOError() throws {
+    let scratch = try ConvertCommandTests.scratch()
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let output = scratch.appendingPathComponent("out").path
+    let arguments = try ConvertCommandTests.slowArguments(in: scratch, output: output)
+    let input = scratch.appendingPathComponent("model/model.safetensors").path
+    // Held once the first chunk of a tensor is mapped and loaded, the file is cut to nothing: the
+    // pages the kernel then reads are gone, which would be SIGBUS without the guard.
+    let run = try PausedRun(arguments, pausedAt: "mapped:layers.3.proj.weight:0", scratch: scratch)
+    #expect(run.waitUntilPaused())
+    #expect(truncate(input, 0) == 0)
+    let (status, errors) = run.release()
+    #expect(status == 74, "\(errors)")
+    #expect(errors.contains(input), "\(errors)")
+    #expect(errors.contains("tensor 'layers.3.proj.weight'"), "\(errors)")
+    #expect(errors.contains("shrank while its bytes were read"), "\(errors)")
+    let written = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+    #expect(!written.contains("SHA256SUMS") && !written.contains("model.safetensors.index.json"), "\(written)")
+  }
 }

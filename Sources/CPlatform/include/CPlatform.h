@@ -9,4 +9,28 @@ int safeshard_direct_io_flag(void);
 /// raising it as mapped blocks are freed; does nothing where the C library has no `mallopt`.
 void safeshard_fix_mmap_threshold(int bytes);
 
+#include <stdbool.h>
+#include <stddef.h>
+
+/// Installs, once, the SIGBUS handler that keeps a read of a guarded file mapping from crashing
+/// the process when the file shrinks under it: the handler maps a page of zeros over the missing
+/// page and marks the guard. Signals outside every guard go on to the handler installed before.
+/// Returns 0, or the `errno` of `sigaction`.
+int safeshard_guard_install(void);
+
+/// Guards the `length` bytes from `start` (a file mapping) until `safeshard_guard_end`; returns
+/// the guard's slot, or -1 when every slot is taken.
+int safeshard_guard_begin(const void *start, size_t length);
+
+/// Ends the guard of `slot`; returns whether a page of it was missing (and read as zeros).
+bool safeshard_guard_end(int slot);
+
+/// Whether a page of the guard of `slot` has been missing so far.
+bool safeshard_guard_faulted(int slot);
+
+/// Loads the pages of `length` bytes from `start` (a file mapping) and maps them
+/// (`madvise(MADV_WILLNEED)`, then `madvise(MADV_POPULATE_READ)`); returns 0, or the `errno`:
+/// `EFAULT` where the file ends before them, `EINVAL` where the kernel cannot populate.
+int safeshard_populate_read(void *start, size_t length);
+
 #endif

@@ -17,6 +17,11 @@ struct ChunkPlan {
   /// The footprint of the scratch a chunk's read works in beside its input buffer (0 unless the
   /// input is presented: dequantized, or gathered from a pickle's view).
   let readScratchBytes: Int
+  /// Whether a chunk's input is mapped from its file rather than read into a buffer: the entry
+  /// has one input, stored in a file that can be mapped (``SafeTensorsFile/isMappable``), and its
+  /// chunks are large enough to be mapped buffers (``PieceBuffer/mappingThreshold``), for which
+  /// a mapping's page-rounding costs at most a page more than a buffer.
+  let mapsInput: Bool
 
   /// The chunks of `entry` of at most `chunkBytes` input bytes, read from `files`.
   init(
@@ -29,6 +34,17 @@ struct ChunkPlan {
     let rows = max(alignment, (chunkBytes / max(rowBytes, 1)) / alignment * alignment)
     rowsPerChunk = min(rows, max(layout.rowCount, 1))
     readScratchBytes = MemoryShare.readScratchBytes(entry, count: rowsPerChunk * rowBytes, files: files)
+    mapsInput =
+      entry.inputs.count == 1 && rowsPerChunk * rowBytes >= PieceBuffer.mappingThreshold
+      && files[entry.inputs[0].file].isMappable
+  }
+
+  /// What a chunk of `rows` reserves for its input: its mapping, or its buffer should no mapping
+  /// be had (``SafeTensorsFile/map(_:at:count:)`` returns `nil`), and its read's scratch.
+  func inputBytes(_ rows: Range<Int>) -> Int {
+    let count = rows.count * rowBytes
+    let buffer = PieceBuffer.footprint(count) + readScratchBytes
+    return mapsInput ? max(buffer, MappedTensorBytes.footprint(count)) : buffer
   }
 
   /// The chunks, front to back.
@@ -57,17 +73,17 @@ struct ChunkPlan {
     }
   }
 
-  /// What the chunk of `rows` reserves: the footprint of its input buffer, its read's scratch
-  /// and each of its row and tile pieces.
+  /// What the chunk of `rows` reserves: its input (``inputBytes(_:)``) and the footprint of each
+  /// of its row and tile pieces.
   func chunkBytes(_ rows: Range<Int>) -> Int {
-    PieceBuffer.footprint(rows.count * rowBytes) + readScratchBytes
+    inputBytes(rows)
       + rowParts.reduce(0) { $0 + PieceBuffer.footprint($1.byteRange(rows: rows).count) }
   }
 
-  /// What a chunk of the statistic pass reserves: its input buffer, its read's scratch and its
-  /// copy of the statistic.
+  /// What a chunk of the statistic pass reserves: its input (``inputBytes(_:)``) and its copy of
+  /// the statistic.
   func statisticChunkBytes(_ rows: Range<Int>) -> Int {
-    PieceBuffer.footprint(rows.count * rowBytes) + readScratchBytes + statisticBytes
+    inputBytes(rows) + statisticBytes
   }
 
   /// The most one job of this tensor holds at once: a full chunk, the whole-tensor parts and the

@@ -75,7 +75,6 @@ struct TensorJob: Sendable {
   private func quantize(_ scheme: any QuantizationScheme, chunking: ChunkPlan) async throws {
     let shape = entry.source.shape
     let layout = chunking.layout
-    let rowBytes = chunking.rowBytes
     let chunks = chunking.chunks
 
     var statistic = try scheme.makeStatistic(shape: shape)
@@ -85,16 +84,14 @@ struct TensorJob: Sendable {
     if let empty = statistic {
       let total = Locked(empty)
       try await forEachConcurrently(chunks) { rows in
-        let inputBytes = rows.count * rowBytes
-        // The input buffer, its read's scratch, and the copy of the statistic the chunk gathers into.
+        // The input, and the copy of the statistic the chunk gathers into.
         var reservation = try await budget.reserve(buffers: chunking.statisticChunkBytes(rows))
-        let input = PieceBuffer(count: inputBytes, reservation: reservation.split(PieceBuffer.footprint(inputBytes)))
-        let scratch = reservation.split(chunking.readScratchBytes)
+        let input = try await input(rows, chunking: chunking, reservation: reservation.split(chunking.inputBytes(rows)))
         // The rest holds the statistic's copy, not a buffer.
         reservation.unmapSpares()
-        try await read(at: rows.lowerBound * rowBytes, into: input, scratch: scratch)
         var partial = empty
-        try partial.accumulate(UnsafeRawBufferPointer(input.bytes), firstRow: rows.lowerBound)
+        try partial.accumulate(input.bytes, firstRow: rows.lowerBound)
+        try input.check()
         try total.withLock { try $0.merge(partial) }
       }
       statistic = total.value
@@ -117,7 +114,6 @@ struct TensorJob: Sendable {
     let findings = Locked(ScaleFindings())
 
     try await forEachConcurrently(chunks) { rows in
-      let inputBytes = rows.count * rowBytes
       // One request for the whole chunk (input and pieces), so that a job never holds part of
       // its bytes while it waits for the rest.
       var reservation = try await budget.reserve(buffers: chunking.chunkBytes(rows))
@@ -125,9 +121,7 @@ struct TensorJob: Sendable {
       do {
         // The input is freed, and its bytes returned, at the end of this block: before the
         // pieces wait for the channel.
-        let input = PieceBuffer(count: inputBytes, reservation: reservation.split(PieceBuffer.footprint(inputBytes)))
-        try await read(
-          at: rows.lowerBound * rowBytes, into: input, scratch: reservation.split(chunking.readScratchBytes))
+        let input = try await input(rows, chunking: chunking, reservation: reservation.split(chunking.inputBytes(rows)))
         var outputs: [PartName: UnsafeMutableRawBufferPointer] = [:]
         for part in rowParts {
           let count = part.byteRange(rows: rows).count
@@ -136,15 +130,15 @@ struct TensorJob: Sendable {
           pieces.append((part, buffer))
         }
         for (name, buffer) in sharedGathered { outputs[name] = buffer.bytes }
-        try scheme.quantize(
-          UnsafeRawBufferPointer(input.bytes), shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
+        try scheme.quantize(input.bytes, shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
         var found = ScaleFindings()
         if scheme.scalesShowNonFiniteInput {
           found.scan(outputs, layout: layout, rows: rows)
         } else {
           // These schemes' chunk scales show nothing but NaN and infinity, and not all of them.
-          found.scan(input: UnsafeRawBufferPointer(input.bytes), format: scheme.source, rows: rows)
+          found.scan(input: input.bytes, format: scheme.source, rows: rows)
         }
+        try input.check()
         findings.withLock { $0.merge(found) }
       }
       precondition(reservation.bytes == 0, "ChunkPlan.chunkBytes and the chunk's buffers disagree")
@@ -197,6 +191,37 @@ struct TensorJob: Sendable {
       throw PipelineError(.invalidInput, "the plan has no place for '\(name)'")
     }
     return placements[index]
+  }
+
+  /// The input of the chunk of `rows`, held by `reservation` (``ChunkPlan/inputBytes(_:)``): mapped
+  /// from its file where ``ChunkPlan/mapsInput``, else read into a buffer.
+  private func input(
+    _ rows: Range<Int>, chunking: ChunkPlan, reservation: consuming MemoryReservation
+  ) async throws(PipelineError) -> ChunkInput {
+    let (offset, count) = (rows.lowerBound * chunking.rowBytes, rows.count * chunking.rowBytes)
+    if chunking.mapsInput {
+      let (file, tensor) = (files[entry.inputs[0].file], entry.inputs[0].tensor)
+      // Mapping loads the pages, which may wait for the disk.
+      let mapped = try await BlockingIOExecutor.shared.execute { () throws(PipelineError) in
+        let mapped: MappedTensorBytes?
+        do {
+          mapped = try file.map(tensor, at: offset, count: count)
+        } catch {
+          throw PipelineError(.io, "\(error)", path: file.path, tensor: tensor.name, cause: error)
+        }
+        if mapped != nil { FaultInjection.reach("mapped:\(tensor.name):\(offset)") }
+        return mapped
+      }
+      if let mapped {
+        // No buffer takes these bytes: the mapping does.
+        reservation.unmapSpares()
+        return ChunkInput(mapped, reservation: reservation)
+      }
+    }
+    let buffer = PieceBuffer(count: count, reservation: reservation.split(PieceBuffer.footprint(count)))
+    try await read(at: offset, into: buffer, scratch: reservation.split(chunking.readScratchBytes))
+    reservation.unmapSpares()
+    return ChunkInput(buffer, reservation: reservation)
   }
 
   /// Reads the entry's bytes from `offset` into `buffer`, from the input tensors that hold them

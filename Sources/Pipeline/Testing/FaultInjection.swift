@@ -13,6 +13,8 @@ import Synchronization
 ///   written yet.
 /// - `commit:FILE:N`: the `N`-th `commit` line of shard `FILE` (counted from 1) is in the journal.
 /// - `done:FILE`: shard `FILE` is renamed into place and its `done` line is in the journal.
+/// - `mapped:TENSOR:OFFSET`: the bytes of input tensor `TENSOR` from byte `OFFSET` (a chunk's
+///   input) are mapped and loaded, and not yet used.
 /// - `spill:N`: the `N`-th piece of the process (counted from 1) is in a spill file.
 /// - `finalize-files`, `finalize-sums`, `finalize-weights`: finalisation is about to copy the
 ///   input's other files, write `SHA256SUMS`, and put the index or single shard in place.

@@ -133,11 +133,7 @@ public final class SafeTensorsFile: Sendable {
     _ tensor: TensorInfo, at offset: Int = 0, into buffer: UnsafeMutableRawBufferPointer,
     scratch: inout ReadScratch
   ) throws(SafeTensorsError) {
-    guard offset >= 0, offset <= tensor.byteCount, buffer.count <= tensor.byteCount - offset else {
-      throw SafeTensorsError(
-        .invalidArgument, "bytes \(offset)..<\(offset + buffer.count) are outside the tensor's \(tensor.byteCount)",
-        file: path, tensor: tensor.name)
-    }
+    try checkRange(tensor, offset: offset, count: buffer.count)
     switch storage {
     case .descriptor(let descriptor):
       try Self.readExactly(descriptor, into: buffer, at: dataStart + tensor.dataOffsets.lowerBound + offset, path: path)
@@ -146,6 +142,26 @@ public final class SafeTensorsFile: Sendable {
         try source.read(tensor, at: offset, into: buffer, scratch: &scratch)
       }
     }
+  }
+
+  /// Whether ``map(_:at:count:)`` can map bytes of this file: it is read from its descriptor
+  /// (not presented) on a system that can guard a mapping (``MappedTensorBytes/isSupported``).
+  public var isMappable: Bool {
+    guard case .descriptor = storage else { return false }
+    return MappedTensorBytes.isSupported
+  }
+
+  /// Maps `count` bytes of `tensor`'s data from `offset` into it, read-only, and loads them; `nil`
+  /// when the file is not ``isMappable`` or no guard is free, and the bytes must be read instead.
+  ///
+  /// - Throws: ``SafeTensorsError`` naming the file and tensor for a range outside the tensor, a
+  ///   refused `mmap`, or a file that ends before the bytes.
+  public func map(_ tensor: TensorInfo, at offset: Int, count: Int) throws(SafeTensorsError) -> MappedTensorBytes? {
+    try checkRange(tensor, offset: offset, count: count)
+    guard isMappable, case .descriptor(let descriptor) = storage else { return nil }
+    return try MappedTensorBytes(
+      descriptor, offset: dataStart + tensor.dataOffsets.lowerBound + offset, count: count, path: path,
+      tensor: tensor.name)
   }
 
   /// Reads `tensor`'s data front to back in pieces of at most `chunkSize` bytes, handing each
@@ -176,6 +192,14 @@ public final class SafeTensorsFile: Sendable {
       Result { () throws(SafeTensorsError) in try read(tensor, into: buffer) }
     }.get()
     return bytes
+  }
+
+  private func checkRange(_ tensor: TensorInfo, offset: Int, count: Int) throws(SafeTensorsError) {
+    guard offset >= 0, count >= 0, offset <= tensor.byteCount, count <= tensor.byteCount - offset else {
+      throw SafeTensorsError(
+        .invalidArgument, "bytes \(offset)..<\(offset + count) are outside the tensor's \(tensor.byteCount)",
+        file: path, tensor: tensor.name)
+    }
   }
 
   /// Throws `notRegularFile` unless `descriptor` is a regular file.
