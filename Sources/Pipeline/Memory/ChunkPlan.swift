@@ -17,10 +17,8 @@ struct ChunkPlan {
   /// The footprint of the scratch a chunk's read works in beside its input buffer (0 unless the
   /// input is presented: dequantized, or gathered from a pickle's view).
   let readScratchBytes: Int
-  /// Whether a chunk's input is mapped from its file rather than read into a buffer: the entry
-  /// has one input, stored in a file that can be mapped (``SafeTensorsFile/isMappable``), and its
-  /// chunks are large enough to be mapped buffers (``PieceBuffer/mappingThreshold``), for which
-  /// a mapping's page-rounding costs at most a page more than a buffer.
+  /// Whether a chunk's input is mapped from its file rather than read into a buffer
+  /// (``MemoryShare/mapsInput(_:count:files:)``).
   let mapsInput: Bool
 
   /// The chunks of `entry` of at most `chunkBytes` input bytes, read from `files`.
@@ -34,17 +32,13 @@ struct ChunkPlan {
     let rows = max(alignment, (chunkBytes / max(rowBytes, 1)) / alignment * alignment)
     rowsPerChunk = min(rows, max(layout.rowCount, 1))
     readScratchBytes = MemoryShare.readScratchBytes(entry, count: rowsPerChunk * rowBytes, files: files)
-    mapsInput =
-      entry.inputs.count == 1 && rowsPerChunk * rowBytes >= PieceBuffer.mappingThreshold
-      && files[entry.inputs[0].file].isMappable
+    mapsInput = MemoryShare.mapsInput(entry, count: rowsPerChunk * rowBytes, files: files)
   }
 
-  /// What a chunk of `rows` reserves for its input: its mapping, or its buffer should no mapping
-  /// be had (``SafeTensorsFile/map(_:at:count:)`` returns `nil`), and its read's scratch.
+  /// What a chunk of `rows` reserves for its input (``PieceBuffer/inputFootprint(_:mapped:)``) and
+  /// its read's scratch.
   func inputBytes(_ rows: Range<Int>) -> Int {
-    let count = rows.count * rowBytes
-    let buffer = PieceBuffer.footprint(count) + readScratchBytes
-    return mapsInput ? max(buffer, MappedTensorBytes.footprint(count)) : buffer
+    PieceBuffer.inputFootprint(rows.count * rowBytes, mapped: mapsInput) + readScratchBytes
   }
 
   /// The chunks, front to back.

@@ -94,7 +94,9 @@ public struct MemoryShare: Sendable, Equatable {
     guard let layout = entry.layout, let format = entry.format else {
       let count = copyChunkBytes(entry, chunkBytes: chunkBytes)
       let scratch = readScratchBytes(entry, count: count, files: files)
-      return (PieceBuffer.footprint(count) + scratch, scratch)
+      return (
+        PieceBuffer.inputFootprint(count, mapped: mapsInput(entry, count: count, files: files)) + scratch, scratch
+      )
     }
     let chunking = ChunkPlan(entry: entry, layout: layout, format: format, chunkBytes: chunkBytes, files: files)
     return (chunking.largestJob, chunking.readScratchBytes)
@@ -104,6 +106,14 @@ public struct MemoryShare: Sendable, Equatable {
   static func copyChunkBytes(_ entry: ConversionPlan.Entry, chunkBytes: Int) -> Int {
     let width = max(1, entry.source.dtype.bitSize / 8)
     return min(max(width, chunkBytes / width * width), max(entry.source.byteCount, 1))
+  }
+
+  /// Whether chunks of `count` input bytes of `entry` are mapped from their file rather than read
+  /// into buffers: the entry has one input, stored in a file that can be mapped
+  /// (``SafeTensorsFile/isMappable``), and its chunks are large enough to be mapped buffers
+  /// (``PieceBuffer/mappingThreshold``), for which a mapping's pages cost at most one page more.
+  static func mapsInput(_ entry: ConversionPlan.Entry, count: Int, files: [SafeTensorsFile]) -> Bool {
+    entry.inputs.count == 1 && count >= PieceBuffer.mappingThreshold && files[entry.inputs[0].file].isMappable
   }
 
   /// The footprint of the scratch a read of at most `count` bytes of `entry` works in (its

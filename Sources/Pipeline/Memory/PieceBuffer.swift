@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 
 /// A buffer of tensor bytes that owns the ``MemoryReservation`` of its bytes: allocating one
 /// takes a reservation of exactly ``footprint(_:)`` bytes, and freeing it (with the last
@@ -18,11 +19,15 @@ import Foundation
 /// exists; a reused mapping still holds another buffer's bytes, so whoever fills a buffer writes
 /// every byte of it (a read fills it, a kernel writes each of its pieces' elements, gathered
 /// parts are zeroed first).
+///
+/// A buffer can also be input bytes mapped from their file (``init(mapped:reservation:)``): those
+/// are read-only, and whoever reads them calls ``check()`` before trusting what it read.
 final class PieceBuffer: @unchecked Sendable {
   /// The buffer's bytes.
   let bytes: UnsafeMutableRawBufferPointer
   private let allocation: UnsafeMutableRawBufferPointer
   private let mapping: MemoryMapping?
+  private let file: MappedTensorBytes?
   private var reservation: MemoryReservation
 
   /// The size from which buffers are mapped, and the unit they are mapped in.
@@ -32,6 +37,13 @@ final class PieceBuffer: @unchecked Sendable {
   /// `count` rounded up to whole MiB when it is mapped.
   static func footprint(_ count: Int) -> Int {
     count < mappingThreshold ? count : (count + mappingThreshold - 1) / mappingThreshold * mappingThreshold
+  }
+
+  /// What input bytes of `count` reserve when they may be mapped from their file
+  /// (``init(mapped:reservation:)``): the larger of a mapping's pages and a buffer's footprint,
+  /// which a read takes when no mapping is had.
+  static func inputFootprint(_ count: Int, mapped: Bool) -> Int {
+    mapped ? max(footprint(count), MappedTensorBytes.footprint(count)) : footprint(count)
   }
 
   /// A buffer of `count` bytes, held by `reservation` (of ``footprint(_:)`` bytes).
@@ -50,11 +62,44 @@ final class PieceBuffer: @unchecked Sendable {
     }
     self.mapping = mapping
     self.reservation = reservation
+    file = nil
     bytes = UnsafeMutableRawBufferPointer(rebasing: allocation[0..<count])
   }
 
+  /// The bytes of `file`, held by `reservation` (at least ``MappedTensorBytes/footprint(_:)`` of
+  /// them); read-only.
+  init(mapped file: MappedTensorBytes, reservation: consuming MemoryReservation) {
+    precondition(
+      reservation.bytes >= MappedTensorBytes.footprint(file.bytes.count),
+      "Invalid buffer: \(file.bytes.count) mapped bytes need a reservation of at least "
+        + "\(MappedTensorBytes.footprint(file.bytes.count)), not \(reservation.bytes).")
+    // No buffer takes these bytes: the file's pages do, and the gauge counts them.
+    reservation.unmapSpares()
+    reservation.budget.gauge.allocated(file.bytes.count)
+    self.file = file
+    self.reservation = reservation
+    mapping = nil
+    allocation = UnsafeMutableRawBufferPointer(mutating: file.bytes)
+    bytes = allocation
+  }
+
+  /// Checks that bytes mapped from a file were what it held: a file that shrank while it was
+  /// mapped showed zeros for the pages it lost (``MappedTensorBytes/check()``).
+  ///
+  /// - Throws: ``PipelineError`` (`io`) naming the file and tensor.
+  func check() throws(PipelineError) {
+    do {
+      try file?.check()
+    } catch {
+      throw PipelineError(.io, "\(error)", path: error.file, tensor: error.tensor, cause: error)
+    }
+  }
+
   deinit {
-    if let mapping {
+    if file != nil {
+      // The mapping goes with `file`, the bytes with the reservation.
+      reservation.budget.gauge.freed(bytes.count)
+    } else if let mapping {
       reservation.returnMapping(mapping)
     } else {
       allocation.deallocate()

@@ -131,7 +131,7 @@ actor ShardWriter {
     if piece.offset + piece.count <= cursor {
       // Already durable from an earlier run.
     } else if piece.offset <= cursor {
-      try append(UnsafeRawBufferPointer(rebasing: piece.buffer.bytes[(cursor - piece.offset)...]))
+      try append(UnsafeRawBufferPointer(rebasing: piece.buffer.bytes[(cursor - piece.offset)...]), of: piece)
       try drain()
     } else if staging.tryAdd(piece) {
       staged[piece.offset] = piece
@@ -157,7 +157,7 @@ actor ShardWriter {
     while true {
       if let piece = staged.removeValue(forKey: cursor) {
         staging.remove(piece)
-        try append(UnsafeRawBufferPointer(piece.buffer.bytes))
+        try append(UnsafeRawBufferPointer(piece.buffer.bytes), of: piece)
       } else if let entry = spilled.removeValue(forKey: cursor) {
         try spillMemory.readingBack(count: entry.count) { buffer throws(PipelineError) in
           do {
@@ -189,11 +189,14 @@ actor ShardWriter {
         .io, "spilling staged data of \(shard.fileName) to \(spillDirectory): \(error)", path: spillDirectory,
         cause: error)
     }
+    try piece.buffer.check()
   }
 
-  /// Appends at the cursor, opening the partial file (and writing the header) on first use.
-  private func append(_ bytes: UnsafeRawBufferPointer) throws(PipelineError) {
+  /// Appends at the cursor, opening the partial file (and writing the header) on first use; bytes
+  /// of a `piece` mapped from its input are checked before anything commits them.
+  private func append(_ bytes: UnsafeRawBufferPointer, of piece: Piece? = nil) throws(PipelineError) {
     try openIfNeeded().append(bytes)
+    try piece?.buffer.check()
     cursor += bytes.count
     try FaultInjection.checkWrite(path: partialPath, total: cursor)
     if cursor - committed >= commitInterval && cursor < shard.header.dataLength {

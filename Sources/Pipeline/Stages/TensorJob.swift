@@ -40,8 +40,8 @@ struct TensorJob: Sendable {
     }
   }
 
-  /// Copies the tensor's bytes in chunks, each read straight into the buffer that is sent, and
-  /// warns when a floating-point tensor holds NaN or infinity.
+  /// Copies the tensor's bytes in chunks, each mapped from its file or read into the buffer that
+  /// is sent, and warns when a floating-point tensor holds NaN or infinity.
   private func copy() async throws {
     let placement = try place(nil)
     let format = FloatFormat(rawValue: entry.source.dtype.rawValue)
@@ -49,13 +49,14 @@ struct TensorJob: Sendable {
     let width = max(1, entry.source.dtype.bitSize / 8)
     let chunk = MemoryShare.copyChunkBytes(entry, chunkBytes: share.chunkBytes)
     let scratchBytes = MemoryShare.readScratchBytes(entry, count: chunk, files: files)
+    let mapped = MemoryShare.mapsInput(entry, count: chunk, files: files)
     let ranges = stride(from: 0, to: entry.source.byteCount, by: chunk).map {
       $0..<min($0 + chunk, entry.source.byteCount)
     }
     try await forEachConcurrently(ranges) { range in
-      var reservation = try await budget.reserve(buffers: PieceBuffer.footprint(range.count) + scratchBytes)
-      let buffer = PieceBuffer(count: range.count, reservation: reservation.split(PieceBuffer.footprint(range.count)))
-      try await read(at: range.lowerBound, into: buffer, scratch: reservation)
+      let buffer = try await input(
+        at: range.lowerBound, count: range.count, mapped: mapped, scratchBytes: scratchBytes,
+        reservation: budget.reserve(buffers: PieceBuffer.inputFootprint(range.count, mapped: mapped) + scratchBytes))
       if let format {
         let count = ScaleFindings.nonFiniteCount(UnsafeRawBufferPointer(buffer.bytes), format)
         nonFinite.withLock { $0 += count }
@@ -90,7 +91,7 @@ struct TensorJob: Sendable {
         // The rest holds the statistic's copy, not a buffer.
         reservation.unmapSpares()
         var partial = empty
-        try partial.accumulate(input.bytes, firstRow: rows.lowerBound)
+        try partial.accumulate(UnsafeRawBufferPointer(input.bytes), firstRow: rows.lowerBound)
         try input.check()
         try total.withLock { try $0.merge(partial) }
       }
@@ -130,13 +131,14 @@ struct TensorJob: Sendable {
           pieces.append((part, buffer))
         }
         for (name, buffer) in sharedGathered { outputs[name] = buffer.bytes }
-        try scheme.quantize(input.bytes, shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
+        try scheme.quantize(
+          UnsafeRawBufferPointer(input.bytes), shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
         var found = ScaleFindings()
         if scheme.scalesShowNonFiniteInput {
           found.scan(outputs, layout: layout, rows: rows)
         } else {
           // These schemes' chunk scales show nothing but NaN and infinity, and not all of them.
-          found.scan(input: input.bytes, format: scheme.source, rows: rows)
+          found.scan(input: UnsafeRawBufferPointer(input.bytes), format: scheme.source, rows: rows)
         }
         try input.check()
         findings.withLock { $0.merge(found) }
@@ -193,35 +195,40 @@ struct TensorJob: Sendable {
     return placements[index]
   }
 
-  /// The input of the chunk of `rows`, held by `reservation` (``ChunkPlan/inputBytes(_:)``): mapped
-  /// from its file where ``ChunkPlan/mapsInput``, else read into a buffer.
+  /// The input of the chunk of `rows`, held by `reservation` (``ChunkPlan/inputBytes(_:)``).
   private func input(
     _ rows: Range<Int>, chunking: ChunkPlan, reservation: consuming MemoryReservation
-  ) async throws(PipelineError) -> ChunkInput {
-    let (offset, count) = (rows.lowerBound * chunking.rowBytes, rows.count * chunking.rowBytes)
-    if chunking.mapsInput {
+  ) async throws(PipelineError) -> PieceBuffer {
+    try await input(
+      at: rows.lowerBound * chunking.rowBytes, count: rows.count * chunking.rowBytes, mapped: chunking.mapsInput,
+      scratchBytes: chunking.readScratchBytes, reservation: reservation)
+  }
+
+  /// The `count` bytes of the entry from `offset`, held by `reservation`
+  /// (``PieceBuffer/inputFootprint(_:mapped:)`` and the read's `scratchBytes`): mapped from their
+  /// file where `mapped` (``MemoryShare/mapsInput(_:count:files:)``) and a mapping is had, else
+  /// read into a buffer. Whoever uses mapped bytes calls ``PieceBuffer/check()`` after.
+  private func input(
+    at offset: Int, count: Int, mapped: Bool, scratchBytes: Int, reservation: consuming MemoryReservation
+  ) async throws(PipelineError) -> PieceBuffer {
+    if mapped {
       let (file, tensor) = (files[entry.inputs[0].file], entry.inputs[0].tensor)
       // Mapping loads the pages, which may wait for the disk.
-      let mapped = try await BlockingIOExecutor.shared.execute { () throws(PipelineError) in
-        let mapped: MappedTensorBytes?
+      let bytes = try await BlockingIOExecutor.shared.execute { () throws(PipelineError) in
+        let bytes: MappedTensorBytes?
         do {
-          mapped = try file.map(tensor, at: offset, count: count)
+          bytes = try file.map(tensor, at: offset, count: count)
         } catch {
           throw PipelineError(.io, "\(error)", path: file.path, tensor: tensor.name, cause: error)
         }
-        if mapped != nil { FaultInjection.reach("mapped:\(tensor.name):\(offset)") }
-        return mapped
+        if bytes != nil { FaultInjection.reach("mapped:\(tensor.name):\(offset)") }
+        return bytes
       }
-      if let mapped {
-        // No buffer takes these bytes: the mapping does.
-        reservation.unmapSpares()
-        return ChunkInput(mapped, reservation: reservation)
-      }
+      if let bytes { return PieceBuffer(mapped: bytes, reservation: reservation) }
     }
     let buffer = PieceBuffer(count: count, reservation: reservation.split(PieceBuffer.footprint(count)))
-    try await read(at: offset, into: buffer, scratch: reservation.split(chunking.readScratchBytes))
-    reservation.unmapSpares()
-    return ChunkInput(buffer, reservation: reservation)
+    try await read(at: offset, into: buffer, scratch: reservation.split(scratchBytes))
+    return buffer
   }
 
   /// Reads the entry's bytes from `offset` into `buffer`, from the input tensors that hold them
