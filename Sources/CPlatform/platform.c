@@ -44,7 +44,8 @@ static int guard_install_error;
 
 static void guard_on_sigbus(int signal, siginfo_t *info, void *context) {
   uintptr_t address = (uintptr_t)info->si_addr;
-  for (int slot = 0; slot < GUARD_SLOTS; slot++) {
+  // Only a fault of the memory system (si_code > 0), not a SIGBUS sent with kill(2) or sigqueue(3).
+  for (int slot = 0; info->si_code > 0 && slot < GUARD_SLOTS; slot++) {
     uintptr_t start = atomic_load(&guard_start[slot]);
     if (start == 0 || address < start || address - start >= atomic_load(&guard_length[slot])) continue;
     // The file ended before this page: read zeros from here on, and let the reader report it.
@@ -56,6 +57,11 @@ static void guard_on_sigbus(int signal, siginfo_t *info, void *context) {
     break;
   }
   // Not a guarded read: what would have happened without this handler.
+  if (guard_previous.sa_flags & SA_RESETHAND) {
+    struct sigaction fallback = {.sa_handler = SIG_DFL};
+    sigemptyset(&fallback.sa_mask);
+    sigaction(SIGBUS, &fallback, NULL);
+  }
   if (guard_previous.sa_flags & SA_SIGINFO) {
     guard_previous.sa_sigaction(signal, info, context);
   } else if (guard_previous.sa_handler != SIG_DFL && guard_previous.sa_handler != SIG_IGN) {
@@ -95,17 +101,21 @@ bool safeshard_guard_faulted(int slot) {
   return atomic_load(&guard_missing[slot]);
 }
 
-bool safeshard_guard_end(int slot) {
+void safeshard_guard_end(int slot) {
   atomic_store(&guard_start[slot], 0);
-  bool missing = atomic_load(&guard_missing[slot]);
   atomic_store(&guard_used[slot], false);
-  return missing;
 }
 
 int safeshard_populate_read(void *start, size_t length) {
+#ifdef __linux__
 #ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_READ 22  // Linux 5.14; older C headers lack it.
 #endif
   (void)madvise(start, length, MADV_WILLNEED);
   return madvise(start, length, MADV_POPULATE_READ) == 0 ? 0 : errno;
+#else
+  (void)start;
+  (void)length;
+  return EINVAL;
+#endif
 }

@@ -60,9 +60,10 @@ import Testing
     #expect(error?.code == .io)
   }
 
-  @Test(arguments: [(0, 1), (3, 5000), (4093, 8), (0, 131_072), (100_000, 31_072)])
+  @Test(
+    .enabled(if: MappedTensorBytes.isSupported),
+    arguments: [(0, 1), (3, 5000), (4093, 8), (0, 131_072), (100_000, 31_072)])
   func mappedBytesAreTheBytesARead(offset: Int, count: Int) throws {
-    try #require(MappedTensorBytes.isSupported)
     let directory = try TestFiles.scratchDirectory()
     defer { TestFiles.cleanUp(directory) }
     let tensors = [SampleFile.tensor("a", .u8, [13], seed: 3), SampleFile.tensor("x", .f32, [256, 128], seed: 4)]
@@ -79,8 +80,8 @@ import Testing
     #expect(error?.code == .invalidArgument)
   }
 
-  @Test func mappedBytesOfAFileThatShrinksReadAsZerosAndTheCheckSaysSo() throws {
-    try #require(MappedTensorBytes.isSupported)
+  @Test(.enabled(if: MappedTensorBytes.isSupported))
+  func mappedBytesOfAFileThatShrinksReadAsZerosAndTheCheckSaysSo() throws {
     let directory = try TestFiles.scratchDirectory()
     defer { TestFiles.cleanUp(directory) }
     let (spec, data) = SampleFile.tensor("x", .f32, [64, 1024], seed: 5)
@@ -100,10 +101,35 @@ import Testing
     #expect(bytes[pageEnd...].allSatisfy { $0 == 0 })
     let error = #expect(throws: SafeTensorsError.self) { try mapped.check() }
     #expect(error?.code == .io)
-    #expect(error?.description.contains("shrank while its bytes were read") == true, "\(String(describing: error))")
+    #expect(
+      error?.description.contains("file shrank to \(kept) bytes while bytes up to \(file.dataStart + data.count)")
+        == true,
+      "\(String(describing: error))")
     #expect(error?.description.contains("tensor 'x'") == true)
-    // Bytes past the end cannot be mapped at all.
-    let ended = #expect(throws: SafeTensorsError.self) { try file.map(tensor, at: 200_000, count: 4) }
+    // Bytes past the end are not mapped (a read then says why they cannot be had).
+    #expect(try file.map(tensor, at: 200_000, count: 4) == nil)
+    let ended = #expect(throws: SafeTensorsError.self) { try file.bytes(of: tensor) }
     #expect(ended?.code == .io)
+  }
+
+  @Test(.enabled(if: MappedTensorBytes.isSupported))
+  func mappedBytesOfAFileCutInsideTheirLastPageFailTheCheck() throws {
+    let directory = try TestFiles.scratchDirectory()
+    defer { TestFiles.cleanUp(directory) }
+    let (spec, data) = SampleFile.tensor("x", .f32, [64], seed: 6)
+    let path = directory.appendingPathComponent("t.safetensors").path
+    try SafeTensorsWriter.write(
+      path: path, header: SafeTensorsHeader(metadata: nil, tensors: [spec]), data: ["x": data])
+    let file = try SafeTensorsFile(path: path)
+    let tensor = try file.tensor(named: "x")
+    let mapped = try #require(try file.map(tensor, at: 0, count: data.count))
+    try mapped.check()
+    // The page stays mapped, its bytes past the new end read as zeros, and nothing faults.
+    #expect(truncate(path, off_t(file.dataStart + 100)) == 0)
+    #expect(Array(mapped.bytes[..<100]) == Array(data[..<100]))
+    #expect(mapped.bytes[100...].allSatisfy { $0 == 0 })
+    let error = #expect(throws: SafeTensorsError.self) { try mapped.check() }
+    #expect(error?.code == .io)
+    #expect(error?.description.contains("file shrank to \(file.dataStart + 100) bytes") == true)
   }
 }

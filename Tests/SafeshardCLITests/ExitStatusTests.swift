@@ -136,9 +136,11 @@ import Testing
   }
 
   /// A quantized tensor's chunk is read by the kernel; a copied one by the shard writer.
-  @Test(arguments: [
-    ("int8-weight-only", "shrank while its bytes were read"), ("reshard", "it was changed while open"),
-  ])
+  @Test(
+    .enabled(if: MappedTensorBytes.isSupported, "elsewhere input is read with pread: no mapped: fault point"),
+    arguments: [
+      ("int8-weight-only", "file shrank to 0 bytes while bytes up to"), ("reshard", "it was changed while open"),
+    ])
   func anInputThatShrinksWhileItsBytesAreMappedEndsTheRunWithAnIOError(recipe: String, message: String) throws {
     let scratch = try ConvertCommandTests.scratch()
     defer { try? FileManager.default.removeItem(at: scratch) }

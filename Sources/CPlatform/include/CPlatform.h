@@ -22,15 +22,16 @@ int safeshard_guard_install(void);
 /// the guard's slot, or -1 when every slot is taken.
 int safeshard_guard_begin(const void *start, size_t length);
 
-/// Ends the guard of `slot`; returns whether a page of it was missing (and read as zeros).
-bool safeshard_guard_end(int slot);
+/// Ends the guard of `slot`.
+void safeshard_guard_end(int slot);
 
-/// Whether a page of the guard of `slot` has been missing so far.
+/// Whether a page of the guard of `slot` has been missing (and read as zeros) so far.
 bool safeshard_guard_faulted(int slot);
 
 /// Loads the pages of `length` bytes from `start` (a file mapping) and maps them
 /// (`madvise(MADV_WILLNEED)`, then `madvise(MADV_POPULATE_READ)`); returns 0, or the `errno`:
-/// `EFAULT` where the file ends before them, `EINVAL` where the kernel cannot populate.
+/// `EFAULT` where the file ends before them, `EINVAL` where the kernel cannot populate (and
+/// everywhere but Linux).
 int safeshard_populate_read(void *start, size_t length);
 
 #endif

@@ -23,8 +23,11 @@ import SafeTensors
 /// A buffer can also be input bytes mapped from their file (``init(mapped:reservation:)``): those
 /// are read-only, and whoever reads them calls ``check()`` before trusting what it read.
 final class PieceBuffer: @unchecked Sendable {
-  /// The buffer's bytes.
+  /// The buffer's bytes (read-only for bytes mapped from a file: nothing writes a piece after it
+  /// is filled, and mapped bytes are filled by the file).
   let bytes: UnsafeMutableRawBufferPointer
+  /// What the buffer holds from the budget (``footprint(_:)``, or a mapping's reservation).
+  let reservedBytes: Int
   private let allocation: UnsafeMutableRawBufferPointer
   private let mapping: MemoryMapping?
   private let file: MappedTensorBytes?
@@ -61,6 +64,7 @@ final class PieceBuffer: @unchecked Sendable {
       reservation.budget.gauge.allocated(count)
     }
     self.mapping = mapping
+    reservedBytes = reservation.bytes
     self.reservation = reservation
     file = nil
     bytes = UnsafeMutableRawBufferPointer(rebasing: allocation[0..<count])
@@ -75,8 +79,9 @@ final class PieceBuffer: @unchecked Sendable {
         + "\(MappedTensorBytes.footprint(file.bytes.count)), not \(reservation.bytes).")
     // No buffer takes these bytes: the file's pages do, and the gauge counts them.
     reservation.unmapSpares()
-    reservation.budget.gauge.allocated(file.bytes.count)
+    reservation.budget.gauge.allocated(file.mappedCount)
     self.file = file
+    reservedBytes = reservation.bytes
     self.reservation = reservation
     mapping = nil
     allocation = UnsafeMutableRawBufferPointer(mutating: file.bytes)
@@ -95,10 +100,24 @@ final class PieceBuffer: @unchecked Sendable {
     }
   }
 
+  /// Runs `body`, which reads the bytes, then ``check()``s them. When `body` throws, a failed
+  /// check is the error reported: zeros read from a file that shrank explain what `body` refused.
+  func checking<Result>(_ body: () throws -> Result) throws -> Result {
+    let result: Result
+    do {
+      result = try body()
+    } catch {
+      try check()
+      throw error
+    }
+    try check()
+    return result
+  }
+
   deinit {
-    if file != nil {
+    if let file {
       // The mapping goes with `file`, the bytes with the reservation.
-      reservation.budget.gauge.freed(bytes.count)
+      reservation.budget.gauge.freed(file.mappedCount)
     } else if let mapping {
       reservation.returnMapping(mapping)
     } else {

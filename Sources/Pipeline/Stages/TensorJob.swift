@@ -91,8 +91,7 @@ struct TensorJob: Sendable {
         // The rest holds the statistic's copy, not a buffer.
         reservation.unmapSpares()
         var partial = empty
-        try partial.accumulate(UnsafeRawBufferPointer(input.bytes), firstRow: rows.lowerBound)
-        try input.check()
+        try input.checking { try partial.accumulate(UnsafeRawBufferPointer(input.bytes), firstRow: rows.lowerBound) }
         try total.withLock { try $0.merge(partial) }
       }
       statistic = total.value
@@ -131,16 +130,17 @@ struct TensorJob: Sendable {
           pieces.append((part, buffer))
         }
         for (name, buffer) in sharedGathered { outputs[name] = buffer.bytes }
-        try scheme.quantize(
-          UnsafeRawBufferPointer(input.bytes), shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
         var found = ScaleFindings()
-        if scheme.scalesShowNonFiniteInput {
-          found.scan(outputs, layout: layout, rows: rows)
-        } else {
-          // These schemes' chunk scales show nothing but NaN and infinity, and not all of them.
-          found.scan(input: UnsafeRawBufferPointer(input.bytes), format: scheme.source, rows: rows)
+        try input.checking {
+          try scheme.quantize(
+            UnsafeRawBufferPointer(input.bytes), shape: shape, rows: rows, statistic: finalStatistic, into: outputs)
+          if scheme.scalesShowNonFiniteInput {
+            found.scan(outputs, layout: layout, rows: rows)
+          } else {
+            // These schemes' chunk scales show nothing but NaN and infinity, and not all of them.
+            found.scan(input: UnsafeRawBufferPointer(input.bytes), format: scheme.source, rows: rows)
+          }
         }
-        try input.check()
         findings.withLock { $0.merge(found) }
       }
       precondition(reservation.bytes == 0, "ChunkPlan.chunkBytes and the chunk's buffers disagree")

@@ -14,13 +14,17 @@ import SystemPackage
 /// A mapped file that shrinks under a read would end the process with `SIGBUS`. While this
 /// exists, a handler (`safeshard_guard_install`) reads a missing page as zeros instead, and
 /// ``check()`` reports it: whoever uses the bytes calls ``check()`` before trusting what it
-/// computed from them.
+/// computed from them. The descriptor the bytes come from stays open while they are mapped (the
+/// ``SafeTensorsFile`` they come from outlives them).
 public final class MappedTensorBytes: @unchecked Sendable {
   /// The tensor's bytes.
   public let bytes: UnsafeRawBufferPointer
   private let mapping: UnsafeMutableRawPointer
   private let length: Int
   private let slot: Int32
+  private let descriptor: FileDescriptor
+  /// The file offset where the bytes end.
+  private let end: Int
   private let path: String
   private let tensor: String
 
@@ -42,24 +46,17 @@ public final class MappedTensorBytes: @unchecked Sendable {
 
   private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
 
-  /// Maps `count` bytes at file offset `offset` of `descriptor`, or returns `nil` when every guard
-  /// slot is taken.
-  ///
-  /// - Throws: ``SafeTensorsError`` (`io`) when `mmap` fails or the file ends before the bytes.
+  /// Maps and loads `count` bytes at file offset `offset` of `descriptor`; `nil` when every guard
+  /// slot is taken or the file cannot be mapped or loaded (its file system refuses `mmap`, or it
+  /// ends before the bytes): a `pread` then reads the bytes, or says why it cannot.
   ///
   /// The corresponding C functions are `mmap` and `madvise` (`MADV_POPULATE_READ`).
-  init?(
-    _ descriptor: FileDescriptor, offset: Int, count: Int, path: String, tensor: String
-  ) throws(SafeTensorsError) {
+  init?(_ descriptor: FileDescriptor, offset: Int, count: Int, path: String, tensor: String) {
     let start = offset / Self.pageSize * Self.pageSize
     let length = max(offset + count - start, 1)
     guard let mapping = mmap(nil, length, PROT_READ, MAP_PRIVATE, descriptor.rawValue, off_t(start)),
       mapping != MAP_FAILED
-    else {
-      throw SafeTensorsError(
-        .io, "mapping \(count) bytes at offset \(offset) failed: \(Errno(rawValue: errno))", file: path,
-        tensor: tensor)
-    }
+    else { return nil }
     let slot = safeshard_guard_begin(mapping, length)
     guard slot >= 0 else {
       munmap(mapping, length)
@@ -68,33 +65,42 @@ public final class MappedTensorBytes: @unchecked Sendable {
     self.mapping = mapping
     self.length = length
     self.slot = slot
+    self.descriptor = descriptor
+    self.end = offset + count
     self.path = path
     self.tensor = tensor
     bytes = UnsafeRawBufferPointer(start: mapping + (offset - start), count: count)
-    let status = safeshard_populate_read(mapping, length)
-    guard status == 0 else {
-      let ended = status == EFAULT
-      throw SafeTensorsError(
-        .io,
-        ended
-          ? "file ended before byte \(offset + count); it was changed while open"
-          : "loading \(count) mapped bytes at offset \(offset) failed: \(Errno(rawValue: status))",
-        file: path, tensor: tensor)
-    }
+    // `deinit` ends the guard and unmaps.
+    guard safeshard_populate_read(mapping, length) == 0 else { return nil }
   }
 
   deinit {
-    _ = safeshard_guard_end(slot)
+    safeshard_guard_end(slot)
     munmap(mapping, length)
   }
 
-  /// Checks that every page was read from the file.
+  /// The memory the mapping takes: its whole pages.
+  public var mappedCount: Int { length }
+
+  /// Checks that every byte was read from the file: that no page went missing (read as zeros)
+  /// and that the file still reaches the bytes' end, as a file cut inside a page shows the rest of
+  /// that page as zeros without a fault.
   ///
-  /// - Throws: ``SafeTensorsError`` (`io`) when the file shrank while the bytes were mapped, so that
-  ///   some were read as zeros.
+  /// - Throws: ``SafeTensorsError`` (`io`) naming the file and tensor when the file shrank, or a
+  ///   page could not be read, while the bytes were mapped.
+  ///
+  /// The corresponding C function is `fstat`.
   public func check() throws(SafeTensorsError) {
-    guard safeshard_guard_faulted(slot) else { return }
+    var status = stat()
+    let size = fstat(descriptor.rawValue, &status) == 0 ? Int(status.st_size) : -1
+    if size >= 0 && size < end {
+      throw SafeTensorsError(
+        .io, "file shrank to \(size) bytes while bytes up to \(end) were read; it was changed while open",
+        file: path, tensor: tensor)
+    }
+    guard size < 0 || safeshard_guard_faulted(slot) else { return }
     throw SafeTensorsError(
-      .io, "file shrank while its bytes were read; it was changed while open", file: path, tensor: tensor)
+      .io, "a page of the bytes up to \(end) could not be read from the file while it was mapped", file: path,
+      tensor: tensor)
   }
 }

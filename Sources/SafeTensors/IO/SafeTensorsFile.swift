@@ -152,14 +152,15 @@ public final class SafeTensorsFile: Sendable {
   }
 
   /// Maps `count` bytes of `tensor`'s data from `offset` into it, read-only, and loads them; `nil`
-  /// when the file is not ``isMappable`` or no guard is free, and the bytes must be read instead.
+  /// when the file is not ``isMappable``, no guard is free, or the bytes cannot be mapped and
+  /// loaded (``MappedTensorBytes/init(_:offset:count:path:tensor:)``): then they must be read.
   ///
-  /// - Throws: ``SafeTensorsError`` naming the file and tensor for a range outside the tensor, a
-  ///   refused `mmap`, or a file that ends before the bytes.
+  /// - Throws: ``SafeTensorsError`` (`invalidArgument`) naming the file and tensor for a range
+  ///   outside the tensor.
   public func map(_ tensor: TensorInfo, at offset: Int, count: Int) throws(SafeTensorsError) -> MappedTensorBytes? {
     try checkRange(tensor, offset: offset, count: count)
     guard isMappable, case .descriptor(let descriptor) = storage else { return nil }
-    return try MappedTensorBytes(
+    return MappedTensorBytes(
       descriptor, offset: dataStart + tensor.dataOffsets.lowerBound + offset, count: count, path: path,
       tensor: tensor.name)
   }
