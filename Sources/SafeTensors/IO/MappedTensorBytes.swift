@@ -80,7 +80,7 @@ public final class MappedTensorBytes: @unchecked Sendable {
   }
 
   /// The memory the mapping takes: its whole pages.
-  public var mappedCount: Int { length }
+  public var mappedCount: Int { (length + Self.pageSize - 1) / Self.pageSize * Self.pageSize }
 
   /// Checks that every byte was read from the file: that no page went missing (read as zeros)
   /// and that the file still reaches the bytes' end, as a file cut inside a page shows the rest of
