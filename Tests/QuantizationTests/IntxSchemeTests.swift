@@ -62,6 +62,25 @@ import Testing
     #expect(overridden[.scale] == [0x00, 0x00, 0xFF, 0xFF])  // bf16 0xFFFF widened exactly
   }
 
+  /// A row's extrema are taken on its 16-bit elements' own bits, sixteen at a time, then the
+  /// elements left over: each place a row's extreme or NaN can sit must count.
+  @Test(arguments: [FloatFormat.bf16, .fp16], [0, 15, 16, 31, 32, 36])
+  func theExtremaOfARowAreFoundWhereverTheyAre(format: FloatFormat, place: Int) throws {
+    let scheme = IntxScheme(source: format, bits: 4, granularity: .perRow)
+    var values = (0..<37).map { Float($0 % 5) * 0.125 - 0.25 }
+    values[place] = -3
+    let scale = try #require(try quantize(scheme, values, shape: [1, 37])[.scale])
+    let expected = format.round(Float(3) / 7.5)
+    let bits = format == .bf16 ? BFloat16Conversion.bits(from: expected) : Float16Conversion.bits(from: expected)
+    #expect(scale == [UInt8(truncatingIfNeeded: bits), UInt8(bits >> 8)])
+    for nan in [Float.nan, -Float.nan] {
+      values[place] = nan
+      let parts = try quantize(scheme, values, shape: [1, 37])
+      #expect(parts[.scale] == [0xFF, 0xFF], "\(nan) at \(place)")
+      #expect(parts[.qdata] == [UInt8](repeating: 0, count: 37))
+    }
+  }
+
   @Test func shapesAndParametersTorchAORefusesAreTypedErrors() {
     #expect(
       errorCode { _ = try IntxScheme(source: .bf16, bits: 4, granularity: .perRow).outputLayout(shape: [2, 16, 64]) }

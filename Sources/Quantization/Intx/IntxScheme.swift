@@ -97,34 +97,29 @@ public struct IntxScheme: QuantizationScheme {
     let (qmin, qmax, length, blocks) = (qmin, qmax, grid.blockLength, grid.blocksPerRow)
     let (scaleOutput, zeroPointOutput) = (out[.scale]!, out[.zeroPoint]!)
     let qdata = out[.qdata]!.assumingMemoryBound(to: Int8.self)
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
-      let row = scratch.baseAddress!
-      for local in 0..<rows.count {
-        RowKernels.load(
-          base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
-        for block in 0..<blocks {
-          let values = row + block * length
-          let (minimum, maximum) = RowKernels.extrema(values, count: length)
-          let parameters = IntxBlockParameters(
-            minimum: minimum, maximum: maximum, qmin: qmin, qmax: qmax, mapping: mapping, format: source)
-          let index = local * blocks + block
-          let start = local * grid.rowLength + block * length
-          let codes = UnsafeMutableBufferPointer(rebasing: qdata[start..<start + length])
-          guard !parameters.scale.isNaN else {
-            storeNaNScale(at: index, in: scaleOutput)
-            zeroPointOutput.storeBytes(of: 0, toByteOffset: index, as: Int8.self)
-            codes.initialize(repeating: 0)
-            continue
-          }
-          let scale = scaleFormat.round(parameters.scale)
-          scaleFormat.store(scale, at: index, in: scaleOutput)
-          zeroPointOutput.storeBytes(
-            of: Int8(truncatingIfNeeded: IntegerRounding.int32(parameters.zeroPoint)), toByteOffset: index,
-            as: Int8.self)
-          IntxCodes.quantize(
-            values, count: length, reciprocal: scaleFormat.round(1 / scale), zeroPoint: parameters.zeroPoint,
-            qmin: qmin, qmax: qmax, format: productFormat, into: codes)
+    for local in 0..<rows.count {
+      for block in 0..<blocks {
+        let start = local * grid.rowLength + block * length
+        let values = base + start * source.byteWidth
+        let (minimum, maximum) = RowKernels.extrema(values, count: length, format: source)
+        let parameters = IntxBlockParameters(
+          minimum: minimum, maximum: maximum, qmin: qmin, qmax: qmax, mapping: mapping, format: source)
+        let index = local * blocks + block
+        let codes = UnsafeMutableBufferPointer(rebasing: qdata[start..<start + length])
+        guard !parameters.scale.isNaN else {
+          storeNaNScale(at: index, in: scaleOutput)
+          zeroPointOutput.storeBytes(of: 0, toByteOffset: index, as: Int8.self)
+          codes.initialize(repeating: 0)
+          continue
         }
+        let scale = scaleFormat.round(parameters.scale)
+        scaleFormat.store(scale, at: index, in: scaleOutput)
+        zeroPointOutput.storeBytes(
+          of: Int8(truncatingIfNeeded: IntegerRounding.int32(parameters.zeroPoint)), toByteOffset: index,
+          as: Int8.self)
+        IntxCodes.quantize(
+          values, count: length, source: source, reciprocal: scaleFormat.round(1 / scale),
+          zeroPoint: parameters.zeroPoint, qmin: qmin, qmax: qmax, product: productFormat, into: codes)
       }
     }
   }

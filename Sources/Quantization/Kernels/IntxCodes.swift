@@ -19,26 +19,27 @@ enum IntxCodes {
   }
 
   /// `clamp(R_pdt(rint(R_pdt(x ⊗ reciprocal)) + zeroPoint), qmin, qmax)` for each of `count`
-  /// values, with `pdt` = `format`. The sum is exact whenever `zeroPoint` is 0.
+  /// elements of `source` at `values` (little-endian, any alignment; widened exactly), with `pdt` =
+  /// `product`. The sum is exact whenever `zeroPoint` is 0.
   static func quantize(
-    _ values: UnsafePointer<Float>, count: Int, reciprocal: Float, zeroPoint: Float, qmin: Float, qmax: Float,
-    format: FloatFormat, into codes: UnsafeMutableBufferPointer<Int8>
+    _ values: UnsafeRawPointer, count: Int, source: FloatFormat, reciprocal: Float, zeroPoint: Float, qmin: Float,
+    qmax: Float, product: FloatFormat, into codes: UnsafeMutableBufferPointer<Int8>
   ) {
-    switch format {
-    case .bf16: quantize(BFloat16Product.self, values, count, reciprocal, zeroPoint, qmin, qmax, codes)
-    case .fp16: quantize(Float16Product.self, values, count, reciprocal, zeroPoint, qmin, qmax, codes)
-    case .fp32: quantize(Float32Product.self, values, count, reciprocal, zeroPoint, qmin, qmax, codes)
+    switch product {
+    case .bf16: quantize(BFloat16Product.self, values, count, source, reciprocal, zeroPoint, qmin, qmax, codes)
+    case .fp16: quantize(Float16Product.self, values, count, source, reciprocal, zeroPoint, qmin, qmax, codes)
+    case .fp32: quantize(Float32Product.self, values, count, source, reciprocal, zeroPoint, qmin, qmax, codes)
     }
   }
 
   @inline(__always)
   private static func quantize<Rounding: ProductRounding>(
-    _: Rounding.Type, _ values: UnsafePointer<Float>, _ count: Int, _ reciprocal: Float, _ zeroPoint: Float,
-    _ qmin: Float, _ qmax: Float, _ buffer: UnsafeMutableBufferPointer<Int8>
+    _: Rounding.Type, _ values: UnsafeRawPointer, _ count: Int, _ source: FloatFormat, _ reciprocal: Float,
+    _ zeroPoint: Float, _ qmin: Float, _ qmax: Float, _ buffer: UnsafeMutableBufferPointer<Int8>
   ) {
     guard let codes = buffer.baseAddress else { return }
-    for index in 0..<count {
-      let product = Rounding.round(values[index] * reciprocal)
+    RowKernels.forEachValue(values, count: count, format: source) { index, value in
+      let product = Rounding.round(value * reciprocal)
       let shifted = Rounding.round(IntegerRounding.rint(product) + zeroPoint)
       codes[index] = Int8(truncatingIfNeeded: IntegerRounding.int32(IntegerRounding.clamp(shifted, qmin, qmax)))
     }

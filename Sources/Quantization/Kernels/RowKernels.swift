@@ -175,4 +175,50 @@ enum RowKernels {
     func float(_ key: Int32) -> Float { Float(bitPattern: UInt32(bitPattern: key ^ ((key >> 31) & 0x7FFF_FFFF))) }
     return (float(smallest), float(largest))
   }
+
+  /// The smallest and largest of `count` (at least 1) elements of `format` at `source`
+  /// (little-endian, any alignment), widened (exact): compared on the format's own bits as
+  /// sign-magnitude integers, so that NaN with the sign bit set orders below −∞ and NaN without it
+  /// above +∞, as in ``extrema(_:count:)``; sixteen at a time on SIMD lanes.
+  static func extrema(_ source: UnsafeRawPointer, count: Int, format: FloatFormat) -> (min: Float, max: Float) {
+    switch format {
+    case .bf16, .fp16:
+      func key(_ bits: Int16) -> Int16 { bits ^ ((bits &>> 15) & 0x7FFF) }
+      var smallest = SIMD16<Int16>(repeating: .max)
+      var largest = SIMD16<Int16>(repeating: .min)
+      for chunk in 0..<count / 16 {
+        var bits = source.loadUnaligned(fromByteOffset: 32 &* chunk, as: SIMD16<UInt16>.self)
+        #if _endian(big)
+          bits = bits &<< 8 | bits &>> 8
+        #endif
+        let signed = unsafeBitCast(bits, to: SIMD16<Int16>.self)
+        let keys = signed ^ ((signed &>> 15) & 0x7FFF)
+        smallest = pointwiseMin(smallest, keys)
+        largest = pointwiseMax(largest, keys)
+      }
+      var (low, high) = (smallest.min(), largest.max())
+      for index in count / 16 * 16..<count {
+        let bits = key(
+          Int16(bitPattern: source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self).littleEndian))
+        low = bits < low ? bits : low
+        high = bits > high ? bits : high
+      }
+      func float(_ key: Int16) -> Float {
+        let bits = UInt16(bitPattern: key ^ ((key &>> 15) & 0x7FFF))
+        return format == .bf16 ? BFloat16Conversion.float(from: bits) : Float16Conversion.float(from: bits)
+      }
+      return (float(low), float(high))
+    case .fp32:
+      var smallest = Int32.max
+      var largest = Int32.min
+      for index in 0..<count {
+        let bits = Int32(bitPattern: source.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self).littleEndian)
+        let key = bits ^ ((bits >> 31) & 0x7FFF_FFFF)
+        smallest = key < smallest ? key : smallest
+        largest = key > largest ? key : largest
+      }
+      func float(_ key: Int32) -> Float { Float(bitPattern: UInt32(bitPattern: key ^ ((key >> 31) & 0x7FFF_FFFF))) }
+      return (float(smallest), float(largest))
+    }
+  }
 }
