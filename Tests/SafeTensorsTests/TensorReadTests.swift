@@ -3,15 +3,21 @@ import SafeTensors
 import Testing
 
 @Suite struct TensorReadTests {
+  /// Writes `tensors` to `t.safetensors` in `directory`; returns its path.
+  static func write(_ tensors: [(TensorSpec, [UInt8])], in directory: URL) throws -> String {
+    let path = directory.appendingPathComponent("t.safetensors").path
+    try SafeTensorsWriter.write(
+      path: path, header: SafeTensorsHeader(metadata: nil, tensors: tensors.map(\.0)),
+      data: Dictionary(uniqueKeysWithValues: tensors.map { ($0.0.name, $0.1) }))
+    return path
+  }
+
   @Test(arguments: [1, 7, 64, 4096, 1 << 20])
   func readingInChunksGivesTheTensorsBytesInOrder(chunkSize: Int) throws {
     let directory = try TestFiles.scratchDirectory()
     defer { TestFiles.cleanUp(directory) }
     let tensors = [SampleFile.tensor("x", .bf16, [33, 31], seed: 9), SampleFile.tensor("y", .u8, [5], seed: 10)]
-    let path = directory.appendingPathComponent("t.safetensors").path
-    try SafeTensorsWriter.write(
-      path: path, header: SafeTensorsHeader(metadata: nil, tensors: tensors.map(\.0)),
-      data: Dictionary(uniqueKeysWithValues: tensors.map { ($0.0.name, $0.1) }))
+    let path = try Self.write(tensors, in: directory)
     let file = try SafeTensorsFile(path: path)
     for (spec, data) in tensors {
       var collected: [UInt8] = []
@@ -30,9 +36,7 @@ import Testing
     let directory = try TestFiles.scratchDirectory()
     defer { TestFiles.cleanUp(directory) }
     let (spec, data) = SampleFile.tensor("x", .f32, [4], seed: 1)
-    let path = directory.appendingPathComponent("t.safetensors").path
-    try SafeTensorsWriter.write(
-      path: path, header: SafeTensorsHeader(metadata: nil, tensors: [spec]), data: ["x": data])
+    let path = try Self.write([(spec, data)], in: directory)
     let file = try SafeTensorsFile(path: path)
     let tensor = try file.tensor(named: "x")
     var buffer = [UInt8](repeating: 0, count: 8)
@@ -49,13 +53,9 @@ import Testing
     let directory = try TestFiles.scratchDirectory()
     defer { TestFiles.cleanUp(directory) }
     let (spec, data) = SampleFile.tensor("x", .f32, [1024], seed: 1)
-    let url = directory.appendingPathComponent("t.safetensors")
-    try SafeTensorsWriter.write(
-      path: url.path, header: SafeTensorsHeader(metadata: nil, tensors: [spec]), data: ["x": data])
-    let file = try SafeTensorsFile(path: url.path)
-    let handle = try FileHandle(forWritingTo: url)
-    try handle.truncate(atOffset: 100)
-    try handle.close()
+    let path = try Self.write([(spec, data)], in: directory)
+    let file = try SafeTensorsFile(path: path)
+    #expect(truncate(path, 100) == 0)
     let error = #expect(throws: SafeTensorsError.self) { try file.bytes(of: file.tensor(named: "x")) }
     #expect(error?.code == .io)
   }
@@ -67,10 +67,7 @@ import Testing
     let directory = try TestFiles.scratchDirectory()
     defer { TestFiles.cleanUp(directory) }
     let tensors = [SampleFile.tensor("a", .u8, [13], seed: 3), SampleFile.tensor("x", .f32, [256, 128], seed: 4)]
-    let path = directory.appendingPathComponent("t.safetensors").path
-    try SafeTensorsWriter.write(
-      path: path, header: SafeTensorsHeader(metadata: nil, tensors: tensors.map(\.0)),
-      data: Dictionary(uniqueKeysWithValues: tensors.map { ($0.0.name, $0.1) }))
+    let path = try Self.write(tensors, in: directory)
     let file = try SafeTensorsFile(path: path)
     #expect(file.isMappable)
     let mapped = try #require(try file.map(file.tensor(named: "x"), at: offset, count: count))
@@ -85,9 +82,7 @@ import Testing
     let directory = try TestFiles.scratchDirectory()
     defer { TestFiles.cleanUp(directory) }
     let (spec, data) = SampleFile.tensor("x", .f32, [64, 1024], seed: 5)
-    let path = directory.appendingPathComponent("t.safetensors").path
-    try SafeTensorsWriter.write(
-      path: path, header: SafeTensorsHeader(metadata: nil, tensors: [spec]), data: ["x": data])
+    let path = try Self.write([(spec, data)], in: directory)
     let file = try SafeTensorsFile(path: path)
     let tensor = try file.tensor(named: "x")
     let mapped = try #require(try file.map(tensor, at: 0, count: data.count))
@@ -117,9 +112,7 @@ import Testing
     let directory = try TestFiles.scratchDirectory()
     defer { TestFiles.cleanUp(directory) }
     let (spec, data) = SampleFile.tensor("x", .f32, [64], seed: 6)
-    let path = directory.appendingPathComponent("t.safetensors").path
-    try SafeTensorsWriter.write(
-      path: path, header: SafeTensorsHeader(metadata: nil, tensors: [spec]), data: ["x": data])
+    let path = try Self.write([(spec, data)], in: directory)
     let file = try SafeTensorsFile(path: path)
     let tensor = try file.tensor(named: "x")
     let mapped = try #require(try file.map(tensor, at: 0, count: data.count))

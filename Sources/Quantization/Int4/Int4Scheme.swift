@@ -92,12 +92,13 @@ public struct Int4Scheme: QuantizationScheme {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: grid.rowLength) { scratch in
       let row = scratch.baseAddress!
       for local in 0..<rows.count {
-        RowKernels.load(
-          base + local * grid.rowLength * source.byteWidth, count: grid.rowLength, format: source, into: row)
+        let input = base + local * grid.rowLength * source.byteWidth
+        RowKernels.load(input, count: grid.rowLength, format: source, into: row)
         let (expert, column) = (rows.lowerBound + local).quotientAndRemainder(dividingBy: columns)
         for group in 0..<groups {
           let values = row + group * length
-          let (low, high) = RowKernels.extrema(values, count: length)
+          let (low, high) = RowKernels.extrema(
+            input + group * length * source.byteWidth, count: length, format: source)
           let range = high - low
           let scale = (range < Self.minimumRange ? Self.minimumRange : range) / 15
           let index = (expert * groups + group) * columns + column

@@ -157,29 +157,12 @@ enum RowKernels {
     return widened.isNaN ? 0x7FC0_0000 : widened.bitPattern
   }
 
-  /// The smallest and largest of `values[0..<count]` (`count` ≥ 1), found on integer keys that
-  /// order like the floats (negative floats get their magnitude bits flipped), because float
-  /// min/max reductions do not vectorise. −0 orders just below +0. A NaN's key lies beyond the
-  /// infinities' (above for a positive NaN, below for a negative one), so when any value is NaN,
-  /// the minimum or the maximum is NaN, as `torch.amin`/`torch.amax` propagate it.
-  static func extrema(_ values: UnsafePointer<Float>, count: Int) -> (min: Float, max: Float) {
-    var smallest = Int32.max
-    var largest = Int32.min
-    values.withMemoryRebound(to: Int32.self, capacity: count) { bits in
-      for index in 0..<count {
-        let key = bits[index] ^ ((bits[index] >> 31) & 0x7FFF_FFFF)
-        smallest = key < smallest ? key : smallest
-        largest = key > largest ? key : largest
-      }
-    }
-    func float(_ key: Int32) -> Float { Float(bitPattern: UInt32(bitPattern: key ^ ((key >> 31) & 0x7FFF_FFFF))) }
-    return (float(smallest), float(largest))
-  }
-
   /// The smallest and largest of `count` (at least 1) elements of `format` at `source`
-  /// (little-endian, any alignment), widened (exact): compared on the format's own bits as
-  /// sign-magnitude integers, so that NaN with the sign bit set orders below −∞ and NaN without it
-  /// above +∞, as in ``extrema(_:count:)``; sixteen at a time on SIMD lanes.
+  /// (little-endian, any alignment), widened (exact), found on integer keys that order like the
+  /// values (a negative value's magnitude bits flipped; the flip is its own inverse), because float
+  /// min/max reductions do not vectorise: sixteen 16-bit keys at a time on SIMD lanes. −0 orders
+  /// just below +0; a NaN with the sign bit set orders below −∞, one without it above +∞, so when
+  /// any value is NaN the minimum or the maximum is NaN, as `torch.amin`/`torch.amax` propagate it.
   static func extrema(_ source: UnsafeRawPointer, count: Int, format: FloatFormat) -> (min: Float, max: Float) {
     switch format {
     case .bf16, .fp16:
@@ -203,22 +186,22 @@ enum RowKernels {
         low = bits < low ? bits : low
         high = bits > high ? bits : high
       }
-      func float(_ key: Int16) -> Float {
-        let bits = UInt16(bitPattern: key ^ ((key &>> 15) & 0x7FFF))
+      func float(_ flipped: Int16) -> Float {
+        let bits = UInt16(bitPattern: key(flipped))
         return format == .bf16 ? BFloat16Conversion.float(from: bits) : Float16Conversion.float(from: bits)
       }
       return (float(low), float(high))
     case .fp32:
+      func key(_ bits: Int32) -> Int32 { bits ^ ((bits >> 31) & 0x7FFF_FFFF) }
       var smallest = Int32.max
       var largest = Int32.min
       for index in 0..<count {
-        let bits = Int32(bitPattern: source.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self).littleEndian)
-        let key = bits ^ ((bits >> 31) & 0x7FFF_FFFF)
-        smallest = key < smallest ? key : smallest
-        largest = key > largest ? key : largest
+        let bits = key(
+          Int32(bitPattern: source.loadUnaligned(fromByteOffset: 4 &* index, as: UInt32.self).littleEndian))
+        smallest = bits < smallest ? bits : smallest
+        largest = bits > largest ? bits : largest
       }
-      func float(_ key: Int32) -> Float { Float(bitPattern: UInt32(bitPattern: key ^ ((key >> 31) & 0x7FFF_FFFF))) }
-      return (float(smallest), float(largest))
+      return (Float(bitPattern: UInt32(bitPattern: key(smallest))), Float(bitPattern: UInt32(bitPattern: key(largest))))
     }
   }
 }
