@@ -3,7 +3,8 @@
 #
 # Sets `python` ($PYTHON, or the first of the usual venvs with numpy + ml_dtypes: the synthetic
 # model generator needs them) and `safeshard` ($SAFESHARD, or a release build in
-# .build-$bench_name); defines size_bytes, now and elapsed.
+# .build-$bench_name with the kernels compiled for this machine's CPU: SAFESHARD_TARGET_CPU, default
+# `native`; set it empty for the portable build); defines size_bytes, now and elapsed.
 
 python="${PYTHON:-}"
 if [[ -z "$python" ]]; then
@@ -21,6 +22,7 @@ fi
 
 safeshard="${SAFESHARD:-}"
 if [[ -z "$safeshard" ]]; then
+  export SAFESHARD_TARGET_CPU="${SAFESHARD_TARGET_CPU-native}"
   build=(swift build -c release --product safeshard --scratch-path ".build-$bench_name")
   "${build[@]}" >&2
   safeshard="$("${build[@]}" --show-bin-path)/safeshard"

@@ -29,8 +29,8 @@
 # it needs about 2.5 × the largest size free), ROUNDS (3), MEMORY (256MiB), JOBS (empty: the
 # default, one per core), CONVERT_FLAGS (more flags for convert), PYTHON (numpy + ml_dtypes, for
 # the generator; default .venv-interop or /tmp/venv-interop), REF_PYTHON (default
-# /work/venv-ref/bin/python), SAFESHARD (a built binary; default: build it in release with
-# --scratch-path .build-convert-bench). Everything under BENCH_DIR that it creates is removed at
+# /work/venv-ref/bin/python), SAFESHARD (a built binary; default: a release build in
+# .build-convert-bench, see common.sh). Everything under BENCH_DIR that it creates is removed at
 # the end.
 set -euo pipefail
 

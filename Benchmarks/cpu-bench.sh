@@ -18,7 +18,7 @@
 # Exit 1 when an output differs from the old binary's, when peak RSS passes MEMORY + 64 MiB, or when the median
 # user + sys per GB passes TARGET_FAST for int8-weight-only and float8-dynamic, or TARGET for the others (issue 13).
 #
-# Environment: SAFESHARD (a built binary; default: build it in release with --scratch-path .build-cpu-bench),
+# Environment: SAFESHARD (a built binary; default: a release build in .build-cpu-bench, see common.sh),
 # OLD_SAFESHARD, SIZE (4GiB), MEMORY (256MiB), ROUNDS (3), MODEL_DIR (keep the model there and reuse it; default: a
 # temporary folder under BENCH_DIR, removed at the end), BENCH_DIR (/work/bench-tmp), OUT_DIR (/dev/shm: it needs
 # room for one output, the input's size for reshard), TARGET_FAST (0.6), TARGET (1.0), PYTHON.

@@ -15,7 +15,7 @@
 # alternating which goes first, and reports each one's wall times and median. Before every command it runs `sync`
 # and reads the input once (`cat > /dev/null`), so every run reads from the page cache.
 #
-# Environment: SAFESHARD (a built binary; default: build it in release with --scratch-path .build-rss-bench),
+# Environment: SAFESHARD (a built binary; default: a release build in .build-rss-bench, see common.sh),
 # OLD_SAFESHARD (optional), MEMORIES ("64MiB 256MiB 1GiB"), WALL_MEMORY (256MiB), ROUNDS (3), BENCH_DIR (temporary
 # files, default /work/bench-tmp; it needs about 1.5 × the largest size free), MODEL_DIR (keep models there and reuse
 # them; default: write them under BENCH_DIR and remove them), PYTHON (numpy + ml_dtypes, for the generator).

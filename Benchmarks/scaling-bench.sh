@@ -16,7 +16,7 @@
 # is bounded by N / (cores busy at --jobs 1). Exit 1 when a speed-up misses the target or a peak RSS passes
 # MEMORY + 64 MiB.
 #
-# Environment: SAFESHARD (a built binary; default: build it in release with --scratch-path .build-scaling-bench),
+# Environment: SAFESHARD (a built binary; default: a release build in .build-scaling-bench, see common.sh),
 # SIZE (2GiB), MODEL_DIR, MEMORY (256MiB), ROUNDS (3), JOBS (nproc), TMPFS (/dev/shm: it needs room for the model
 # and one output), TARGET (1.8), PYTHON (numpy + ml_dtypes, for the generator).
 set -euo pipefail
