@@ -119,3 +119,12 @@ int safeshard_populate_read(void *start, size_t length) {
   return EINVAL;
 #endif
 }
+
+void safeshard_advise_huge_pages(void *start, size_t length) {
+#ifdef MADV_HUGEPAGE
+  (void)madvise(start, length, MADV_HUGEPAGE);
+#else
+  (void)start;
+  (void)length;
+#endif
+}

@@ -34,4 +34,10 @@ bool safeshard_guard_faulted(int slot);
 /// everywhere but Linux).
 int safeshard_populate_read(void *start, size_t length);
 
+/// Asks for transparent huge pages for the `length` bytes of anonymous memory from `start`
+/// (`madvise(MADV_HUGEPAGE)`, which counts where the system's THP mode is `madvise`): fewer
+/// page faults when it is first touched, fewer TLB misses, and far fewer pages for direct I/O to
+/// pin. Does nothing where there are none.
+void safeshard_advise_huge_pages(void *start, size_t length);
+
 #endif

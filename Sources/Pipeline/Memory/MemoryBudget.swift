@@ -169,6 +169,7 @@ final class MemoryBudget: Sendable {
     guard let address = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
       address != MAP_FAILED
     else { return nil }
+    safeshard_advise_huge_pages(address, count)
     gauge.allocated(count)
     return MemoryMapping(address: UInt(bitPattern: address), count: count)
   }

@@ -1,3 +1,4 @@
+import CPlatform
 import Dispatch
 import Synchronization
 
@@ -6,9 +7,12 @@ import Synchronization
 /// the run ends, taken by a writer to fill and given back when their write and hash are done. The blocks are written
 /// on the threads of a ``BlockingIOExecutor``, several at once.
 final class WriteBlocks: Sendable {
-  /// The alignment of every block's address and size and of every file offset written: the
-  /// page, which direct I/O accepts wherever the file system takes it at all.
+  /// The alignment of every block's size and of every file offset written: the page, which
+  /// direct I/O accepts wherever the file system takes it at all.
   static let alignment = 4096
+  /// The alignment of every block's address: a transparent huge page (asked for), so that direct
+  /// I/O pins a few huge pages per write instead of thousands of small ones.
+  static let hugePage = 2 << 20
   /// Blocks per run: one being filled while the others are written, several at once (a
   /// virtual disk here wrote 2 GiB in 7.6 s one 8 MiB write at a time, in 4.1 s three at a time).
   static let count = 4
@@ -31,7 +35,11 @@ final class WriteBlocks: Sendable {
     reservation.budget.gauge.allocated(Self.count * size)
     self.reservation = reservation
     free = Mutex(
-      (0..<Self.count).map { _ in Block(bytes: .allocate(byteCount: size, alignment: Self.alignment)) })
+      (0..<Self.count).map { _ in
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: Self.hugePage)
+        safeshard_advise_huge_pages(bytes.baseAddress!, size)
+        return Block(bytes: bytes)
+      })
   }
 
   deinit {
