@@ -220,7 +220,7 @@ enum SpillTestData {
   static func randomBytes(count: Int, seed: UInt64) -> [UInt8] {
     var generator = Generator(state: seed)
     let words = (0..<(count + 7) / 8).map { _ in generator.next() }
-    return Array(words.withUnsafeBytes { $0.prefix(count) })
+    return words.withUnsafeBytes { Array($0.prefix(count)) }
   }
 
   /// Normally distributed values with standard deviation 0.02, like a layer's weights (Box–Muller).

@@ -49,6 +49,9 @@ import Testing
       #expect(all.keys.sorted() == [0, 1, 2])
       let error = #expect(throws: PipelineError.self) { try output.lock(worker: 1) }
       #expect(error?.code == .locked)
+      // An optimised build ends a value's lifetime at its last use: the locks must outlive the
+      // check.
+      withExtendedLifetime(all) {}
     }
   }
 }

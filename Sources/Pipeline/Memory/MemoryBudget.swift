@@ -161,7 +161,7 @@ final class MemoryBudget: Sendable {
   }
 
   /// A mapping of `count` bytes for a buffer whose reservation covers them: a pooled one of that
-  /// size, or a fresh `mmap`; `nil` when the kernel refuses.
+  /// size, or a fresh `mmap` (with transparent huge pages asked for); `nil` when the kernel refuses.
   func map(count: Int) -> MemoryMapping? {
     let (pooled, resumptions) = state.withLock { $0.takeMapping(count: count) }
     perform(resumptions)
