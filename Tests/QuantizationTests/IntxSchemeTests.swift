@@ -27,6 +27,36 @@ import Testing
     #expect(parts[.scale] == Buffers.bytes([0x1p-14], as: .fp16))
   }
 
+  /// The kernel leaves out torchao's second rounding, `R_pdt(rint(v) + zp)`, as unable to change
+  /// a code: every finite bf16 value, 256 to a row (so rows of every magnitude, and so every
+  /// scale), against the formula with that rounding, from the scale and zero point stored.
+  @Test(arguments: [(IntxMapping.symmetric, 4), (.asymmetric, 4), (.asymmetric, 8), (.symmetricNoClippingError, 3)])
+  func everyFiniteBFloat16ValueGetsTheCodeOfTorchAOsFormula(mapping: IntxMapping, bits: Int) throws {
+    let finite = (0...UInt16.max).map { BFloat16Conversion.float(from: $0) }.filter(\.isFinite)
+    let values = finite + [Float](repeating: 0, count: (256 - finite.count % 256) % 256)
+    let shape = [values.count / 256, 256]
+    let parts = try quantize(
+      IntxScheme(source: .bf16, bits: bits, mapping: mapping, granularity: .perRow), values, shape: shape)
+    let (qdata, scales, zeroPoints) = try (
+      #require(parts[.qdata]), #require(parts[.scale]), #require(parts[.zeroPoint])
+    )
+    let (qmin, qmax) = (-Float(1 << (bits - 1)), Float((1 << (bits - 1)) - 1))
+    var mismatches = 0
+    for row in 0..<shape[0] {
+      let scale = BFloat16Conversion.float(from: UInt16(scales[2 * row]) | UInt16(scales[2 * row + 1]) << 8)
+      let reciprocal = BFloat16Conversion.round(1 / scale)
+      let zeroPoint = Float(Int8(bitPattern: zeroPoints[row]))
+      for column in 0..<256 {
+        let index = row * 256 + column
+        let product = BFloat16Conversion.round(values[index] * reciprocal)
+        let shifted = BFloat16Conversion.round(product.rounded(.toNearestOrEven) + zeroPoint)
+        let code = Int8(min(max(shifted, qmin), qmax))
+        if Int8(bitPattern: qdata[index]) != code { mismatches += 1 }
+      }
+    }
+    #expect(mismatches == 0, "\(mismatches) of \(values.count) codes differ")
+  }
+
   @Test func theProductIsRoundedToBFloat16BeforeRounding() throws {
     // int8 symmetric, amax 127.5 → scale 1; x = 100.74 rounds to 100.5 in bf16 (the input),
     // and 100.5 ties to 100. A clean rint(x / s) on the fp32 value would give 101 for 100.74.

@@ -20,7 +20,12 @@ enum IntxCodes {
 
   /// `clamp(R_pdt(rint(R_pdt(x ⊗ reciprocal)) + zeroPoint), qmin, qmax)` for each of `count`
   /// elements of `source` at `values` (little-endian, any alignment; widened exactly), with `pdt` =
-  /// `product`. The sum is exact whenever `zeroPoint` is 0.
+  /// `product`.
+  ///
+  /// The outer `R_pdt` is left out: it cannot change a code. Rounding is monotonic and leaves
+  /// every integer of magnitude up to 256 as it is (bf16 has 8 significant bits), so a sum inside
+  /// `[qmin, qmax]` (at most 128 in magnitude) stays the same and one outside stays outside, where
+  /// the clamp gives the same bound; NaN stays NaN with the same bits, which are already quiet.
   static func quantize(
     _ values: UnsafeRawPointer, count: Int, source: FloatFormat, reciprocal: Float, zeroPoint: Float, qmin: Float,
     qmax: Float, product: FloatFormat, into codes: UnsafeMutableBufferPointer<Int8>
@@ -40,7 +45,7 @@ enum IntxCodes {
     guard let codes = buffer.baseAddress else { return }
     RowKernels.forEachValue(values, count: count, format: source) { index, value in
       let product = Rounding.round(value * reciprocal)
-      let shifted = Rounding.round(IntegerRounding.rint(product) + zeroPoint)
+      let shifted = IntegerRounding.rint(product) + zeroPoint
       codes[index] = Int8(truncatingIfNeeded: IntegerRounding.int32(IntegerRounding.clamp(shifted, qmin, qmax)))
     }
   }
