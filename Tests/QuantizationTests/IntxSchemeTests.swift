@@ -38,13 +38,12 @@ import Testing
     let parts = try quantize(
       IntxScheme(source: .bf16, bits: bits, mapping: mapping, granularity: .perRow), values, shape: shape)
     let (qdata, scales, zeroPoints) = try (
-      #require(parts[.qdata]), #require(parts[.scale]), #require(parts[.zeroPoint])
+      #require(parts[.qdata]), Buffers.floats(#require(parts[.scale]), as: .bf16), #require(parts[.zeroPoint])
     )
     let (qmin, qmax) = (-Float(1 << (bits - 1)), Float((1 << (bits - 1)) - 1))
     var mismatches = 0
     for row in 0..<shape[0] {
-      let scale = BFloat16Conversion.float(from: UInt16(scales[2 * row]) | UInt16(scales[2 * row + 1]) << 8)
-      let reciprocal = BFloat16Conversion.round(1 / scale)
+      let reciprocal = BFloat16Conversion.round(1 / scales[row])
       let zeroPoint = Float(Int8(bitPattern: zeroPoints[row]))
       for column in 0..<256 {
         let index = row * 256 + column

@@ -150,11 +150,16 @@ enum RowKernels {
   static func widenedMagnitudeBits(_ magnitude: Int32, format: FloatFormat) -> UInt32 {
     let widened: Float =
       switch format {
-      case .bf16: BFloat16Conversion.float(from: UInt16(truncatingIfNeeded: magnitude))
-      case .fp16: Float16Conversion.float(from: UInt16(truncatingIfNeeded: magnitude))
+      case .bf16, .fp16: widened(UInt16(truncatingIfNeeded: magnitude), format: format)
       case .fp32: Float(bitPattern: UInt32(bitPattern: magnitude))
       }
     return widened.isNaN ? 0x7FC0_0000 : widened.bitPattern
+  }
+
+  /// The value of `bits`, an element of the 16-bit `format` (bf16 or fp16), as a `Float` (exact).
+  @inline(__always)
+  static func widened(_ bits: UInt16, format: FloatFormat) -> Float {
+    format == .bf16 ? BFloat16Conversion.float(from: bits) : Float16Conversion.float(from: bits)
   }
 
   /// The smallest and largest of `count` (at least 1) elements of `format` at `source`
@@ -186,11 +191,9 @@ enum RowKernels {
         low = bits < low ? bits : low
         high = bits > high ? bits : high
       }
-      func float(_ flipped: Int16) -> Float {
-        let bits = UInt16(bitPattern: key(flipped))
-        return format == .bf16 ? BFloat16Conversion.float(from: bits) : Float16Conversion.float(from: bits)
-      }
-      return (float(low), float(high))
+      return (
+        widened(UInt16(bitPattern: key(low)), format: format), widened(UInt16(bitPattern: key(high)), format: format)
+      )
     case .fp32:
       func key(_ bits: Int32) -> Int32 { bits ^ ((bits >> 31) & 0x7FFF_FFFF) }
       var smallest = Int32.max
