@@ -15,13 +15,19 @@
 # SHA256SUMS, config.json, index) is the same for both. CPU seconds move far less than wall time on a shared machine,
 # but system time still varies with what the other tenants do to memory: compare medians of several rounds.
 #
+# With PROFILE=1 it then runs each recipe once more under `perf record -F 999` (no call graphs; Debian: linux-perf) and
+# prints a second table of where the CPU time went, summed by symbol, per input GB with perf's own cost: quantize
+# (`Quantization` and the standard library's SIMD reductions it calls), hash (`sha256`), copy (`memmove`), non-finite
+# scan (`ScaleFindings`), mappings and faults (kernel symbols of page tables, page faults and folios), other kernel,
+# other user.
+#
 # Exit 1 when an output differs from the old binary's, when peak RSS passes MEMORY + 64 MiB, or when the median
 # user + sys per GB passes TARGET_FAST for int8-weight-only and float8-dynamic, or TARGET for the others (issue 13).
 #
 # Environment: SAFESHARD (a built binary; default: a release build in .build-cpu-bench, see common.sh),
 # OLD_SAFESHARD, SIZE (4GiB), MEMORY (256MiB), ROUNDS (3), MODEL_DIR (keep the model there and reuse it; default: a
 # temporary folder under BENCH_DIR, removed at the end), BENCH_DIR (/work/bench-tmp), OUT_DIR (/dev/shm: it needs
-# room for one output, the input's size for reshard), TARGET_FAST (0.6), TARGET (1.0), PYTHON.
+# room for one output, the input's size for reshard), TARGET_FAST (0.6), TARGET (1.0), PROFILE, PYTHON.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,22 +60,49 @@ input_bytes=$(cat "$model"/*.safetensors | wc -c)
 
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
+# convert BINARY RECIPE WRAPPER...: one conversion into $out/out, the input read once before so that it comes from the
+# page cache, run under WRAPPER (what measures it); exits when it fails.
+convert() {
+  local binary=$1 recipe=$2
+  shift 2
+  rm -rf "$out/out"
+  cat "$model"/*.safetensors >/dev/null
+  "$@" "$binary" convert "$model" "$out/out" --recipe "$recipe" --memory "$memory" --progress none \
+    >"$work/stdout.txt" 2>&1 || {
+    cat "$work/stdout.txt" >&2
+    echo "cpu-bench: $binary failed on $recipe" >&2
+    exit 1
+  }
+}
+
 # run NAME BINARY RECIPE: one conversion; appends "user sys rss_kib" per GB to $work/NAME-RECIPE and leaves the
 # outputs' hashes in $work/NAME-RECIPE.sums.
 run() {
   local name=$1 binary=$2 recipe=$3
-  rm -rf "$out/out"
-  cat "$model"/*.safetensors >/dev/null
-  /usr/bin/time -v -o "$work/time.txt" "$binary" convert "$model" "$out/out" --recipe "$recipe" --memory "$memory" \
-    --progress none >"$work/stdout.txt" 2>&1 || {
-    cat "$work/stdout.txt" >&2
-    echo "cpu-bench: $name failed on $recipe" >&2
-    exit 1
-  }
+  convert "$binary" "$recipe" /usr/bin/time -v -o "$work/time.txt"
   awk -F': ' -v b="$input_bytes" '/User time/ { u = $2 } /System time/ { s = $2 } /Maximum resident/ { m = $2 }
     END { printf "%.3f %.3f %d\n", u / (b / 1e9), s / (b / 1e9), m }' "$work/time.txt" >>"$work/$name-$recipe"
   (cd "$out/out" && find . -type f | LC_ALL=C sort | xargs openssl dgst -sha256 -r) >"$work/$name-$recipe.sums"
   echo "  $recipe $name: $(tail -1 "$work/$name-$recipe") (user s/GB, sys s/GB, peak RSS KiB)" >&2
+}
+
+# profile RECIPE: one conversion of the new binary under perf; prints its row of the profile table.
+profile() {
+  local recipe=$1
+  convert "$safeshard" "$recipe" perf record -q -F 999 -o "$work/perf.data"
+  perf report -i "$work/perf.data" --no-children --sort dso,symbol -n 2>/dev/null | grep -v '^#' | grep -v '^$' |
+    awk -v recipe="$recipe" -v bytes="$input_bytes" '
+      { n = $2; total += n
+        if ($0 ~ /sha256/) hash += n
+        else if ($0 ~ /memmove|memcpy/) copy += n
+        else if ($0 ~ /ScaleFindings/) scan += n
+        else if ($0 ~ /\$s12Quantization|\$ss4SIMD|\$ss12pointwise/) quantize += n
+        else if ($0 ~ /\[k\]/ && $0 ~ /unmap|gup|get_user_pages|follow_page|folio|vm_normal|pte|xas_|filemap|rmap|lruvec|memcg|xa_load|tlb|clear_page|page_fault|handle_mm/) mapping += n
+        else if ($0 ~ /\[k\]/) kernel += n
+        else user += n }
+      END { g = bytes / 1e9 * 999
+        printf "| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | **%.3f** |\n", recipe, quantize / g, hash / g,
+          copy / g, scan / g, mapping / g, kernel / g, user / g, total / g }'
 }
 
 {
@@ -115,6 +148,12 @@ else
 fi
 printf '%s\n' "${rows[@]}"
 echo
+if [[ -n "${PROFILE:-}" ]]; then
+  echo "| recipe | quantize | hash | copy | non-finite scan | mappings, faults | other kernel | other user | total |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for recipe in "${recipes[@]}"; do profile "$recipe"; done
+  echo
+fi
 if [[ ${#failed[@]} -gt 0 ]]; then
   echo "cpu-bench: missed: ${failed[*]}" >&2
   exit 1
