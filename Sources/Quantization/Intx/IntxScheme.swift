@@ -97,29 +97,38 @@ public struct IntxScheme: QuantizationScheme {
     let (qmin, qmax, length, blocks) = (qmin, qmax, grid.blockLength, grid.blocksPerRow)
     let (scaleOutput, zeroPointOutput) = (out[.scale]!, out[.zeroPoint]!)
     let qdata = out[.qdata]!.assumingMemoryBound(to: Int8.self)
-    for local in 0..<rows.count {
-      for block in 0..<blocks {
-        let start = local * grid.rowLength + block * length
-        let values = base + start * source.byteWidth
-        let (minimum, maximum) = RowKernels.extrema(values, count: length, format: source)
-        let parameters = IntxBlockParameters(
-          minimum: minimum, maximum: maximum, qmin: qmin, qmax: qmax, mapping: mapping, format: source)
-        let index = local * blocks + block
-        let codes = UnsafeMutableBufferPointer(rebasing: qdata[start..<start + length])
-        guard !parameters.scale.isNaN else {
-          storeNaNScale(at: index, in: scaleOutput)
-          zeroPointOutput.storeBytes(of: 0, toByteOffset: index, as: Int8.self)
-          codes.initialize(repeating: 0)
-          continue
+    // Per row: each block's extrema, then every block's parameters in one loop, then the codes.
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * blocks) { scratch in
+      let minima = scratch.baseAddress!
+      let (maxima, scales, zeroPoints) = (minima + blocks, minima + 2 * blocks, minima + 3 * blocks)
+      for local in 0..<rows.count {
+        let row = base + local * grid.rowLength * source.byteWidth
+        for block in 0..<blocks {
+          (minima[block], maxima[block]) = RowKernels.extrema(
+            row + block * length * source.byteWidth, count: length, format: source)
         }
-        let scale = scaleFormat.round(parameters.scale)
-        scaleFormat.store(scale, at: index, in: scaleOutput)
-        zeroPointOutput.storeBytes(
-          of: Int8(truncatingIfNeeded: IntegerRounding.int32(parameters.zeroPoint)), toByteOffset: index,
-          as: Int8.self)
-        IntxCodes.quantize(
-          values, count: length, source: source, reciprocal: scaleFormat.round(1 / scale),
-          zeroPoint: parameters.zeroPoint, qmin: qmin, qmax: qmax, product: productFormat, into: codes)
+        IntxBlockParameters.compute(
+          minima: minima, maxima: maxima, count: blocks, qmin: qmin, qmax: qmax, mapping: mapping, format: source,
+          scales: scales, zeroPoints: zeroPoints)
+        for block in 0..<blocks {
+          let start = local * grid.rowLength + block * length
+          let index = local * blocks + block
+          let codes = UnsafeMutableBufferPointer(rebasing: qdata[start..<start + length])
+          guard !scales[block].isNaN else {
+            storeNaNScale(at: index, in: scaleOutput)
+            zeroPointOutput.storeBytes(of: 0, toByteOffset: index, as: Int8.self)
+            codes.initialize(repeating: 0)
+            continue
+          }
+          let scale = scaleFormat.round(scales[block])
+          scaleFormat.store(scale, at: index, in: scaleOutput)
+          zeroPointOutput.storeBytes(
+            of: Int8(truncatingIfNeeded: IntegerRounding.int32(zeroPoints[block])), toByteOffset: index, as: Int8.self)
+          IntxCodes.quantize(
+            row + block * length * source.byteWidth, count: length, source: source,
+            reciprocal: scaleFormat.round(1 / scale), zeroPoint: zeroPoints[block], qmin: qmin, qmax: qmax,
+            product: productFormat, into: codes)
+        }
       }
     }
   }

@@ -1,23 +1,5 @@
-/// The intx element loop, specialised per product format so that its rounding inlines and the loop
-/// vectorises.
+/// The intx element loop, specialised per product format (``FormatRounding``).
 enum IntxCodes {
-  /// `R_pdt` as a type, so the generic loop is specialised per format.
-  protocol ProductRounding {
-    static func round(_ value: Float) -> Float
-  }
-
-  enum BFloat16Product: ProductRounding {
-    @inline(__always) static func round(_ value: Float) -> Float { BFloat16Conversion.round(value) }
-  }
-
-  enum Float16Product: ProductRounding {
-    @inline(__always) static func round(_ value: Float) -> Float { Float16Conversion.round(value) }
-  }
-
-  enum Float32Product: ProductRounding {
-    @inline(__always) static func round(_ value: Float) -> Float { value }
-  }
-
   /// `clamp(R_pdt(rint(R_pdt(x ⊗ reciprocal)) + zeroPoint), qmin, qmax)` for each of `count`
   /// elements of `source` at `values` (little-endian, any alignment; widened exactly), with `pdt` =
   /// `product`.
@@ -31,14 +13,14 @@ enum IntxCodes {
     qmax: Float, product: FloatFormat, into codes: UnsafeMutableBufferPointer<Int8>
   ) {
     switch product {
-    case .bf16: quantize(BFloat16Product.self, values, count, source, reciprocal, zeroPoint, qmin, qmax, codes)
-    case .fp16: quantize(Float16Product.self, values, count, source, reciprocal, zeroPoint, qmin, qmax, codes)
-    case .fp32: quantize(Float32Product.self, values, count, source, reciprocal, zeroPoint, qmin, qmax, codes)
+    case .bf16: quantize(BFloat16Rounding.self, values, count, source, reciprocal, zeroPoint, qmin, qmax, codes)
+    case .fp16: quantize(Float16Rounding.self, values, count, source, reciprocal, zeroPoint, qmin, qmax, codes)
+    case .fp32: quantize(Float32Rounding.self, values, count, source, reciprocal, zeroPoint, qmin, qmax, codes)
     }
   }
 
   @inline(__always)
-  private static func quantize<Rounding: ProductRounding>(
+  private static func quantize<Rounding: FormatRounding>(
     _: Rounding.Type, _ values: UnsafeRawPointer, _ count: Int, _ source: FloatFormat, _ reciprocal: Float,
     _ zeroPoint: Float, _ qmin: Float, _ qmax: Float, _ buffer: UnsafeMutableBufferPointer<Int8>
   ) {
