@@ -156,11 +156,21 @@ public struct Float8Scheme: QuantizationScheme {
 
   /// `e4m3fn(clamp(x ⊘ scale, −448, 448))` for each of `count` values of `format` at `values`, NaN
   /// as `0xFF`.
+  ///
+  /// A positive normal scale comes from a finite amax of these values, so every quotient is
+  /// finite: the clamp is then a minimum of magnitude bits and there is no NaN to test, a third
+  /// fewer instructions per element. Other scales (0, subnormal, infinite, NaN) take every case.
   private static func quantize(
     _ values: UnsafeRawPointer, count: Int, format: FloatFormat, scale: Float, into codes: UnsafeMutablePointer<UInt8>
   ) {
-    RowKernels.forEachValue(values, count: count, format: format) { index, value in
-      codes[index] = code(value / scale)
+    if scale.isNormal && scale > 0 {
+      RowKernels.forEachValue(values, count: count, format: format) { index, value in
+        codes[index] = finiteCode(value / scale)
+      }
+    } else {
+      RowKernels.forEachValue(values, count: count, format: format) { index, value in
+        codes[index] = code(value / scale)
+      }
     }
   }
 
@@ -182,6 +192,15 @@ public struct Float8Scheme: QuantizationScheme {
     let magnitude = Int32(bitPattern: bits & 0x7FFF_FFFF)
     let code = Float8E4M3Conversion.magnitudeCode(magnitude) | Int32(bitPattern: (bits >> 24) & 0x80)
     return UInt8(truncatingIfNeeded: magnitude > 0x7F80_0000 ? 0xFF : code)
+  }
+
+  /// ``code(_:)`` of a finite `quotient`: its magnitude bits clamped to 448's, then encoded.
+  @inline(__always)
+  private static func finiteCode(_ quotient: Float) -> UInt8 {
+    let bits = quotient.bitPattern
+    let magnitude = min(Int32(bitPattern: bits & 0x7FFF_FFFF), Int32(bitPattern: Float(448).bitPattern))
+    return UInt8(
+      truncatingIfNeeded: Float8E4M3Conversion.magnitudeCode(magnitude) | Int32(bitPattern: (bits >> 24) & 0x80))
   }
 
   private func columnStatistic(_ statistic: AbsMaxStatistic?, _ layout: QuantizedLayout) throws(QuantizationError)
