@@ -104,7 +104,7 @@ public struct MXScheme: QuantizationScheme {
     // Per row: per-block amax first, then scales and elements, so that the blocks' scalar chains
     // overlap.
     let amaxes = UnsafeMutablePointer<Float>.allocate(capacity: tiles.columns)
-    let codes = UnsafeMutablePointer<Int32>.allocate(capacity: Self.blockSize)
+    let codes = UnsafeMutablePointer<Int32>.allocate(capacity: rowLength)
     defer {
       amaxes.deallocate()
       codes.deallocate()
@@ -118,14 +118,17 @@ public struct MXScheme: QuantizationScheme {
         let byte = scaling.scaleByte(amax: amaxes[block], element: element)
         scales[tile + tiles.offsetInTile(row: local, column: block)] = byte
         encode(
-          row + block * inputBlockBytes, scaleByte: byte, codes: codes,
+          row + block * inputBlockBytes, scaleByte: byte, codes: codes + block * Self.blockSize,
           into: qdata + local * packedLength + block * blockBytes)
+      }
+      if element == .float4E2M1 {
+        ElementEncoding.pack(codes, count: rowLength, into: qdata + local * packedLength)
       }
     }
   }
 
-  /// Scales and encodes one block of 32 values of ``source`` by the scaling rule; `codes` is
-  /// scratch for 32 e2m1 codes.
+  /// Scales and encodes one block of 32 values of ``source`` by the scaling rule: e4m3fn bytes
+  /// into `output`, or e2m1 codes into `codes` (the caller packs a row of them).
   @inline(__always)
   private func encode(
     _ values: UnsafeRawPointer, scaleByte: UInt8, codes: UnsafeMutablePointer<Int32>,
@@ -139,8 +142,7 @@ public struct MXScheme: QuantizationScheme {
       if element == .float8E4M3 {
         ElementEncoding.float8(values, count: count, format: source, multiplier: multiplier, into: output)
       } else {
-        ElementEncoding.float4(
-          values, count: count, format: source, multiplier: multiplier, codes: codes, into: output)
+        ElementEncoding.float4(values, count: count, format: source, multiplier: multiplier, into: codes)
       }
     case .floor:
       let power = Float(bitPattern: UInt32(scaleByte) << 23)
@@ -148,7 +150,7 @@ public struct MXScheme: QuantizationScheme {
       if element == .float8E4M3 {
         ElementEncoding.float8(values, count: count, format: source, divisor: divisor, into: output)
       } else {
-        ElementEncoding.float4(values, count: count, format: source, divisor: divisor, codes: codes, into: output)
+        ElementEncoding.float4(values, count: count, format: source, divisor: divisor, into: codes)
       }
     }
   }

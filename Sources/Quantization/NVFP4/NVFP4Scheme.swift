@@ -120,7 +120,7 @@ public struct NVFP4Scheme: QuantizationScheme {
     let amaxes = UnsafeMutablePointer<Float>.allocate(capacity: tiles.columns)
     let multipliers = UnsafeMutablePointer<Float>.allocate(capacity: tiles.columns)
     let scaleBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: tiles.columns)
-    let codes = UnsafeMutablePointer<Int32>.allocate(capacity: Self.blockSize)
+    let codes = UnsafeMutablePointer<Int32>.allocate(capacity: rowLength)
     defer {
       amaxes.deallocate()
       multipliers.deallocate()
@@ -148,8 +148,9 @@ public struct NVFP4Scheme: QuantizationScheme {
       for block in 0..<tiles.columns {
         ElementEncoding.float4(
           row + block * blockBytes, count: Self.blockSize, format: source, multiplier: multipliers[block],
-          codes: codes, into: qdata + (local * rowLength + block * Self.blockSize) / 2)
+          into: codes + block * Self.blockSize)
       }
+      ElementEncoding.pack(codes, count: rowLength, into: qdata + local * rowLength / 2)
     }
   }
 
