@@ -87,6 +87,66 @@ struct BlockFileTests {
     }
   }
 
+  @Test(
+    "a piece whose buffer lines up with the file is written from its own pages, between copied appends, with and without direct I/O",
+    arguments: [true, false])
+  func piecesLinedUpWithTheFileAreWrittenWhereTheyAre(directIO: Bool) throws {
+    try withTemporaryDirectory { directory in
+      let path = directory + "/out.partial"
+      let budget = MemoryBudget(capacity: 64 << 20)
+      // The page ranges that writes came from, to tell a piece's own pages from a write block's.
+      let sources = Mutex<[Range<UInt>]>([])
+      let file = try BlockFile(creating: path, blocks: Self.blocks, directIO: directIO) {
+        descriptor, bytes, offset throws(Errno) in
+        let start = UInt(bitPattern: bytes.baseAddress)
+        sources.withLock { $0.append(start..<start + UInt(bytes.count)) }
+        try BlockFileStorage.pwrite(descriptor, bytes, offset)
+      }
+      var expected: [UInt8] = []
+      var pieceRanges: [Range<UInt>] = []
+      /// A mapped buffer of `count` random bytes made for file offset `fileOffset`, appended whole.
+      func appendPiece(count: Int, fileOffset: Int, seed: UInt64) throws -> PieceBuffer {
+        guard let reservation = budget.tryReserve(PieceBuffer.footprint(count)) else {
+          throw PipelineError(.io, "the test's budget is too small")
+        }
+        let buffer = PieceBuffer(count: count, reservation: reservation, fileOffset: fileOffset)
+        let bytes = SpillTestData.randomBytes(count: count, seed: seed)
+        bytes.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
+        try file.append(buffer)
+        expected += bytes
+        return buffer
+      }
+      func appendCopy(count: Int, seed: UInt64) throws {
+        let bytes = SpillTestData.randomBytes(count: count, seed: seed)
+        try bytes.withUnsafeBytes { try file.append($0) }
+        expected += bytes
+      }
+      try appendCopy(count: 1_000, seed: 31)
+      // Lined up, mid-page: written where it is (the buffer is let go of here; the block keeps it).
+      let lined = try appendPiece(count: 1_500_000, fileOffset: file.length, seed: 32)
+      let linedFrame = try #require(lined.pageFrame)
+      pieceRanges.append(
+        UInt(bitPattern: linedFrame.baseAddress)..<UInt(bitPattern: linedFrame.baseAddress) + UInt(linedFrame.count))
+      try appendCopy(count: 5_000, seed: 33)
+      // Made for another offset, and one with no room for a frame (whole MiB): both copied.
+      _ = try appendPiece(count: 1_200_000, fileOffset: file.length + 1, seed: 34)
+      let unframed = try appendPiece(count: 2 << 20, fileOffset: file.length, seed: 35)
+      #expect(unframed.pageFrame == nil)
+      try appendCopy(count: 77, seed: 36)
+      let digest = try file.finish()
+      #expect(try contents(path) == expected)
+      #expect(digest == SHA256.hash(data: expected))
+      let written = sources.withLock { $0 }
+      let fromPieces = written.filter { range in pieceRanges.contains { $0.contains(range.lowerBound) } }
+      // The lined-up piece's bytes went out from its own pages, in one write.
+      #expect(fromPieces.count == 1)
+      #expect(fromPieces.first.map { $0.count >= 1_500_000 } == true)
+      if directIO && Self.takesDirectIO(directory) {
+        #expect(file.usesDirectIO)
+      }
+    }
+  }
+
   @Test("continuing mid-page keeps the first bytes, drops the rest, and appends after them")
   func continuingMidPage() throws {
     try withTemporaryDirectory { directory in

@@ -30,11 +30,16 @@ final class PieceBuffer: @unchecked Sendable {
   let reservedBytes: Int
   private let allocation: UnsafeMutableRawBufferPointer
   private let mapping: MemoryMapping?
+  /// Whether the bytes sit inside a ``pageFrame``.
+  private let framed: Bool
   private let file: MappedTensorBytes?
   private var reservation: MemoryReservation
 
   /// The size from which buffers are mapped, and the unit they are mapped in.
   static let mappingThreshold = 1 << 20
+  /// The room around its bytes that a mapped buffer needs for a ``pageFrame``: the page before
+  /// them and two after.
+  static let frame = 3 * WriteBlocks.alignment
 
   /// The bytes a buffer of `count` bytes holds, which its reservation must cover: `count`, or
   /// `count` rounded up to whole MiB when it is mapped.
@@ -49,8 +54,10 @@ final class PieceBuffer: @unchecked Sendable {
     mapped ? max(footprint(count), MappedTensorBytes.footprint(count)) : footprint(count)
   }
 
-  /// A buffer of `count` bytes, held by `reservation` (of ``footprint(_:)`` bytes).
-  init(count: Int, reservation: consuming MemoryReservation) {
+  /// A buffer of `count` bytes, held by `reservation` (of ``footprint(_:)`` bytes). A mapped one
+  /// whose whole MiB leave room for a ``frame`` places its bytes where a page-aligned block
+  /// written at file offset `fileOffset` would hold them (``pageFrame``).
+  init(count: Int, reservation: consuming MemoryReservation, fileOffset: Int = 0) {
     precondition(
       reservation.bytes == Self.footprint(count),
       "Invalid buffer: \(count) bytes need a reservation of \(Self.footprint(count)), not \(reservation.bytes).")
@@ -67,7 +74,18 @@ final class PieceBuffer: @unchecked Sendable {
     reservedBytes = reservation.bytes
     self.reservation = reservation
     file = nil
-    bytes = UnsafeMutableRawBufferPointer(rebasing: allocation[0..<count])
+    framed = mapping != nil && allocation.count - count >= Self.frame
+    let start = framed ? WriteBlocks.alignment + fileOffset % WriteBlocks.alignment : 0
+    bytes = UnsafeMutableRawBufferPointer(rebasing: allocation[start..<start + count])
+  }
+
+  /// For a mapped buffer with room for it, the whole pages around its bytes: from the page
+  /// boundary before them, with room for two pages after them. A shard writer that reaches the
+  /// buffer at a file offset congruent to its address (the `fileOffset` it was made for) fills
+  /// the head of the first page and the tail of the last and writes the pages where they are,
+  /// instead of copying the bytes into a write block. `nil` for other buffers.
+  var pageFrame: UnsafeMutableRawBufferPointer? {
+    framed ? allocation : nil
   }
 
   /// The bytes of `file`, held by `reservation` (at least ``MappedTensorBytes/footprint(_:)`` of
@@ -84,6 +102,7 @@ final class PieceBuffer: @unchecked Sendable {
     reservedBytes = reservation.bytes
     self.reservation = reservation
     mapping = nil
+    framed = false
     allocation = UnsafeMutableRawBufferPointer(mutating: file.bytes)
     bytes = allocation
   }

@@ -121,6 +121,30 @@ final class BlockFile {
     }
   }
 
+  /// Appends the bytes of `buffer`, writing its pages where they are when its ``PieceBuffer/pageFrame``
+  /// lines them up with the end of the file (else as ``append(_:)`` does): the last partial page's
+  /// bytes go in front of them, zeros after them, and the block holds on to `buffer` until it is
+  /// written and hashed. Never waits for a block.
+  func append(_ buffer: PieceBuffer) throws(PipelineError) {
+    let alignment = WriteBlocks.alignment
+    let filled = tail.count + buffer.bytes.count
+    let padded = (filled + alignment - 1) / alignment * alignment
+    guard let frame = buffer.pageFrame, let data = buffer.bytes.baseAddress,
+      Int(bitPattern: data) % alignment == tail.count, data - tail.count >= frame.baseAddress!,
+      data - tail.count + padded <= frame.baseAddress! + frame.count
+    else { return try append(UnsafeRawBufferPointer(buffer.bytes)) }
+    try checkFailure()
+    let start = length - tail.count
+    let pages = UnsafeMutableRawBufferPointer(start: data - tail.count, count: padded)
+    tail.withUnsafeBytes { pages.copyMemory(from: $0) }
+    let new = tail.count..<filled
+    let whole = filled / alignment * alignment
+    tail = Array(pages[whole..<filled])
+    UnsafeMutableRawBufferPointer(rebasing: pages[filled..<padded]).initializeMemory(as: UInt8.self, repeating: 0)
+    storage.submit(WriteBlocks.Block(bytes: pages, owner: buffer), at: start, padded: padded, new: new)
+    length += buffer.bytes.count
+  }
+
   /// Once every write so far is done, makes them durable (`fsync`) and calls `then`; neither
   /// the caller nor the writes that follow wait for it.
   func commit(then: @escaping BlockFileStorage.Commit) {

@@ -131,7 +131,7 @@ actor ShardWriter {
     if piece.offset + piece.count <= cursor {
       // Already durable from an earlier run.
     } else if piece.offset <= cursor {
-      try append(UnsafeRawBufferPointer(rebasing: piece.buffer.bytes[(cursor - piece.offset)...]), of: piece)
+      try append(piece)
       try drain()
     } else if staging.tryAdd(piece) {
       staged[piece.offset] = piece
@@ -157,7 +157,7 @@ actor ShardWriter {
     while true {
       if let piece = staged.removeValue(forKey: cursor) {
         staging.remove(piece)
-        try append(UnsafeRawBufferPointer(piece.buffer.bytes), of: piece)
+        try append(piece)
       } else if let entry = spilled.removeValue(forKey: cursor) {
         try spillMemory.readingBack(count: entry.count) { buffer throws(PipelineError) in
           do {
@@ -192,12 +192,30 @@ actor ShardWriter {
     try piece.buffer.check()
   }
 
-  /// Appends at the cursor, opening the partial file (and writing the header) on first use; bytes
-  /// of a `piece` mapped from its input are checked before anything commits them.
-  private func append(_ bytes: UnsafeRawBufferPointer, of piece: Piece? = nil) throws(PipelineError) {
+  /// Appends the bytes of `piece` from the cursor on: the whole piece from its own buffer's pages
+  /// where it can (``BlockFile/append(_:)-(PieceBuffer)``), or the part an earlier run did not
+  /// write; bytes mapped from the input are checked before anything commits them.
+  private func append(_ piece: Piece) throws(PipelineError) {
+    let file = try openIfNeeded()
+    if piece.offset == cursor {
+      try file.append(piece.buffer)
+    } else {
+      try file.append(UnsafeRawBufferPointer(rebasing: piece.buffer.bytes[(cursor - piece.offset)...]))
+    }
+    try piece.buffer.check()
+    try advance(to: piece.offset + piece.count)
+  }
+
+  /// Appends `bytes` at the cursor.
+  private func append(_ bytes: UnsafeRawBufferPointer) throws(PipelineError) {
     try openIfNeeded().append(bytes)
-    try piece?.buffer.check()
-    cursor += bytes.count
+    try advance(to: cursor + bytes.count)
+  }
+
+  /// Moves the cursor to `end` after an append, and commits when enough has been written since
+  /// the last commit.
+  private func advance(to end: Int) throws(PipelineError) {
+    cursor = end
     try FaultInjection.checkWrite(path: partialPath, total: cursor)
     if cursor - committed >= commitInterval && cursor < shard.header.dataLength {
       commit()

@@ -18,9 +18,12 @@ final class WriteBlocks: Sendable {
   /// virtual disk here wrote 2 GiB in 7.6 s one 8 MiB write at a time, in 4.1 s three at a time).
   static let count = 4
 
-  /// A block's memory; whoever took it alone touches it until it is given back.
+  /// A block's memory; whoever took it alone touches it until it is given back. A block can
+  /// also be the pages of a piece's buffer (`owner`), written where they are: it belongs to no
+  /// pool, and giving it back lets go of the buffer.
   struct Block: @unchecked Sendable {
     let bytes: UnsafeMutableRawBufferPointer
+    var owner: PieceBuffer? = nil
   }
 
   let size: Int
@@ -62,8 +65,9 @@ final class WriteBlocks: Sendable {
     return free.withLock { $0.removeLast() }
   }
 
-  /// Gives back a block taken with ``take()``.
+  /// Gives back a block taken with ``take()``; a piece's pages (`owner` set) only let go of it.
   func give(_ block: Block) {
+    guard block.owner == nil else { return }
     free.withLock { $0.append(block) }
     available.signal()
   }

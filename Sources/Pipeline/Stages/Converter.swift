@@ -240,13 +240,14 @@ public struct Converter: Sendable {
     let order = plan.entries.indices.filter { index in
       plan.placements(ofEntry: index).contains { starts[$0.shard].needs($0.tensor.dataOffsets) }
     }.map { ($0, firstPlacement(ofEntry: $0)) }.sorted { $0.1 < $1.1 }.map(\.0)
+    let headerLengths = plan.shards.map(\.headerBytes.count)
     for (position, index) in order.enumerated() {
       try Task.checkCancellation()
       let entry = plan.entries[index]
       progress(.tensorStarted(name: entry.source.name, index: position, count: order.count))
       let job = TensorJob(
-        entry: entry, placements: Array(plan.placements(ofEntry: index)), files: checkpoint.files, budget: budget,
-        channel: channel, share: share, starts: starts, progress: progress)
+        entry: entry, placements: Array(plan.placements(ofEntry: index)), headerLengths: headerLengths,
+        files: checkpoint.files, budget: budget, channel: channel, share: share, starts: starts, progress: progress)
       try await job.run()
     }
   }

@@ -10,6 +10,8 @@ struct TensorJob: Sendable {
   let entry: ConversionPlan.Entry
   /// Where the entry's stored tensors go, in the order of its `flattened.stored`.
   let placements: [ConversionPlan.Placement]
+  /// The header length of each shard: where its data section starts in the file.
+  let headerLengths: [Int]
   /// The checkpoint's files, which ``ConversionPlan/Input/file`` indexes.
   let files: [SafeTensorsFile]
   let budget: MemoryBudget
@@ -125,7 +127,13 @@ struct TensorJob: Sendable {
         var outputs: [PartName: UnsafeMutableRawBufferPointer] = [:]
         for part in rowParts {
           let count = part.byteRange(rows: rows).count
-          let buffer = PieceBuffer(count: count, reservation: reservation.split(PieceBuffer.footprint(count)))
+          // Laid out for the file offset it goes to, so the shard writer can write it where it is.
+          let placement = placements[part.name]!
+          let fileOffset =
+            headerLengths[placement.shard] + placement.tensor.dataOffsets.lowerBound
+            + part.byteRange(rows: rows).lowerBound
+          let buffer = PieceBuffer(
+            count: count, reservation: reservation.split(PieceBuffer.footprint(count)), fileOffset: fileOffset)
           outputs[part.name] = buffer.bytes
           pieces.append((part, buffer))
         }
