@@ -30,8 +30,6 @@ final class PieceBuffer: @unchecked Sendable {
   let reservedBytes: Int
   private let allocation: UnsafeMutableRawBufferPointer
   private let mapping: MemoryMapping?
-  /// Whether the bytes sit inside a ``pageFrame``.
-  private let framed: Bool
   private let file: MappedTensorBytes?
   private var reservation: MemoryReservation
 
@@ -74,7 +72,7 @@ final class PieceBuffer: @unchecked Sendable {
     reservedBytes = reservation.bytes
     self.reservation = reservation
     file = nil
-    framed = mapping != nil && allocation.count - count >= Self.frame
+    let framed = mapping != nil && allocation.count - count >= Self.frame
     let start = framed ? WriteBlocks.alignment + fileOffset % WriteBlocks.alignment : 0
     bytes = UnsafeMutableRawBufferPointer(rebasing: allocation[start..<start + count])
   }
@@ -85,7 +83,7 @@ final class PieceBuffer: @unchecked Sendable {
   /// the head of the first page and the tail of the last and writes the pages where they are,
   /// instead of copying the bytes into a write block. `nil` for other buffers.
   var pageFrame: UnsafeMutableRawBufferPointer? {
-    framed ? allocation : nil
+    mapping != nil && allocation.count - bytes.count >= Self.frame ? allocation : nil
   }
 
   /// The bytes of `file`, held by `reservation` (at least ``MappedTensorBytes/footprint(_:)`` of
@@ -102,7 +100,6 @@ final class PieceBuffer: @unchecked Sendable {
     reservedBytes = reservation.bytes
     self.reservation = reservation
     mapping = nil
-    framed = false
     allocation = UnsafeMutableRawBufferPointer(mutating: file.bytes)
     bytes = allocation
   }

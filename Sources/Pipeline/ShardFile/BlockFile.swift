@@ -100,49 +100,47 @@ final class BlockFile {
   /// Appends `bytes`; blocks the calling thread while every block is in flight.
   func append(_ bytes: UnsafeRawBufferPointer) throws(PipelineError) {
     try checkFailure()
-    let alignment = WriteBlocks.alignment
     var taken = 0
     while taken < bytes.count {
       let block = blocks.take()
-      let start = length - tail.count
-      tail.withUnsafeBytes { block.bytes.copyMemory(from: $0) }
       let count = min(block.bytes.count - tail.count, bytes.count - taken)
-      let slice = UnsafeRawBufferPointer(rebasing: bytes[taken..<taken + count])
-      UnsafeMutableRawBufferPointer(rebasing: block.bytes[tail.count...]).copyMemory(from: slice)
-      let filled = tail.count + count
-      let whole = filled / alignment * alignment
-      let padded = (filled + alignment - 1) / alignment * alignment
-      tail = Array(block.bytes[whole..<filled])
-      UnsafeMutableRawBufferPointer(rebasing: block.bytes[filled..<padded]).initializeMemory(
-        as: UInt8.self, repeating: 0)
-      storage.submit(block, at: start, padded: padded, new: filled - count..<filled)
+      UnsafeMutableRawBufferPointer(rebasing: block.bytes[tail.count...]).copyMemory(
+        from: UnsafeRawBufferPointer(rebasing: bytes[taken..<taken + count]))
+      submit(block, count: count)
       taken += count
-      length += count
     }
   }
 
   /// Appends the bytes of `buffer`, writing its pages where they are when its ``PieceBuffer/pageFrame``
-  /// lines them up with the end of the file (else as ``append(_:)`` does): the last partial page's
-  /// bytes go in front of them, zeros after them, and the block holds on to `buffer` until it is
-  /// written and hashed. Never waits for a block.
+  /// lines them up with the end of the file (else as ``append(_:)`` does); the block holds on to
+  /// `buffer` until it is written and hashed. Never waits for a block.
   func append(_ buffer: PieceBuffer) throws(PipelineError) {
-    let alignment = WriteBlocks.alignment
-    let filled = tail.count + buffer.bytes.count
-    let padded = (filled + alignment - 1) / alignment * alignment
     guard let frame = buffer.pageFrame, let data = buffer.bytes.baseAddress,
-      Int(bitPattern: data) % alignment == tail.count, data - tail.count >= frame.baseAddress!,
-      data - tail.count + padded <= frame.baseAddress! + frame.count
+      Int(bitPattern: data) % WriteBlocks.alignment == tail.count
     else { return try append(UnsafeRawBufferPointer(buffer.bytes)) }
     try checkFailure()
+    // The frame has a page before the bytes and two after them: room for the tail and the padding.
+    let pages = UnsafeMutableRawBufferPointer(
+      start: data - tail.count, count: frame.baseAddress! + frame.count - data + tail.count)
+    submit(WriteBlocks.Block(bytes: pages, owner: buffer), count: buffer.bytes.count)
+  }
+
+  /// Hands `block` to the writes: its bytes start on the page where the file's last partial page
+  /// begins, and hold `count` new bytes after that page's `tail`, which this puts in front of
+  /// them, with zeros after them to the end of their last page; their own last partial page is
+  /// the next tail.
+  private func submit(_ block: WriteBlocks.Block, count: Int) {
+    let alignment = WriteBlocks.alignment
     let start = length - tail.count
-    let pages = UnsafeMutableRawBufferPointer(start: data - tail.count, count: padded)
-    tail.withUnsafeBytes { pages.copyMemory(from: $0) }
-    let new = tail.count..<filled
+    tail.withUnsafeBytes { block.bytes.copyMemory(from: $0) }
+    let filled = tail.count + count
     let whole = filled / alignment * alignment
-    tail = Array(pages[whole..<filled])
-    UnsafeMutableRawBufferPointer(rebasing: pages[filled..<padded]).initializeMemory(as: UInt8.self, repeating: 0)
-    storage.submit(WriteBlocks.Block(bytes: pages, owner: buffer), at: start, padded: padded, new: new)
-    length += buffer.bytes.count
+    let padded = (filled + alignment - 1) / alignment * alignment
+    let new = tail.count..<filled
+    tail = Array(block.bytes[whole..<filled])
+    UnsafeMutableRawBufferPointer(rebasing: block.bytes[filled..<padded]).initializeMemory(as: UInt8.self, repeating: 0)
+    storage.submit(block, at: start, padded: padded, new: new)
+    length += count
   }
 
   /// Once every write so far is done, makes them durable (`fsync`) and calls `then`; neither

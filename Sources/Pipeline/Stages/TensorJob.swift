@@ -119,23 +119,23 @@ struct TensorJob: Sendable {
       // One request for the whole chunk (input and pieces), so that a job never holds part of
       // its bytes while it waits for the rest.
       var reservation = try await budget.reserve(buffers: chunking.chunkBytes(rows))
-      var pieces: [(PartLayout, PieceBuffer)] = []
+      var pieces: [Piece] = []
       do {
         // The input is freed, and its bytes returned, at the end of this block: before the
         // pieces wait for the channel.
         let input = try await input(rows, chunking: chunking, reservation: reservation.split(chunking.inputBytes(rows)))
         var outputs: [PartName: UnsafeMutableRawBufferPointer] = [:]
         for part in rowParts {
-          let count = part.byteRange(rows: rows).count
-          // Laid out for the file offset it goes to, so the shard writer can write it where it is.
+          let range = part.byteRange(rows: rows)
           let placement = placements[part.name]!
-          let fileOffset =
-            headerLengths[placement.shard] + placement.tensor.dataOffsets.lowerBound
-            + part.byteRange(rows: rows).lowerBound
+          let offset = placement.tensor.dataOffsets.lowerBound + range.lowerBound
+          // Laid out for the file offset it goes to, so the shard writer can write it where it is.
           let buffer = PieceBuffer(
-            count: count, reservation: reservation.split(PieceBuffer.footprint(count)), fileOffset: fileOffset)
+            count: range.count, reservation: reservation.split(PieceBuffer.footprint(range.count)),
+            fileOffset: headerLengths[placement.shard] + offset)
           outputs[part.name] = buffer.bytes
-          pieces.append((part, buffer))
+          pieces.append(
+            Piece(shard: placement.shard, offset: offset, buffer: buffer, elementWidth: part.elementType.byteWidth))
         }
         for (name, buffer) in sharedGathered { outputs[name] = buffer.bytes }
         var found = ScaleFindings()
@@ -152,12 +152,7 @@ struct TensorJob: Sendable {
         findings.withLock { $0.merge(found) }
       }
       precondition(reservation.bytes == 0, "ChunkPlan.chunkBytes and the chunk's buffers disagree")
-      for (part, buffer) in pieces {
-        let placement = placements[part.name]!
-        let offset = placement.tensor.dataOffsets.lowerBound + part.byteRange(rows: rows).lowerBound
-        await send(
-          Piece(shard: placement.shard, offset: offset, buffer: buffer, elementWidth: part.elementType.byteWidth))
-      }
+      for piece in pieces { await send(piece) }
     }
 
     for (name, bytes) in try scheme.tensorParts(shape: shape, statistic: finalStatistic) {

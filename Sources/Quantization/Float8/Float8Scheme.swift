@@ -157,15 +157,14 @@ public struct Float8Scheme: QuantizationScheme {
   /// `e4m3fn(clamp(x ⊘ scale, −448, 448))` for each of `count` values of `format` at `values`, NaN
   /// as `0xFF`.
   ///
-  /// A positive normal scale comes from a finite amax of these values, so every quotient is
-  /// finite: the clamp is then a minimum of magnitude bits and there is no NaN to test, a third
-  /// fewer instructions per element. Other scales (0, subnormal, infinite, NaN) take every case.
+  /// A positive normal scale comes from a finite amax of these values, so no quotient is NaN and
+  /// the loop skips the test. Other scales (0, subnormal, infinite, NaN) take every case.
   private static func quantize(
     _ values: UnsafeRawPointer, count: Int, format: FloatFormat, scale: Float, into codes: UnsafeMutablePointer<UInt8>
   ) {
     if scale.isNormal && scale > 0 {
       RowKernels.forEachValue(values, count: count, format: format) { index, value in
-        codes[index] = finiteCode(value / scale)
+        codes[index] = numberCode(value / scale)
       }
     } else {
       RowKernels.forEachValue(values, count: count, format: format) { index, value in
@@ -188,15 +187,13 @@ public struct Float8Scheme: QuantizationScheme {
   /// The e4m3fn byte of `clamp(quotient, −448, 448)`, NaN as `0xFF`.
   @inline(__always)
   private static func code(_ quotient: Float) -> UInt8 {
-    let bits = IntegerRounding.clamp(quotient, -448, 448).bitPattern
-    let magnitude = Int32(bitPattern: bits & 0x7FFF_FFFF)
-    let code = Float8E4M3Conversion.magnitudeCode(magnitude) | Int32(bitPattern: (bits >> 24) & 0x80)
-    return UInt8(truncatingIfNeeded: magnitude > 0x7F80_0000 ? 0xFF : code)
+    quotient.isNaN ? 0xFF : numberCode(quotient)
   }
 
-  /// ``code(_:)`` of a finite `quotient`: its magnitude bits clamped to 448's, then encoded.
+  /// ``code(_:)`` of a `quotient` that is not NaN: its magnitude bits clamped to 448's (the clamp
+  /// on bits, which order like the magnitudes), then encoded.
   @inline(__always)
-  private static func finiteCode(_ quotient: Float) -> UInt8 {
+  private static func numberCode(_ quotient: Float) -> UInt8 {
     let bits = quotient.bitPattern
     let magnitude = min(Int32(bitPattern: bits & 0x7FFF_FFFF), Int32(bitPattern: Float(448).bitPattern))
     return UInt8(

@@ -13,11 +13,12 @@ enum IntxBlockParameters {
     mapping: IntxMapping, format: FloatFormat, scales: UnsafeMutablePointer<Float>,
     zeroPoints: UnsafeMutablePointer<Float>
   ) {
-    let blocks = Blocks(minima: minima, maxima: maxima, count: count, eps: format.smallestNormal, scales: scales)
+    let blocks = Blocks(
+      minima: minima, maxima: maxima, count: count, eps: format.smallestNormal, scales: scales, zeroPoints: zeroPoints)
     switch format {
-    case .bf16: compute(BFloat16Rounding.self, blocks, qmin, qmax, mapping, zeroPoints)
-    case .fp16: compute(Float16Rounding.self, blocks, qmin, qmax, mapping, zeroPoints)
-    case .fp32: compute(Float32Rounding.self, blocks, qmin, qmax, mapping, zeroPoints)
+    case .bf16: compute(BFloat16Rounding.self, blocks, qmin, qmax, mapping)
+    case .fp16: compute(Float16Rounding.self, blocks, qmin, qmax, mapping)
+    case .fp32: compute(Float32Rounding.self, blocks, qmin, qmax, mapping)
     }
   }
 
@@ -27,49 +28,48 @@ enum IntxBlockParameters {
     let count: Int
     let eps: Float
     let scales: UnsafeMutablePointer<Float>
+    let zeroPoints: UnsafeMutablePointer<Float>
   }
 
   @inline(__always)
   private static func compute<R: FormatRounding>(
-    _: R.Type, _ blocks: Blocks, _ qmin: Float, _ qmax: Float, _ mapping: IntxMapping,
-    _ zeroPoints: UnsafeMutablePointer<Float>
+    _: R.Type, _ blocks: Blocks, _ qmin: Float, _ qmax: Float, _ mapping: IntxMapping
   ) {
     switch mapping {
     case .symmetric:
       let divisor = (qmax - qmin) / 2
       forEach(blocks) { negative, positive in
         R.round((-negative > positive ? -negative : positive) / divisor)
-      } zeroPoint: { index, _, _, _ in
-        zeroPoints[index] = 0
+      } zeroPoint: { _, _ in
+        0
       }
     case .symmetricNoClippingError:
       forEach(blocks) { negative, positive in
         let fromMinimum = R.round(negative / qmin)
         let fromMaximum = R.round(positive / qmax)
         return fromMinimum > fromMaximum ? fromMinimum : fromMaximum
-      } zeroPoint: { index, _, _, _ in
-        zeroPoints[index] = 0
+      } zeroPoint: { _, _ in
+        0
       }
     case .asymmetric:
       let levels = qmax - qmin
       forEach(blocks) { negative, positive in
         R.round(R.round(positive - negative) / levels)
-      } zeroPoint: { index, negative, scale, isNaN in
+      } zeroPoint: { negative, scale in
         // |negative ⊘ scale| is at most about qmax − qmin (the scale is at least the range over
         // it, or 0 ⊘ ∞), far inside `rint`'s exact range.
         let shift = IntegerRounding.rint(R.round(negative / scale))
-        let zeroPoint = IntegerRounding.clamp(R.round(qmin - shift), qmin, qmax)
-        zeroPoints[index] = isNaN ? 0 : zeroPoint
+        return IntegerRounding.clamp(R.round(qmin - shift), qmin, qmax)
       }
     }
   }
 
   /// Runs the loop: `scale(negative, positive)` gives a block's scale from its range widened to
-  /// hold zero, before the eps; `zeroPoint(index, negative, scale, isNaN)` stores its zero point.
+  /// hold zero, before the eps; `zeroPoint(negative, scale)` its zero point.
   @inline(__always)
   private static func forEach(
     _ blocks: Blocks, scale: (_ negative: Float, _ positive: Float) -> Float,
-    zeroPoint: (_ index: Int, _ negative: Float, _ scale: Float, _ isNaN: Bool) -> Void
+    zeroPoint: (_ negative: Float, _ scale: Float) -> Float
   ) {
     for index in 0..<blocks.count {
       let (minimum, maximum) = (blocks.minima[index], blocks.maxima[index])
@@ -81,7 +81,8 @@ enum IntxBlockParameters {
       // torch.clamp(min: eps) keeps NaN.
       blockScale = blockScale < blocks.eps ? blocks.eps : blockScale
       blocks.scales[index] = isNaN ? .nan : blockScale
-      zeroPoint(index, negative, blockScale, isNaN)
+      let blockZeroPoint = zeroPoint(negative, blockScale)
+      blocks.zeroPoints[index] = isNaN ? 0 : blockZeroPoint
     }
   }
 }

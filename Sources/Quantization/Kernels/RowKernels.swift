@@ -172,8 +172,9 @@ enum RowKernels {
     switch format {
     case .bf16, .fp16:
       func key(_ bits: Int16) -> Int16 { bits ^ ((bits &>> 15) & 0x7FFF) }
-      var smallest = Halves<Int16>(.max)
-      var largest = Halves<Int16>(.min)
+      // The minimum is found as the maximum of the keys' complements (`~` reverses the order).
+      var complementMaxima = LaneMaxima()
+      var maxima = LaneMaxima()
       for chunk in 0..<count / 16 {
         var bits = source.loadUnaligned(fromByteOffset: 32 &* chunk, as: SIMD16<UInt16>.self)
         #if _endian(big)
@@ -181,10 +182,10 @@ enum RowKernels {
         #endif
         let signed = unsafeBitCast(bits, to: SIMD16<Int16>.self)
         let keys = signed ^ ((signed &>> 15) & 0x7FFF)
-        smallest.lower(keys)
-        largest.raise(keys)
+        complementMaxima.raise(~keys)
+        maxima.raise(keys)
       }
-      var (low, high) = (smallest.smallest, largest.largest)
+      var (low, high) = (~complementMaxima.largest, maxima.largest)
       for index in count / 16 * 16..<count {
         let bits = key(
           Int16(bitPattern: source.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self).littleEndian))
@@ -208,50 +209,30 @@ enum RowKernels {
     }
   }
 
-  /// Sixteen lanes kept as two eight-lane halves, for ``extrema(_:count:format:)``. The standard
-  /// library's `pointwiseMin`/`Max` on `SIMD16` and its `min()`/`max()` across lanes stay
-  /// out-of-line calls that loop over the lanes; on eight lanes and fewer they inline to single
-  /// instructions, and the halving reductions below become a few shuffles (`phminposuw` where
-  /// there is one): intx groups of 32 and Int4's of 128 ran 5 % and 30 % faster (quant-bench).
-  /// ``blockAbsMax(_:count:format:)`` keeps `SIMD16`: its constant 16 and 32 lanes ran slower
-  /// this way (MXFP8 9.8 → 7.7 GB/s).
-  struct Halves<Scalar: SIMDScalar & Comparable> {
-    var low: SIMD8<Scalar>
-    var high: SIMD8<Scalar>
-
-    @inline(__always)
-    init(_ value: Scalar) {
-      (low, high) = (SIMD8(repeating: value), SIMD8(repeating: value))
-    }
+  /// The lane-wise maxima of sixteen-lane `Int16` vectors, kept as two eight-lane halves, for
+  /// ``extrema(_:count:format:)``. The standard library's `pointwiseMax` on `SIMD16` and its
+  /// `max()` across lanes stay out-of-line calls that loop over the lanes; on eight lanes and fewer
+  /// they inline to single instructions, and the halving reduction becomes a few shuffles
+  /// (`phminposuw` where there is one): intx groups of 32 and Int4's of 128 ran 5 % and 30 %
+  /// faster (quant-bench). ``blockAbsMax(_:count:format:)`` keeps `SIMD16`: its constant 16 and 32
+  /// lanes ran slower this way (MXFP8 9.8 → 7.7 GB/s).
+  struct LaneMaxima {
+    var low = SIMD8<Int16>(repeating: .min)
+    var high = SIMD8<Int16>(repeating: .min)
 
     /// Raises each lane to the matching lane of `vector`.
     @inline(__always)
-    mutating func raise(_ vector: SIMD16<Scalar>) {
+    mutating func raise(_ vector: SIMD16<Int16>) {
       (low, high) = (pointwiseMax(low, vector.lowHalf), pointwiseMax(high, vector.highHalf))
-    }
-
-    /// Lowers each lane to the matching lane of `vector`.
-    @inline(__always)
-    mutating func lower(_ vector: SIMD16<Scalar>) {
-      (low, high) = (pointwiseMin(low, vector.lowHalf), pointwiseMin(high, vector.highHalf))
     }
 
     /// The largest lane.
     @inline(__always)
-    var largest: Scalar {
+    var largest: Int16 {
       let eight = pointwiseMax(low, high)
       let four = pointwiseMax(eight.lowHalf, eight.highHalf)
       let two = pointwiseMax(four.lowHalf, four.highHalf)
       return Swift.max(two[0], two[1])
-    }
-
-    /// The smallest lane.
-    @inline(__always)
-    var smallest: Scalar {
-      let eight = pointwiseMin(low, high)
-      let four = pointwiseMin(eight.lowHalf, eight.highHalf)
-      let two = pointwiseMin(four.lowHalf, four.highHalf)
-      return Swift.min(two[0], two[1])
     }
   }
 }
