@@ -147,6 +147,58 @@ struct BlockFileTests {
     }
   }
 
+  @Test(
+    "a piece written from its own pages takes one of the block slots: with every slot in flight, the next append waits for a write",
+    arguments: [true, false])
+  func piecesInFlightTakeBlockSlots(directIO: Bool) throws {
+    try withTemporaryDirectory { directory in
+      let path = directory + "/out.partial"
+      let budget = MemoryBudget(capacity: 64 << 20)
+      let blocks = WriteBlocks(
+        size: 2 * WriteBlocks.alignment,
+        reservation: budget.tryReserve(WriteBlocks.count * 2 * WriteBlocks.alignment)!)
+      // Every write waits at the gate until the test opens it.
+      let gate = DispatchSemaphore(value: 0)
+      let file = try BlockFile(creating: path, blocks: blocks, directIO: directIO) {
+        descriptor, bytes, offset throws(Errno) in
+        gate.wait()
+        gate.signal()
+        try BlockFileStorage.pwrite(descriptor, bytes, offset)
+      }
+      var expected: [UInt8] = []
+      func piece(seed: UInt64) throws -> PieceBuffer {
+        let count = 1_100_000
+        guard let reservation = budget.tryReserve(PieceBuffer.footprint(count)) else {
+          throw PipelineError(.io, "the test's budget is too small")
+        }
+        let buffer = PieceBuffer(count: count, reservation: reservation, fileOffset: expected.count)
+        let bytes = SpillTestData.randomBytes(count: count, seed: seed)
+        bytes.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
+        #expect(buffer.pageFrame != nil)
+        expected += bytes
+        return buffer
+      }
+      for seed in 0..<UInt64(WriteBlocks.count) {
+        try file.append(piece(seed: 40 + seed))
+      }
+      let last = try piece(seed: 50)
+      let appended = Locked(false)
+      let done = DispatchSemaphore(value: 0)
+      nonisolated(unsafe) let writer = file
+      Thread.detachNewThread {
+        try? writer.append(last)
+        appended.withLock { $0 = true }
+        done.signal()
+      }
+      Thread.sleep(forTimeInterval: 0.2)
+      #expect(!appended.value)
+      gate.signal()
+      done.wait()
+      #expect(try file.finish() == SHA256.hash(data: expected))
+      #expect(try contents(path) == expected)
+    }
+  }
+
   @Test("continuing mid-page keeps the first bytes, drops the rest, and appends after them")
   func continuingMidPage() throws {
     try withTemporaryDirectory { directory in

@@ -113,7 +113,8 @@ final class BlockFile {
 
   /// Appends the bytes of `buffer`, writing its pages where they are when its ``PieceBuffer/pageFrame``
   /// lines them up with the end of the file (else as ``append(_:)`` does); the block holds on to
-  /// `buffer` until it is written and hashed. Never waits for a block.
+  /// `buffer` until it is written and hashed. Blocks the calling thread while every block is in
+  /// flight (``WriteBlocks/lend(_:of:)``).
   func append(_ buffer: PieceBuffer) throws(PipelineError) {
     guard let frame = buffer.pageFrame, let data = buffer.bytes.baseAddress,
       Int(bitPattern: data) % WriteBlocks.alignment == tail.count
@@ -122,7 +123,7 @@ final class BlockFile {
     // The frame has a page before the bytes and two after them: room for the tail and the padding.
     let pages = UnsafeMutableRawBufferPointer(
       start: data - tail.count, count: frame.baseAddress! + frame.count - data + tail.count)
-    submit(WriteBlocks.Block(bytes: pages, owner: buffer), count: buffer.bytes.count)
+    submit(blocks.lend(pages, of: buffer), count: buffer.bytes.count)
   }
 
   /// Hands `block` to the writes: its bytes start on the page where the file's last partial page

@@ -6,6 +6,12 @@ import Synchronization
 /// disk: a fixed number, allocated once, held with the budget reservation of their bytes until
 /// the run ends, taken by a writer to fill and given back when their write and hash are done. The blocks are written
 /// on the threads of a ``BlockingIOExecutor``, several at once.
+///
+/// A piece's own pages, written where they are (``lend(_:of:)``), take one of the ``count``
+/// slots as a block of memory does: whichever kind, at most ``count`` blocks are in flight, and
+/// the writer waits for a write and hash to end before it hands over another. Without that
+/// bound, pieces queued for the one hash chain of their shard would each keep their buffer, and
+/// the workers would map fresh pages for their next ones until the budget stopped them.
 final class WriteBlocks: Sendable {
   /// The alignment of every block's size and of every file offset written: the page, which
   /// direct I/O accepts wherever the file system takes it at all.
@@ -14,7 +20,7 @@ final class WriteBlocks: Sendable {
   /// (asked for), so that direct I/O pins a few huge pages per write instead of thousands of small
   /// ones.
   static let hugePage = 2 << 20
-  /// Blocks per run: one being filled while the others are written, several at once (a
+  /// Blocks in flight per run: one being filled while the others are written, several at once (a
   /// virtual disk here wrote 2 GiB in 7.6 s one 8 MiB write at a time, in 4.1 s three at a time).
   static let count = 4
 
@@ -65,10 +71,17 @@ final class WriteBlocks: Sendable {
     return free.withLock { $0.removeLast() }
   }
 
-  /// Gives back a block taken with ``take()``; a piece's pages (`owner` set) only let go of it.
+  /// `pages`, which hold the bytes of `owner`, as a block to write where they are; blocks the
+  /// calling thread until a write gives a slot back when every one is in flight.
+  func lend(_ pages: UnsafeMutableRawBufferPointer, of owner: PieceBuffer) -> Block {
+    available.wait()
+    return Block(bytes: pages, owner: owner)
+  }
+
+  /// Gives back a block taken with ``take()`` or ``lend(_:of:)``, whose pages then let go of
+  /// their buffer.
   func give(_ block: Block) {
-    guard block.owner == nil else { return }
-    free.withLock { $0.append(block) }
+    if block.owner == nil { free.withLock { $0.append(block) } }
     available.signal()
   }
 }
