@@ -41,3 +41,19 @@ PY
 now() { date +%s.%N; }
 # elapsed START: seconds since START (from now), with three decimals.
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+# read_from_disk DIR: writes back DIR's files, drops them from the page cache (`dd iflag=nocache count=0`: no root
+# needed, clean pages only) and reads them back with `cat`, so that the page cache holds them as a read of files from
+# the disk leaves them, however they were written. That matters to what a mapping of them costs: a read fills the
+# cache with large folios (Linux 6.16+ on ext4, earlier on xfs), which map at a fraction of the cost of the small ones
+# that writes of the synthetic model or a program's own mapped reads can leave (Benchmarks/README.md, "What the page
+# cache holds"). The benchmarks then read from the cache in that state.
+read_from_disk() {
+  local file
+  for file in "$1"/*; do
+    [[ -f "$file" ]] || continue
+    sync "$file"
+    dd if="$file" iflag=nocache count=0 status=none
+    cat "$file" >/dev/null
+  done
+}

@@ -15,8 +15,10 @@
 #                                                      time the disk takes to make that much durable
 #                                                      (convert fsyncs its shards; `cp -r` does not)
 # Before each measured command it runs `sync` (so the previous command's writeback is done) and
-# reads the whole input once (`cat > /dev/null`), so both commands read from the page cache:
-# caches cannot be dropped here, so the benchmark measures warm reads on purpose. Outputs are
+# reads the whole input once (`cat > /dev/null`), so both commands read from the page cache: the
+# benchmark measures warm reads on purpose. Before the first round the new model is dropped from
+# the page cache and read back (`read_from_disk`, Benchmarks/common.sh), so that the cache holds
+# it as a read from the disk does, not as the generator's writes left it. Outputs are
 # removed between rounds. `safeshard verify` checks one output. If $REF_PYTHON exists (torch,
 # torchao, transformers), the first size is also converted with transformers + torchao
 # (from_pretrained with TorchAoConfig(Int8WeightOnlyConfig(version=2)), then save_pretrained),
@@ -84,6 +86,7 @@ failed=()
 for size in "${sizes[@]}"; do
   input="$work/in-$size"
   "$python" Benchmarks/make_synthetic_llama.py "$input" "${size}GiB" >&2
+  read_from_disk "$input"
   input_bytes=$(du -sb "$input" | cut -f1)
   layers=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["num_hidden_layers"])' "$input/config.json")
   cp_times="" sync_times="" cv_times="" floor_times="" rss_all="" cpu_all="" peak_rss=0 out_bytes=0

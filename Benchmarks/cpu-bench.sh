@@ -10,10 +10,12 @@
 # then for each recipe runs ROUNDS rounds of
 #   /usr/bin/time -v safeshard convert MODEL OUT_DIR/out --recipe R --memory $MEMORY --progress none
 # (alternating which binary goes first when OLD_SAFESHARD is set), reading the input once before each run so that it
-# comes from the page cache. It reports the median user and system seconds per 10⁹ input bytes and the largest peak
-# RSS; with OLD_SAFESHARD, the old binary's medians and whether the SHA-256 of every output file (shards,
-# SHA256SUMS, config.json, index) is the same for both. CPU seconds move far less than wall time on a shared machine,
-# but system time still varies with what the other tenants do to memory: compare medians of several rounds.
+# comes from the page cache. Before the first round the model is dropped from the page cache and read back
+# (`read_from_disk`, Benchmarks/common.sh), so that the cache holds it as a read from the disk does. It reports the
+# median user and system seconds per 10⁹ input bytes and the largest peak RSS; with OLD_SAFESHARD, the old binary's
+# medians and whether the SHA-256 of every output file (shards, SHA256SUMS, config.json, index) is the same for both.
+# CPU seconds move far less than wall time on a shared machine, but system time still varies with what the other
+# tenants do to memory: compare medians of several rounds.
 #
 # With PROFILE=1 it then runs each recipe once more under `perf record -F 999` (no call graphs; Debian: linux-perf) and
 # prints a second table of where the CPU time went, summed by symbol, per input GB with perf's own cost: quantize
@@ -56,6 +58,7 @@ out="$(mktemp -d "$out_dir/cpu-bench.XXXXXX")"
 trap 'rm -rf "$work" "$out"' EXIT
 model="${MODEL_DIR:-$work/model}"
 [[ -d "$model" ]] || "$python" Benchmarks/make_synthetic_llama.py "$model" "$size" >&2
+read_from_disk "$model"
 input_bytes=$(cat "$model"/*.safetensors | wc -c)
 
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
@@ -106,7 +109,7 @@ profile() {
 }
 
 {
-  echo "cpu-bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr); model $model ($input_bytes bytes)"
+  echo "cpu-bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -sr); model $model ($input_bytes bytes, read back from the disk before the first round)"
   echo "  safeshard: $safeshard${old:+; old: $old}; memory $memory; rounds $rounds; output in $out"
 } >&2
 
