@@ -106,12 +106,7 @@ struct BlockFileTests {
       var pieceRanges: [Range<UInt>] = []
       /// A mapped buffer of `count` random bytes made for file offset `fileOffset`, appended whole.
       func appendPiece(count: Int, fileOffset: Int, seed: UInt64) throws -> PieceBuffer {
-        guard let reservation = budget.tryReserve(PieceBuffer.footprint(count)) else {
-          throw PipelineError(.io, "the test's budget is too small")
-        }
-        let buffer = PieceBuffer(count: count, reservation: reservation, fileOffset: fileOffset)
-        let bytes = SpillTestData.randomBytes(count: count, seed: seed)
-        bytes.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
+        let (buffer, bytes) = try Self.piece(count: count, fileOffset: fileOffset, seed: seed, budget: budget)
         try file.append(buffer)
         expected += bytes
         return buffer
@@ -167,13 +162,7 @@ struct BlockFileTests {
       }
       var expected: [UInt8] = []
       func piece(seed: UInt64) throws -> PieceBuffer {
-        let count = 1_100_000
-        guard let reservation = budget.tryReserve(PieceBuffer.footprint(count)) else {
-          throw PipelineError(.io, "the test's budget is too small")
-        }
-        let buffer = PieceBuffer(count: count, reservation: reservation, fileOffset: expected.count)
-        let bytes = SpillTestData.randomBytes(count: count, seed: seed)
-        bytes.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
+        let (buffer, bytes) = try Self.piece(count: 1_100_000, fileOffset: expected.count, seed: seed, budget: budget)
         #expect(buffer.pageFrame != nil)
         expected += bytes
         return buffer
@@ -238,6 +227,18 @@ struct BlockFileTests {
       #expect(error?.message == "the journal is gone")
       #expect(seen.withLock { $0 } == Array(source[..<30_001]))
     }
+  }
+
+  /// A buffer of `count` random bytes (from `seed`) held by `budget`, made for file offset
+  /// `fileOffset` (``PieceBuffer/init(count:reservation:fileOffset:)``), and its bytes.
+  static func piece(count: Int, fileOffset: Int, seed: UInt64, budget: MemoryBudget) throws -> (PieceBuffer, [UInt8]) {
+    guard let reservation = budget.tryReserve(PieceBuffer.footprint(count)) else {
+      throw PipelineError(.io, "the test's budget is too small")
+    }
+    let buffer = PieceBuffer(count: count, reservation: reservation, fileOffset: fileOffset)
+    let bytes = SpillTestData.randomBytes(count: count, seed: seed)
+    bytes.withUnsafeBytes { buffer.bytes.copyMemory(from: $0) }
+    return (buffer, bytes)
   }
 
   /// Whether the file system of `directory` takes `O_DIRECT` (tmpfs before Linux 6.6 does not).

@@ -72,7 +72,7 @@ final class PieceBuffer: @unchecked Sendable {
     reservedBytes = reservation.bytes
     self.reservation = reservation
     file = nil
-    let framed = mapping != nil && allocation.count - count >= Self.frame
+    let framed = Self.hasFrame(count: count, allocated: allocation.count, mapped: mapping != nil)
     let start = framed ? WriteBlocks.alignment + fileOffset % WriteBlocks.alignment : 0
     bytes = UnsafeMutableRawBufferPointer(rebasing: allocation[start..<start + count])
   }
@@ -83,7 +83,13 @@ final class PieceBuffer: @unchecked Sendable {
   /// the head of the first page and the tail of the last and writes the pages where they are,
   /// instead of copying the bytes into a write block. `nil` for other buffers.
   var pageFrame: UnsafeMutableRawBufferPointer? {
-    mapping != nil && allocation.count - bytes.count >= Self.frame ? allocation : nil
+    Self.hasFrame(count: bytes.count, allocated: allocation.count, mapped: mapping != nil) ? allocation : nil
+  }
+
+  /// Whether a buffer of `count` bytes in an allocation of `allocated` has a ``pageFrame``: it is
+  /// mapped, and its whole MiB leave room for a ``frame``.
+  private static func hasFrame(count: Int, allocated: Int, mapped: Bool) -> Bool {
+    mapped && allocated - count >= frame
   }
 
   /// The bytes of `file`, held by `reservation` (at least ``MappedTensorBytes/footprint(_:)`` of
